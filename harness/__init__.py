@@ -1,0 +1,1 @@
+"""saga-harness: chaos and consistency testing around a reference saga."""

@@ -1,0 +1,1 @@
+"""The reference saga: four services (order, inventory, payment, delivery) on RabbitMQ."""

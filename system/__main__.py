@@ -1,0 +1,46 @@
+"""Run one service: `python -m system order` (also the `saga-service` script and the containers' command)."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+
+from system.config import ConfigError, service_config
+from system.contracts import SERVICES
+
+
+def build_app(service: str):
+    config = service_config(service)
+    logic = importlib.import_module(f"system.{service}.logic").LOGIC
+    routes = importlib.import_module(f"system.{service}.api").routes
+    from system.app import create_app
+
+    return config, create_app(config, logic, routes)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="saga-service", description="Run one saga service.")
+    parser.add_argument("service", choices=SERVICES)
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO,
+        format=f"%(asctime)s %(levelname)s {args.service} %(name)s: %(message)s",
+        stream=sys.stdout,
+    )
+    logging.getLogger("aiormq").setLevel(logging.WARNING)
+    logging.getLogger("aio_pika").setLevel(logging.WARNING)
+    try:
+        config, app = build_app(args.service)
+    except ConfigError as exc:
+        print(f"saga-service: {exc}", file=sys.stderr)
+        return 2
+    import uvicorn
+
+    uvicorn.run(app, host=config.host, port=config.port, log_level="warning", access_log=False)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,143 @@
+"""Build one service's FastAPI app: its routes plus the shared health, readiness and chaos control.
+
+This is the composition root of a service process: config -> SQLite -> messaging -> HTTP.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+from collections.abc import Callable
+from contextlib import asynccontextmanager
+
+from fastapi import APIRouter, FastAPI, Header, HTTPException, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+
+from system.config import ServiceConfig
+from system.messaging.crashpoints import CRASH_POINTS, CrashPoints
+from system.messaging.handling import ServiceLogic
+from system.messaging.runtime import MessagingRuntime
+from system.storage import open_database, outbox_backlog
+
+MAX_BODY_BYTES = 64 * 1024
+
+log = logging.getLogger("saga.app")
+
+# Routes are async on purpose: they run on the event loop thread, which owns the one SQLite
+# connection (sync routes would run in a thread pool and share it across threads).
+RouterFactory = Callable[[Callable[[], sqlite3.Connection], ServiceConfig], APIRouter]
+
+
+class ArmRequest(BaseModel):
+    point: str
+    routing_key: str | None = None
+    skip: int = 0
+
+
+def create_app(config: ServiceConfig, logic: ServiceLogic, routes: RouterFactory) -> FastAPI:
+    crash_points = CrashPoints()
+    holder: dict[str, object] = {}
+
+    def conn() -> sqlite3.Connection:
+        return holder["conn"]  # type: ignore[return-value]
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        database = open_database(config.database, logic.schema)
+        if logic.initialise:
+            logic.initialise(database)
+        holder["conn"] = database
+        runtime = MessagingRuntime(config, logic, database, crash_points)
+        app.state.runtime = runtime
+        runtime.start()
+        if config.defects:
+            log.warning("DEFECTS ENABLED: %s", ", ".join(sorted(config.defects)))
+        log.info("%s service on %s:%d, data in %s", config.service, config.host, config.port, config.database)
+        yield
+        await runtime.stop()
+        database.close()
+
+    app = FastAPI(title=f"{config.service} service", lifespan=lifespan)
+    app.state.config = config
+    app.state.crash_points = crash_points
+
+    @app.middleware("http")
+    async def limit_body_size(request: Request, call_next):
+        length = request.headers.get("content-length")
+        if length and length.isdigit() and int(length) > MAX_BODY_BYTES:
+            return JSONResponse(
+                {"detail": f"request body of {length} bytes exceeds the limit of {MAX_BODY_BYTES}"},
+                status_code=413,
+            )
+        return await call_next(request)
+
+    @app.exception_handler(RequestValidationError)
+    async def readable_validation_error(request: Request, exc: RequestValidationError):
+        problems = []
+        for err in exc.errors():
+            where = ".".join(str(p) for p in err.get("loc", ()) if p != "body") or "body"
+            problems.append(f"{where}: {err.get('msg')}")
+        return JSONResponse({"detail": "; ".join(problems), "errors": _jsonable(exc.errors())}, status_code=422)
+
+    @app.get("/health")
+    async def health() -> dict:
+        return {"status": "alive", "service": config.service}
+
+    @app.get("/ready")
+    async def ready() -> JSONResponse:
+        runtime: MessagingRuntime = app.state.runtime
+        ok, reason = runtime.readiness()
+        body = {
+            "service": config.service,
+            "ready": ok,
+            "reason": reason,
+            "outbox_backlog": outbox_backlog(conn()),
+            "stats": runtime.stats,
+        }
+        return JSONResponse(body, status_code=200 if ok else 503)
+
+    app.include_router(_chaos_router(config, crash_points))
+    app.include_router(routes(conn, config))
+    return app
+
+
+def _chaos_router(config: ServiceConfig, crash_points: CrashPoints) -> APIRouter:
+    """Arm crash points. Off unless SAGA_CHAOS_TOKEN is set; every call must present it."""
+    router = APIRouter(prefix="/_chaos", tags=["chaos"])
+
+    def check(token: str | None) -> None:
+        if not config.chaos_token:
+            raise HTTPException(404, "chaos control is disabled (SAGA_CHAOS_TOKEN is not set)")
+        if token != config.chaos_token:
+            raise HTTPException(403, "missing or wrong X-Chaos-Token header")
+
+    @router.get("/crashpoints")
+    async def list_points(x_chaos_token: str | None = Header(default=None)) -> dict:
+        check(x_chaos_token)
+        return {
+            "known": list(CRASH_POINTS),
+            "armed": [vars(a) for a in crash_points.armed.values()],
+        }
+
+    @router.post("/crashpoints")
+    async def arm(request: ArmRequest, x_chaos_token: str | None = Header(default=None)) -> dict:
+        check(x_chaos_token)
+        try:
+            armed = crash_points.arm(request.point, request.routing_key, request.skip)
+        except ValueError as exc:
+            raise HTTPException(422, str(exc)) from None
+        log.warning("crash point armed: %s", vars(armed))
+        return {"armed": vars(armed)}
+
+    @router.delete("/crashpoints", status_code=204)
+    async def disarm(x_chaos_token: str | None = Header(default=None)) -> None:
+        check(x_chaos_token)
+        crash_points.disarm_all()
+
+    return router
+
+
+def _jsonable(errors: list) -> list:
+    return [{k: (v if isinstance(v, str | int | float | list | type(None)) else str(v)) for k, v in e.items()} for e in errors]

@@ -1,0 +1,86 @@
+"""Service settings, read once from the environment at start (12-factor; compose sets the same)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from system.contracts import DEFAULT_PORTS, SERVICES
+from system.decisions import DecisionConfig
+from system.defects import parse_defects
+
+DEFAULT_AMQP_URL = "amqp://guest:guest@127.0.0.1:5672/"
+
+
+class ConfigError(ValueError):
+    """A setting that makes no sense; the message says which and why."""
+
+
+@dataclass(frozen=True)
+class ServiceConfig:
+    service: str
+    host: str
+    port: int
+    data_dir: Path
+    amqp_url: str
+    decisions: DecisionConfig
+    chaos_token: str | None
+    defects: frozenset[str]
+    prefetch: int = 32
+    max_attempts: int = 5  # a message that keeps failing is dead-lettered after this many tries
+
+    @property
+    def database(self) -> Path:
+        return self.data_dir / f"{self.service}.sqlite3"
+
+
+def _rate(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{name}={raw!r} is not a number") from None
+    if not 0.0 <= value <= 1.0:
+        raise ConfigError(f"{name}={raw!r} must be between 0 and 1")
+    return value
+
+
+def _int(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise ConfigError(f"{name}={raw!r} is not an integer") from None
+
+
+def service_config(service: str, env: Mapping[str, str] = os.environ) -> ServiceConfig:
+    if service not in SERVICES:
+        raise ConfigError(f"unknown service {service!r}; one of {', '.join(SERVICES)}")
+    upper = service.upper()
+    try:
+        defects = parse_defects(env.get("SAGA_DEFECTS"))
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+    return ServiceConfig(
+        service=service,
+        host=env.get("SAGA_HOST", "127.0.0.1"),
+        port=_int(env, f"SAGA_{upper}_PORT", DEFAULT_PORTS[service]),
+        data_dir=Path(env.get("SAGA_DATA_DIR", ".saga/data")),
+        # A per-service URL lets the harness route each service through its own Toxiproxy proxy.
+        amqp_url=env.get(f"SAGA_AMQP_URL_{upper}") or env.get("SAGA_AMQP_URL") or DEFAULT_AMQP_URL,
+        decisions=DecisionConfig(
+            seed=_int(env, "SAGA_SEED", 0),
+            payment_failure_rate=_rate(env, "PAYMENT_FAILURE_RATE", 0.2),
+            delivery_failure_rate=_rate(env, "DELIVERY_FAILURE_RATE", 0.1),
+        ),
+        chaos_token=env.get("SAGA_CHAOS_TOKEN") or None,
+        defects=defects,
+        prefetch=_int(env, "SAGA_PREFETCH", 32),
+        max_attempts=_int(env, "SAGA_MAX_ATTEMPTS", 5),
+    )

@@ -1,0 +1,190 @@
+"""The message contract: routing keys, the envelope, and who listens to what.
+
+Commands are imperatives (`inventory.reserve`), events past tense (`inventory.reserved`), as the
+seed names them. The order service orchestrates: it sends every command and hears every reply.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+EXCHANGE = "saga_events"
+DEAD_LETTER_EXCHANGE = "saga_events.dlx"
+
+# Commands, sent by the order service.
+INVENTORY_RESERVE = "inventory.reserve"
+INVENTORY_RELEASE = "inventory.release"
+PAYMENT_PROCESS = "payment.process"
+PAYMENT_REFUND = "payment.refund"
+DELIVERY_SCHEDULE = "delivery.schedule"
+
+# Replies, sent by the participants.
+INVENTORY_RESERVED = "inventory.reserved"
+INVENTORY_FAILED = "inventory.failed"  # the insufficient-inventory outcome of inventory.reserve
+INVENTORY_RELEASED = "inventory.released"
+PAYMENT_COMPLETED = "payment.completed"
+PAYMENT_FAILED = "payment.failed"
+PAYMENT_REFUNDED = "payment.refunded"
+DELIVERY_SCHEDULED = "delivery.scheduled"
+DELIVERY_FAILED = "delivery.failed"
+
+COMMANDS = (INVENTORY_RESERVE, INVENTORY_RELEASE, PAYMENT_PROCESS, PAYMENT_REFUND, DELIVERY_SCHEDULE)
+REPLIES = (
+    INVENTORY_RESERVED,
+    INVENTORY_FAILED,
+    INVENTORY_RELEASED,
+    PAYMENT_COMPLETED,
+    PAYMENT_FAILED,
+    PAYMENT_REFUNDED,
+    DELIVERY_SCHEDULED,
+    DELIVERY_FAILED,
+)
+ROUTING_KEYS = COMMANDS + REPLIES
+
+SERVICES = ("order", "inventory", "payment", "delivery")
+DEFAULT_PORTS = {"order": 8001, "inventory": 8002, "payment": 8003, "delivery": 8004}
+
+# The routing keys each service's queue is bound to.
+BINDINGS: dict[str, tuple[str, ...]] = {
+    "order": REPLIES,
+    "inventory": (INVENTORY_RESERVE, INVENTORY_RELEASE),
+    "payment": (PAYMENT_PROCESS, PAYMENT_REFUND),
+    "delivery": (DELIVERY_SCHEDULE,),
+}
+
+# The seed's traces, exactly as it lists them.
+TRACE_SUCCESS = (
+    INVENTORY_RESERVE, INVENTORY_RESERVED,
+    PAYMENT_PROCESS, PAYMENT_COMPLETED,
+    DELIVERY_SCHEDULE, DELIVERY_SCHEDULED,
+)
+TRACE_PAYMENT_FAILED = (
+    INVENTORY_RESERVE, INVENTORY_RESERVED,
+    PAYMENT_PROCESS, PAYMENT_FAILED,
+    INVENTORY_RELEASE, INVENTORY_RELEASED,
+)
+TRACE_DELIVERY_FAILED = (
+    INVENTORY_RESERVE, INVENTORY_RESERVED,
+    PAYMENT_PROCESS, PAYMENT_COMPLETED,
+    DELIVERY_SCHEDULE, DELIVERY_FAILED,
+    PAYMENT_REFUND, PAYMENT_REFUNDED,
+    INVENTORY_RELEASE, INVENTORY_RELEASED,
+)
+TRACE_INSUFFICIENT_INVENTORY = (INVENTORY_RESERVE, INVENTORY_FAILED)
+LEGAL_TRACES = {
+    "completed": TRACE_SUCCESS,
+    "insufficient_inventory": TRACE_INSUFFICIENT_INVENTORY,
+    "payment_failed": TRACE_PAYMENT_FAILED,
+    "delivery_failed": TRACE_DELIVERY_FAILED,
+}
+
+
+def queue_name(service: str) -> str:
+    return f"saga.{service}"
+
+
+def dead_letter_queue_name(service: str) -> str:
+    return f"saga.{service}.dlq"
+
+
+# Outgoing message ids derive from what caused them, so re-running a handler (after a crash
+# before commit) produces the very same ids and the receiver's inbox absorbs the repeat.
+_MESSAGE_NS = uuid.UUID("6f1c7a52-3d0e-4c55-9a3e-0b8f6a2f1d11")
+
+
+def derived_message_id(causation_id: str, routing_key: str) -> str:
+    return str(uuid.uuid5(_MESSAGE_NS, f"{causation_id}|{routing_key}"))
+
+
+@dataclass(frozen=True)
+class Message:
+    """The envelope every service sends: `{message_id, type, order_id, payload, occurred_at, causation_id}`."""
+
+    message_id: str
+    type: str
+    order_id: str
+    payload: dict[str, Any] = field(default_factory=dict)
+    occurred_at: str = ""
+    causation_id: str | None = None
+
+    def to_json(self) -> bytes:
+        return json.dumps(
+            {
+                "message_id": self.message_id,
+                "type": self.type,
+                "order_id": self.order_id,
+                "payload": self.payload,
+                "occurred_at": self.occurred_at,
+                "causation_id": self.causation_id,
+            },
+            separators=(",", ":"),
+            sort_keys=True,
+        ).encode()
+
+
+class MalformedMessage(ValueError):
+    """A message that can never be handled: it goes to the dead-letter queue with this reason."""
+
+
+def caused_by(cause: Message, routing_key: str, payload: dict[str, Any], now: str) -> Message:
+    """The message `cause` leads to, with an id derived from the cause."""
+    return Message(
+        message_id=derived_message_id(cause.message_id, routing_key),
+        type=routing_key,
+        order_id=cause.order_id,
+        payload=payload,
+        occurred_at=now,
+        causation_id=cause.message_id,
+    )
+
+
+def parse_message(body: bytes, routing_key: str) -> Message:
+    """Decode and validate an envelope; raise MalformedMessage naming what is wrong."""
+    try:
+        data = json.loads(body)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise MalformedMessage(f"body is not valid JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise MalformedMessage("body is not a JSON object")
+    missing = [k for k in ("message_id", "type", "order_id") if not data.get(k)]
+    if missing:
+        raise MalformedMessage(f"envelope is missing {', '.join(missing)}")
+    for key in ("message_id", "type", "order_id"):
+        if not isinstance(data[key], str):
+            raise MalformedMessage(f"envelope field {key} must be a string")
+    if data["type"] != routing_key:
+        raise MalformedMessage(f"type {data['type']!r} does not match routing key {routing_key!r}")
+    if data["type"] not in ROUTING_KEYS:
+        raise MalformedMessage(f"unknown message type {data['type']!r}")
+    payload = data.get("payload", {})
+    if not isinstance(payload, dict):
+        raise MalformedMessage("payload must be a JSON object")
+    return Message(
+        message_id=data["message_id"],
+        type=data["type"],
+        order_id=data["order_id"],
+        payload=payload,
+        occurred_at=str(data.get("occurred_at") or ""),
+        causation_id=data.get("causation_id"),
+    )
+
+
+@dataclass(frozen=True)
+class HandlerContext:
+    """What a pure handler may know about the world: the time, the decision dice, opt-in defects."""
+
+    now: str
+    decisions: Any  # system.decisions.DecisionConfig (kept loose to avoid an import cycle)
+    defects: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What a pure handler decided: the new state, the messages to send, and why (for logs)."""
+
+    state: Any
+    messages: tuple[Message, ...] = ()
+    note: str = ""

@@ -1,0 +1,21 @@
+"""Delivery HTTP API: every delivery with its status."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+
+from fastapi import APIRouter
+
+from system.config import ServiceConfig
+from system.delivery import store
+
+
+def routes(conn: Callable[[], sqlite3.Connection], config: ServiceConfig) -> APIRouter:
+    router = APIRouter()
+
+    @router.get("/deliveries")
+    async def deliveries(order_id: str | None = None) -> list[dict]:
+        return store.list_deliveries(conn(), order_id)
+
+    return router

@@ -1,0 +1,55 @@
+"""Delivery: schedule a delivery for a paid order, or report that it cannot be. Pure functions only."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+
+from system.contracts import (
+    DELIVERY_FAILED,
+    DELIVERY_SCHEDULE,
+    DELIVERY_SCHEDULED,
+    HandlerContext,
+    Message,
+    Outcome,
+    caused_by,
+)
+from system.decisions import delivery_fails
+
+SCHEDULED, FAILED, CANCELLED = "scheduled", "failed", "cancelled"
+
+_DELIVERY_NS = uuid.UUID("a3e0f6b4-2c9d-4f1a-8e57-5d1b9c0e7f32")
+
+
+@dataclass(frozen=True)
+class Delivery:
+    delivery_id: str
+    order_id: str
+    status: str  # scheduled | failed | cancelled
+
+
+def delivery_id_for(order_id: str) -> str:
+    return str(uuid.uuid5(_DELIVERY_NS, order_id))
+
+
+def handle(delivery: Delivery | None, msg: Message, ctx: HandlerContext) -> Outcome:
+    if msg.type == DELIVERY_SCHEDULE:
+        return schedule_delivery(delivery, msg, ctx)
+    return Outcome(delivery, (), f"delivery ignores {msg.type}")
+
+
+def schedule_delivery(delivery: Delivery | None, msg: Message, ctx: HandlerContext) -> Outcome:
+    if delivery is not None:
+        key = DELIVERY_SCHEDULED if delivery.status == SCHEDULED else DELIVERY_FAILED
+        return Outcome(delivery, (_reply(msg, delivery, key, ctx),), "already decided")
+    fails = delivery_fails(ctx.decisions, msg.order_id, msg.payload.get("force"))
+    new = Delivery(delivery_id_for(msg.order_id), msg.order_id, FAILED if fails else SCHEDULED)
+    key = DELIVERY_FAILED if fails else DELIVERY_SCHEDULED
+    return Outcome(new, (_reply(msg, new, key, ctx),), f"delivery {new.status}")
+
+
+def _reply(msg: Message, delivery: Delivery, key: str, ctx: HandlerContext) -> Message:
+    payload = {"delivery_id": delivery.delivery_id}
+    if key == DELIVERY_FAILED:
+        payload["reason"] = "delivery_failed"
+    return caused_by(msg, key, payload, ctx.now)

@@ -1,0 +1,43 @@
+"""Delivery's table: one delivery per order."""
+
+from __future__ import annotations
+
+import sqlite3
+
+from system.contracts import Message
+from system.delivery.domain import Delivery
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS deliveries (
+    delivery_id TEXT PRIMARY KEY,
+    order_id TEXT NOT NULL UNIQUE,
+    status TEXT NOT NULL
+);
+"""
+
+
+def load(conn: sqlite3.Connection, msg: Message) -> Delivery | None:
+    row = conn.execute(
+        "SELECT delivery_id, order_id, status FROM deliveries WHERE order_id = ?", (msg.order_id,)
+    ).fetchone()
+    return Delivery(**dict(row)) if row else None
+
+
+def save(conn: sqlite3.Connection, delivery: Delivery | None) -> None:
+    if delivery is None:
+        return
+    conn.execute(
+        "INSERT INTO deliveries (delivery_id, order_id, status) VALUES (?,?,?)"
+        " ON CONFLICT(delivery_id) DO UPDATE SET status = excluded.status",
+        (delivery.delivery_id, delivery.order_id, delivery.status),
+    )
+
+
+def list_deliveries(conn: sqlite3.Connection, order_id: str | None = None) -> list[dict]:
+    query = "SELECT delivery_id, order_id, status FROM deliveries"
+    rows = (
+        conn.execute(query + " WHERE order_id = ?", (order_id,))
+        if order_id
+        else conn.execute(query + " ORDER BY rowid")
+    )
+    return [dict(r) for r in rows.fetchall()]

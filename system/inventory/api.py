@@ -1,0 +1,25 @@
+"""Inventory HTTP API: stock per product, and the reservations behind it."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+
+from fastapi import APIRouter
+
+from system.config import ServiceConfig
+from system.inventory import store
+
+
+def routes(conn: Callable[[], sqlite3.Connection], config: ServiceConfig) -> APIRouter:
+    router = APIRouter()
+
+    @router.get("/inventory")
+    async def inventory() -> list[dict]:
+        return store.list_stock(conn())
+
+    @router.get("/inventory/reservations")
+    async def reservations(order_id: str | None = None) -> list[dict]:
+        return store.list_reservations(conn(), order_id)
+
+    return router

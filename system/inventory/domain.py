@@ -1,0 +1,139 @@
+"""Inventory: reserve stock for an order, release it on compensation. Pure functions only.
+
+`reserved` counts units allocated to orders that are in flight or completed (shipped), so stock
+is conserved: available + reserved == opening stock, for every product, at every commit.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+from system.contracts import (
+    INVENTORY_FAILED,
+    INVENTORY_RELEASE,
+    INVENTORY_RELEASED,
+    INVENTORY_RESERVE,
+    INVENTORY_RESERVED,
+    HandlerContext,
+    Message,
+    Outcome,
+    caused_by,
+)
+
+RESERVED, RELEASED, REJECTED = "reserved", "released", "rejected"
+
+# Opt-in defect (see system/defects.py): releasing an already-released reservation adds stock again.
+DEFECT_RELEASE_NOT_IDEMPOTENT = "release_not_idempotent"
+
+
+@dataclass(frozen=True)
+class Stock:
+    product_id: str
+    available: int
+    reserved: int
+
+
+@dataclass(frozen=True)
+class Reservation:
+    order_id: str
+    product_id: str
+    quantity: int
+    status: str  # reserved | released | rejected
+
+
+@dataclass(frozen=True)
+class InventoryState:
+    """The slice of inventory one message touches: one product's stock and one order's reservation."""
+
+    stock: Stock | None
+    reservation: Reservation | None
+
+
+def handle(state: InventoryState, msg: Message, ctx: HandlerContext) -> Outcome:
+    if msg.type == INVENTORY_RESERVE:
+        return reserve_stock(state, msg, ctx)
+    if msg.type == INVENTORY_RELEASE:
+        return release_stock(state, msg, ctx)
+    return Outcome(state, (), f"inventory ignores {msg.type}")
+
+
+def reserve_stock(state: InventoryState, msg: Message, ctx: HandlerContext) -> Outcome:
+    existing = state.reservation
+    if existing is not None:
+        # Already decided for this order (a re-sent command): repeat the answer, change nothing.
+        if existing.status == RESERVED:
+            return Outcome(state, (_reply(msg, INVENTORY_RESERVED, existing, ctx),), "already reserved")
+        if existing.status == REJECTED:
+            return Outcome(state, (_failed(msg, "insufficient_inventory", ctx),), "already rejected")
+        return Outcome(state, (), "reserve after release ignored")
+    quantity = int(msg.payload.get("quantity", 0))
+    product_id = str(msg.payload.get("product_id", ""))
+    stock = state.stock
+    if stock is None:
+        rejected = Reservation(msg.order_id, product_id, quantity, REJECTED)
+        return Outcome(
+            InventoryState(None, rejected), (_failed(msg, "unknown_product", ctx),), "unknown product"
+        )
+    if quantity <= 0 or stock.available < quantity:
+        rejected = Reservation(msg.order_id, product_id, quantity, REJECTED)
+        return Outcome(
+            InventoryState(stock, rejected),
+            (_failed(msg, "insufficient_inventory", ctx),),
+            f"insufficient: {stock.available} < {quantity}",
+        )
+    reservation = Reservation(msg.order_id, product_id, quantity, RESERVED)
+    new_stock = replace(stock, available=stock.available - quantity, reserved=stock.reserved + quantity)
+    return Outcome(
+        InventoryState(new_stock, reservation),
+        (_reply(msg, INVENTORY_RESERVED, reservation, ctx),),
+        f"reserved {quantity} of {product_id}",
+    )
+
+
+def release_stock(state: InventoryState, msg: Message, ctx: HandlerContext) -> Outcome:
+    existing = state.reservation
+    if existing is None:
+        # Never applied: remember the release so a late reserve cannot take stock afterwards.
+        tombstone = Reservation(
+            msg.order_id, str(msg.payload.get("product_id", "")), 0, RELEASED
+        )
+        return Outcome(
+            InventoryState(state.stock, tombstone),
+            (_reply(msg, INVENTORY_RELEASED, tombstone, ctx),),
+            "release of unknown reservation",
+        )
+    if existing.status == RESERVED or (
+        existing.status == RELEASED and DEFECT_RELEASE_NOT_IDEMPOTENT in ctx.defects
+    ):
+        stock = state.stock
+        new_stock = (
+            replace(
+                stock,
+                available=stock.available + existing.quantity,
+                reserved=stock.reserved - existing.quantity,
+            )
+            if stock is not None
+            else None
+        )
+        released = replace(existing, status=RELEASED)
+        return Outcome(
+            InventoryState(new_stock, released),
+            (_reply(msg, INVENTORY_RELEASED, released, ctx),),
+            f"released {existing.quantity} of {existing.product_id}",
+        )
+    # Already released, or never reserved (rejected): nothing to give back, but confirm it.
+    return Outcome(state, (_reply(msg, INVENTORY_RELEASED, existing, ctx),), "already released")
+
+
+def _reply(msg: Message, key: str, reservation: Reservation, ctx: HandlerContext) -> Message:
+    payload = {"product_id": reservation.product_id, "quantity": reservation.quantity}
+    return caused_by(msg, key, payload, ctx.now)
+
+
+def _failed(msg: Message, reason: str, ctx: HandlerContext) -> Message:
+    payload = {
+        "product_id": msg.payload.get("product_id"),
+        "quantity": msg.payload.get("quantity"),
+        "reason": reason,
+    }
+    return caused_by(msg, INVENTORY_FAILED, payload, ctx.now)

@@ -1,0 +1,1 @@
+"""The service's messaging shell: topology, consumer loop with inbox, outbox relay."""

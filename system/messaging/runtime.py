@@ -1,0 +1,275 @@
+"""The imperative shell around a service's logic: broker connection, consumer, outbox relay.
+
+- Connects in the background with retries, so the HTTP API (reads) works while the broker is down.
+- `connect_robust` restores channels, queues and the consumer after the broker comes back.
+- Consumer: parse (malformed -> DLQ with reason), handle in one transaction, commit, then ack.
+- Relay: publish unsent outbox rows with publisher confirms and mandatory routing; mark a row
+  sent only after its confirm. A crash in between re-publishes the same message_id later.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sqlite3
+import uuid
+from dataclasses import replace
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+import aio_pika
+from aio_pika.abc import AbstractIncomingMessage, AbstractRobustConnection
+
+from system.config import ServiceConfig
+from system.contracts import (
+    HandlerContext,
+    MalformedMessage,
+    Message,
+    parse_message,
+    queue_name,
+)
+from system.messaging.crashpoints import (
+    AFTER_COMMIT_BEFORE_ACK,
+    AFTER_PUBLISH_BEFORE_MARK_SENT,
+    CrashPoints,
+)
+from system.messaging.handling import ServiceLogic, handle_message
+from system.messaging.topology import declare_topology, get_exchanges
+from system.storage import OutboxRow, mark_sent, transaction, unsent, utc_now
+
+log = logging.getLogger("saga.messaging")
+
+
+def robust_url(url: str) -> str:
+    """Reconnect quickly after a broker restart unless the URL already says otherwise."""
+    parts = urlsplit(url)
+    query = dict(parse_qsl(parts.query))
+    query.setdefault("reconnect_interval", "1")
+    return urlunsplit(parts._replace(query=urlencode(query)))
+
+
+def amqp_message(body: bytes, message_id: str, order_id: str, headers: dict | None = None):
+    return aio_pika.Message(
+        body=body,
+        message_id=message_id,
+        correlation_id=order_id,
+        content_type="application/json",
+        delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+        headers=headers or {},
+    )
+
+
+class MessagingRuntime:
+    def __init__(
+        self,
+        config: ServiceConfig,
+        logic: ServiceLogic,
+        conn: sqlite3.Connection,
+        crash_points: CrashPoints,
+    ) -> None:
+        self.config = config
+        self.logic = logic
+        self.conn = conn
+        self.crash_points = crash_points
+        self.connection: AbstractRobustConnection | None = None
+        self.consumer_tag: str | None = None
+        self.last_error: str | None = None
+        self.stats = {"handled": 0, "duplicates": 0, "dead_lettered": 0, "published": 0}
+        self._wake_relay = asyncio.Event()
+        self._tasks: list[asyncio.Task] = []
+        self._queues: dict = {}  # strong references: robust queues are restored only while alive
+
+    # -- lifecycle --------------------------------------------------------------------------
+    def start(self) -> None:
+        self._tasks.append(asyncio.create_task(self._connect_and_consume(), name="consumer"))
+        self._tasks.append(asyncio.create_task(self._relay_forever(), name="outbox-relay"))
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self.connection is not None:
+            await self.connection.close()
+
+    def readiness(self) -> tuple[bool, str]:
+        if self.connection is None:
+            return False, f"not connected to the broker yet ({self.last_error or 'connecting'})"
+        if self.connection.is_closed or not self.connection.connected.is_set():
+            return False, "broker connection lost; reconnecting"
+        if self.consumer_tag is None:
+            return False, "consumer not started"
+        relay = self._tasks[1] if len(self._tasks) > 1 else None
+        if relay is None or relay.done():
+            return False, "outbox relay is not running"
+        return True, "ready"
+
+    def wake_relay(self) -> None:
+        self._wake_relay.set()
+
+    # -- connection and consumer -----------------------------------------------------------
+    async def _connect_and_consume(self) -> None:
+        delay = 0.2
+        while self.connection is None:
+            try:
+                connection = await aio_pika.connect_robust(robust_url(self.config.amqp_url), timeout=5)
+            except Exception as exc:  # noqa: BLE001 - any failure means "try again later"
+                self.last_error = f"{type(exc).__name__}: {exc}"
+                log.warning("broker unreachable at %s: %s", _redact(self.config.amqp_url), self.last_error)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 2.0)
+                continue
+            try:
+                await self._set_up(connection)
+            except Exception as exc:  # noqa: BLE001
+                self.last_error = f"{type(exc).__name__}: {exc}"
+                log.exception("setting up the topology failed")
+                await connection.close()
+                await asyncio.sleep(delay)
+                continue
+            self.connection = connection
+            log.info("connected to the broker; consuming %s", queue_name(self.config.service))
+
+    async def _set_up(self, connection: AbstractRobustConnection) -> None:
+        consume_channel = await connection.channel()
+        await consume_channel.set_qos(prefetch_count=self.config.prefetch)
+        self._queues = await declare_topology(consume_channel)
+        self._publish_channel = await connection.channel(
+            publisher_confirms=True, on_return_raises=True
+        )
+        self._exchange, self._dlx = await get_exchanges(self._publish_channel)
+        queue = self._queues[self.config.service]
+        self.consumer_tag = await queue.consume(self._on_message, no_ack=False)
+
+    async def _on_message(self, incoming: AbstractIncomingMessage) -> None:
+        try:
+            msg = parse_message(incoming.body, incoming.routing_key or "")
+        except MalformedMessage as exc:
+            await self._dead_letter(incoming, str(exc))
+            return
+        defects = self.config.defects
+        if "ack_before_commit" in defects:
+            await _ack(incoming)
+        ctx = HandlerContext(now=utc_now(), decisions=self.config.decisions, defects=defects)
+        direct = "publish_before_commit" in defects
+        try:
+            if direct:
+                await self._publish_before_commit(msg, ctx)
+                handled = None
+            else:
+                handled = handle_message(self.conn, self.logic, msg, ctx, self.crash_points)
+        except Exception as exc:  # noqa: BLE001 - a handler bug must not stop the consumer
+            await self._handler_failed(incoming, msg, exc)
+            return
+        if handled is not None and handled.duplicate:
+            self.stats["duplicates"] += 1
+            log.info("duplicate %s %s (order %s) ignored", msg.type, msg.message_id, msg.order_id)
+        else:
+            self.stats["handled"] += 1
+            note = handled.outcome.note if handled and handled.outcome else "published directly"
+            log.info("handled %s %s (order %s): %s", msg.type, msg.message_id, msg.order_id, note)
+            self.wake_relay()
+        self.crash_points.hit(AFTER_COMMIT_BEFORE_ACK, msg.type)
+        if "ack_before_commit" not in defects:
+            await _ack(incoming)
+
+    async def _publish_before_commit(self, msg: Message, ctx: HandlerContext) -> None:
+        """The `publish_before_commit` defect: no outbox, fresh ids, publish, then commit."""
+        decided = self.logic.decide(self.logic.load(self.conn, msg), msg, ctx)
+        for out in decided.messages:
+            fresh = replace(out, message_id=str(uuid.uuid4()))
+            await self._exchange.publish(
+                amqp_message(fresh.to_json(), fresh.message_id, fresh.order_id), routing_key=fresh.type
+            )
+        handle_message(self.conn, self.logic, msg, ctx, self.crash_points, use_outbox=False)
+
+    async def _handler_failed(
+        self, incoming: AbstractIncomingMessage, msg: Message, exc: Exception
+    ) -> None:
+        attempts = int((incoming.headers or {}).get("x-delivery-count", 0) or 0) + 1
+        log.error("handling %s %s failed (attempt %d): %r", msg.type, msg.message_id, attempts, exc)
+        if attempts >= self.config.max_attempts:
+            await self._dead_letter(incoming, f"handler failed {attempts} times: {exc!r}")
+            return
+        await asyncio.sleep(min(0.1 * 2**attempts, 2.0))
+        try:
+            await incoming.nack(requeue=True)
+        except Exception:  # noqa: BLE001 - the channel died: the broker redelivers anyway
+            log.warning("nack failed; the broker will redeliver %s", msg.message_id)
+
+    async def _dead_letter(self, incoming: AbstractIncomingMessage, reason: str) -> None:
+        """Park a message with its reason in this service's DLQ, then ack it (never loop, never lose)."""
+        headers = {
+            "x-dead-letter-reason": reason[:1000],
+            "x-original-routing-key": incoming.routing_key or "",
+            "x-original-message-id": incoming.message_id or "",
+            "x-service": self.config.service,
+        }
+        log.error("dead-lettering %s (%s): %s", incoming.message_id, incoming.routing_key, reason)
+        try:
+            await self._dlx.publish(
+                amqp_message(incoming.body, incoming.message_id or "", incoming.correlation_id or "", headers),
+                routing_key=self.config.service,
+            )
+        except Exception:  # noqa: BLE001 - not parked: let the broker redeliver it later
+            log.exception("could not dead-letter %s; requeueing", incoming.message_id)
+            await asyncio.sleep(0.5)
+            try:
+                await incoming.nack(requeue=True)
+            except Exception:  # noqa: BLE001
+                pass
+            return
+        self.stats["dead_lettered"] += 1
+        await _ack(incoming)
+
+    # -- outbox relay ------------------------------------------------------------------------
+    async def _relay_forever(self) -> None:
+        backoff = 0.1
+        while True:
+            if self.connection is None or not self.connection.connected.is_set():
+                await asyncio.sleep(0.1)
+                continue
+            rows = unsent(self.conn, limit=200)
+            if not rows:
+                self._wake_relay.clear()
+                try:
+                    await asyncio.wait_for(self._wake_relay.wait(), timeout=0.5)
+                except TimeoutError:
+                    pass
+                continue
+            results = await asyncio.gather(*(self._publish(r) for r in rows), return_exceptions=True)
+            confirmed = [r for r, res in zip(rows, results, strict=True) if res is None]
+            for row in confirmed:
+                self.crash_points.hit(AFTER_PUBLISH_BEFORE_MARK_SENT, row.routing_key)
+            if confirmed:
+                with transaction(self.conn):
+                    mark_sent(self.conn, [r.seq for r in confirmed], utc_now())
+                self.stats["published"] += len(confirmed)
+            failures = [res for res in results if res is not None]
+            if failures:
+                log.warning("outbox relay: %d of %d publishes failed: %r", len(failures), len(rows), failures[0])
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 2.0)
+            else:
+                backoff = 0.1
+
+    async def _publish(self, row: OutboxRow) -> None:
+        await self._exchange.publish(
+            amqp_message(row.body, row.message_id, row.order_id),
+            routing_key=row.routing_key,
+            mandatory=True,
+            timeout=10,
+        )
+
+
+async def _ack(incoming: AbstractIncomingMessage) -> None:
+    try:
+        await incoming.ack()
+    except Exception:  # noqa: BLE001 - channel gone: the broker redelivers, the inbox absorbs it
+        log.warning("ack of %s failed; it will be redelivered and deduplicated", incoming.message_id)
+
+
+def _redact(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.password:
+        netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
+        return urlunsplit(parts._replace(netloc=netloc))
+    return url

@@ -1,0 +1,114 @@
+"""Order's table: the saga state and its history, one row per order."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+
+from system.contracts import Message
+from system.order.domain import HistoryEntry, Order, OrderRequest
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS orders (
+    order_id TEXT PRIMARY KEY,
+    user_id TEXT NOT NULL,
+    product_id TEXT NOT NULL,
+    quantity INTEGER NOT NULL,
+    amount REAL NOT NULL,
+    force_payment TEXT,
+    force_delivery TEXT,
+    status TEXT NOT NULL,
+    failure_reason TEXT,
+    history TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL,
+    idempotency_key TEXT UNIQUE,
+    request_hash TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS orders_by_status ON orders (status);
+"""
+
+
+def _from_row(row: sqlite3.Row) -> Order:
+    request = OrderRequest(
+        user_id=row["user_id"],
+        product_id=row["product_id"],
+        quantity=row["quantity"],
+        amount=row["amount"],
+        force_payment=row["force_payment"],
+        force_delivery=row["force_delivery"],
+    )
+    history = tuple(HistoryEntry(h["event"], h["at"]) for h in json.loads(row["history"]))
+    return Order(
+        order_id=row["order_id"],
+        request=request,
+        status=row["status"],
+        failure_reason=row["failure_reason"],
+        history=history,
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+        idempotency_key=row["idempotency_key"],
+    )
+
+
+def get(conn: sqlite3.Connection, order_id: str) -> Order | None:
+    row = conn.execute("SELECT * FROM orders WHERE order_id = ?", (order_id,)).fetchone()
+    return _from_row(row) if row else None
+
+
+def load(conn: sqlite3.Connection, msg: Message) -> Order | None:
+    return get(conn, msg.order_id)
+
+
+def by_idempotency_key(conn: sqlite3.Connection, key: str) -> tuple[Order, str] | None:
+    row = conn.execute("SELECT * FROM orders WHERE idempotency_key = ?", (key,)).fetchone()
+    return (_from_row(row), row["request_hash"]) if row else None
+
+
+def insert(conn: sqlite3.Connection, order: Order) -> None:
+    r = order.request
+    conn.execute(
+        "INSERT INTO orders (order_id, user_id, product_id, quantity, amount, force_payment,"
+        " force_delivery, status, failure_reason, history, created_at, updated_at,"
+        " idempotency_key, request_hash) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+        (
+            order.order_id,
+            r.user_id,
+            r.product_id,
+            r.quantity,
+            r.amount,
+            r.force_payment,
+            r.force_delivery,
+            order.status,
+            order.failure_reason,
+            _history_json(order),
+            order.created_at,
+            order.updated_at,
+            order.idempotency_key,
+            r.fingerprint(),
+        ),
+    )
+
+
+def save(conn: sqlite3.Connection, order: Order | None) -> None:
+    if order is None:
+        return
+    conn.execute(
+        "UPDATE orders SET status = ?, failure_reason = ?, history = ?, updated_at = ?"
+        " WHERE order_id = ?",
+        (order.status, order.failure_reason, _history_json(order), order.updated_at, order.order_id),
+    )
+
+
+def list_orders(conn: sqlite3.Connection, status: str | None = None, limit: int = 1000) -> list[Order]:
+    if status:
+        rows = conn.execute(
+            "SELECT * FROM orders WHERE status = ? ORDER BY created_at LIMIT ?", (status, limit)
+        )
+    else:
+        rows = conn.execute("SELECT * FROM orders ORDER BY created_at LIMIT ?", (limit,))
+    return [_from_row(r) for r in rows.fetchall()]
+
+
+def _history_json(order: Order) -> str:
+    return json.dumps([{"event": h.event, "at": h.at} for h in order.history])

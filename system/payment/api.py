@@ -1,0 +1,21 @@
+"""Payment HTTP API: every payment with its status and what was refunded."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+
+from fastapi import APIRouter
+
+from system.config import ServiceConfig
+from system.payment import store
+
+
+def routes(conn: Callable[[], sqlite3.Connection], config: ServiceConfig) -> APIRouter:
+    router = APIRouter()
+
+    @router.get("/payments")
+    async def payments(order_id: str | None = None) -> list[dict]:
+        return store.list_payments(conn(), order_id)
+
+    return router

@@ -1,0 +1,97 @@
+"""Payment: charge an order (or decline it), refund it on compensation. Pure functions only."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, replace
+
+from system.contracts import (
+    PAYMENT_COMPLETED,
+    PAYMENT_FAILED,
+    PAYMENT_PROCESS,
+    PAYMENT_REFUND,
+    PAYMENT_REFUNDED,
+    HandlerContext,
+    Message,
+    Outcome,
+    caused_by,
+)
+from system.decisions import payment_fails, roll
+
+COMPLETED, FAILED, REFUNDED = "completed", "failed", "refunded"
+
+# Opt-in defects (see system/defects.py).
+DEFECT_REFUND_NOT_IDEMPOTENT = "refund_not_idempotent"
+DEFECT_UNSTABLE_PAYMENT_DECISION = "unstable_payment_decision"
+
+_PAYMENT_NS = uuid.UUID("0d7b3c1e-61c4-4b8e-a0b4-7a2f6f0c9e21")
+
+
+@dataclass(frozen=True)
+class Payment:
+    payment_id: str
+    order_id: str
+    user_id: str
+    amount: float
+    status: str  # completed | failed | refunded
+    refunded_amount: float = 0.0
+
+    @property
+    def net_charge(self) -> float:
+        return 0.0 if self.status == FAILED else round(self.amount - self.refunded_amount, 2)
+
+
+def payment_id_for(order_id: str, attempt: str = "") -> str:
+    return str(uuid.uuid5(_PAYMENT_NS, f"{order_id}|{attempt}"))
+
+
+def handle(payment: Payment | None, msg: Message, ctx: HandlerContext) -> Outcome:
+    if msg.type == PAYMENT_PROCESS:
+        return process_payment(payment, msg, ctx)
+    if msg.type == PAYMENT_REFUND:
+        return refund_payment(payment, msg, ctx)
+    return Outcome(payment, (), f"payment ignores {msg.type}")
+
+
+def process_payment(payment: Payment | None, msg: Message, ctx: HandlerContext) -> Outcome:
+    unstable = DEFECT_UNSTABLE_PAYMENT_DECISION in ctx.defects
+    if payment is not None and not unstable:
+        # Decided before (a re-sent command): repeat the decision, never charge again.
+        key = FAILED if payment.status == FAILED else COMPLETED
+        return Outcome(payment, (_reply(msg, payment, key, ctx),), "already processed")
+    amount = float(msg.payload.get("amount", 0.0))
+    if unstable:
+        # The classic bug: a fresh dice roll per delivery instead of per order.
+        fails = roll(ctx.decisions.seed, msg.message_id, "payment") < ctx.decisions.payment_failure_rate
+        fails = fails if msg.payload.get("force") is None else msg.payload.get("force") == "fail"
+        attempt = msg.message_id
+    else:
+        fails = payment_fails(ctx.decisions, msg.order_id, msg.payload.get("force"))
+        attempt = ""
+    new = Payment(
+        payment_id=payment_id_for(msg.order_id, attempt),
+        order_id=msg.order_id,
+        user_id=str(msg.payload.get("user_id", "")),
+        amount=amount,
+        status=FAILED if fails else COMPLETED,
+    )
+    key = PAYMENT_FAILED if fails else PAYMENT_COMPLETED
+    return Outcome(new, (_reply(msg, new, key, ctx),), f"payment {new.status}")
+
+
+def refund_payment(payment: Payment | None, msg: Message, ctx: HandlerContext) -> Outcome:
+    if payment is None or payment.status == FAILED:
+        # Never charged: nothing to give back, but confirm so the saga can go on.
+        reply = caused_by(msg, PAYMENT_REFUNDED, {"amount": 0.0}, ctx.now)
+        return Outcome(payment, (reply,), "refund of an uncharged order")
+    if payment.status == REFUNDED and DEFECT_REFUND_NOT_IDEMPOTENT not in ctx.defects:
+        return Outcome(payment, (_reply(msg, payment, PAYMENT_REFUNDED, ctx),), "already refunded")
+    refunded = replace(
+        payment, status=REFUNDED, refunded_amount=round(payment.refunded_amount + payment.amount, 2)
+    )
+    return Outcome(refunded, (_reply(msg, refunded, PAYMENT_REFUNDED, ctx),), "refunded")
+
+
+def _reply(msg: Message, payment: Payment, key: str, ctx: HandlerContext) -> Message:
+    payload = {"payment_id": payment.payment_id, "amount": payment.amount}
+    return caused_by(msg, key, payload, ctx.now)
