@@ -15,6 +15,7 @@ COMMAND_MODULES = [
     "harness.runner.cli",
     "harness.toxiproxy.cli",
     "harness.faults.cli",
+    "harness.demo",
 ]
 
 EXIT_VALID, EXIT_INVALID, EXIT_UNKNOWN, EXIT_USAGE, EXIT_CRASHED = 0, 1, 2, 254, 255

@@ -63,7 +63,9 @@ def expect_object(value: Any, go_type: str) -> dict[str, Any]:
     if value is None:
         return {}
     if not isinstance(value, dict):
-        raise DecodeError(f"json: cannot unmarshal {json_kind(value).split()[0]} into Go value of type {go_type}")
+        raise DecodeError(
+            f"json: cannot unmarshal {json_kind(value).split()[0]} into Go value of type {go_type}"
+        )
     return value
 
 

@@ -127,7 +127,9 @@ def parse_populate(body: bytes) -> list[ProxyInput]:
                 f"json: cannot unmarshal {jsonio.json_kind(value).split()[0]} into Go value of type {go_type}"
             )
         entries = [
-            _proxy_fields(jsonio.expect_object(item, "toxiproxy.Proxy"), ProxyInput("", "", "", True), "Proxy")
+            _proxy_fields(
+                jsonio.expect_object(item, "toxiproxy.Proxy"), ProxyInput("", "", "", True), "Proxy"
+            )
             for item in value
         ]
     except DecodeError as exc:
@@ -176,7 +178,9 @@ def parse_new_toxic(body: bytes, existing_names: set[str]) -> ToxicSpec:
 def parse_toxic_update(body: bytes, current: ToxicSpec) -> ToxicSpec:
     """Only attributes (merged into the current ones) and toxicity can change."""
     try:
-        obj = jsonio.expect_object(_decode(body), "struct { Attributes interface {}; Toxicity float32 }")
+        obj = jsonio.expect_object(
+            _decode(body), "struct { Attributes interface {}; Toxicity float32 }"
+        )
         toxicity = jsonio.float_field(obj, "toxicity", "", current.toxicity)
     except DecodeError as exc:
         raise bad_body(exc) from None
@@ -191,7 +195,9 @@ def _merge_attributes(obj: dict[str, Any], toxic_type: str, base: dict[str, int]
         if given is jsonio.MISSING:
             return dict(base)
         if not isinstance(given, dict):
-            raise jsonio.type_error(given, f"Go struct field {struct}", f"toxics.{_go_toxic_struct(toxic_type)}")
+            raise jsonio.type_error(
+                given, f"Go struct field {struct}", f"toxics.{_go_toxic_struct(toxic_type)}"
+            )
         # Unknown attribute keys are ignored, as Go ignores unknown struct fields.
         return {key: jsonio.int_field(given, key, struct, value) for key, value in base.items()}
     except DecodeError as exc:
@@ -199,7 +205,11 @@ def _merge_attributes(obj: dict[str, Any], toxic_type: str, base: dict[str, int]
 
 
 def _go_toxic_struct(toxic_type: str) -> str:
-    special = {"reset_peer": "ResetToxic", "limit_data": "LimitDataToxic", "slow_close": "SlowCloseToxic"}
+    special = {
+        "reset_peer": "ResetToxic",
+        "limit_data": "LimitDataToxic",
+        "slow_close": "SlowCloseToxic",
+    }
     return special.get(toxic_type, toxic_type.capitalize() + "Toxic")
 
 

@@ -29,7 +29,9 @@ def jittered_ms(rng: random.Random, latency: int, jitter: int) -> int:
     return latency + rng.randrange(jitter * 2) - jitter
 
 
-def slice_offsets(rng: random.Random, start: int, end: int, average: int, variation: int) -> list[int]:
+def slice_offsets(
+    rng: random.Random, start: int, end: int, average: int, variation: int
+) -> list[int]:
     """Cut points for the slicer, as upstream's recursive halving: [0, a, a, b, b, ..., end]."""
     # Upstream recurses forever on 1-byte pieces when average_size is 0, and panics when the
     # variation pushes the cut outside the piece: stop at one byte and keep cuts inside.
@@ -39,4 +41,6 @@ def slice_offsets(rng: random.Random, start: int, end: int, average: int, variat
     if variation > 0:
         mid += rng.randrange(variation * 2) - variation
     mid = min(max(mid, start + 1), end - 1)
-    return slice_offsets(rng, start, mid, average, variation) + slice_offsets(rng, mid, end, average, variation)
+    return slice_offsets(rng, start, mid, average, variation) + slice_offsets(
+        rng, mid, end, average, variation
+    )

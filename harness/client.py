@@ -1,0 +1,128 @@
+"""A synchronous client of the saga's HTTP APIs: place orders, follow them, read the final state.
+
+Synchronous on purpose: pytest-bdd steps cannot be async, and Locust runs under gevent.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Iterable
+from typing import Any
+
+import httpx
+
+from harness.broker import peek_dead_letters, queue_depths, run_sync
+from harness.model import SystemState
+from harness.runner.layout import Endpoints
+
+TERMINAL = ("completed", "failed")
+
+
+class SagaClient:
+    def __init__(self, endpoints: Endpoints, timeout: float = 10.0) -> None:
+        self.endpoints = endpoints
+        self.http = httpx.Client(timeout=timeout)
+
+    def close(self) -> None:
+        self.http.close()
+
+    def __enter__(self) -> SagaClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _url(self, service: str, path: str) -> str:
+        base = self.endpoints.order_api if service == "order_api" else self.endpoints.services[service]
+        return f"{base}{path}"
+
+    # -- orders -------------------------------------------------------------------------
+    def place_order(
+        self,
+        product_id: str = "product_1",
+        quantity: int = 1,
+        amount: float = 10.0,
+        *,
+        user_id: str | None = None,
+        force: dict[str, str] | None = None,
+        idempotency_key: str | None = None,
+    ) -> httpx.Response:
+        body: dict[str, Any] = {
+            "user_id": user_id or f"user_{uuid.uuid4().hex[:8]}",
+            "product_id": product_id,
+            "quantity": quantity,
+            "amount": amount,
+        }
+        if force:
+            body["force"] = force
+        headers = {"Idempotency-Key": idempotency_key} if idempotency_key else {}
+        return self.http.post(self._url("order_api", "/orders"), json=body, headers=headers)
+
+    def order(self, order_id: str) -> dict[str, Any] | None:
+        response = self.http.get(self._url("order", f"/orders/{order_id}"))
+        if response.status_code == 404:
+            return None
+        response.raise_for_status()
+        return response.json()
+
+    def orders(self, status: str | None = None) -> list[dict[str, Any]]:
+        params = {"status": status} if status else {}
+        return self.http.get(self._url("order", "/orders"), params=params).raise_for_status().json()
+
+    def wait_terminal(
+        self, order_ids: Iterable[str], timeout: float = 60.0, poll: float = 0.2
+    ) -> dict[str, dict[str, Any]]:
+        """Poll until every order is completed or failed, or the deadline passes; return the last reads."""
+        pending = set(order_ids)
+        seen: dict[str, dict[str, Any]] = {}
+        deadline = time.monotonic() + timeout
+        while pending and time.monotonic() < deadline:
+            for order in self.orders():
+                if order["order_id"] in pending:
+                    seen[order["order_id"]] = order
+                    if order["status"] in TERMINAL:
+                        pending.discard(order["order_id"])
+            if pending:
+                time.sleep(poll)
+        return seen
+
+    # -- the rest of the state ------------------------------------------------------------
+    def inventory(self) -> list[dict[str, Any]]:
+        return self.http.get(self._url("inventory", "/inventory")).raise_for_status().json()
+
+    def stock_of(self, product_id: str) -> dict[str, Any]:
+        return next(p for p in self.inventory() if p["product_id"] == product_id)
+
+    def reservations(self, order_id: str | None = None) -> list[dict[str, Any]]:
+        params = {"order_id": order_id} if order_id else {}
+        return self.http.get(self._url("inventory", "/inventory/reservations"), params=params).raise_for_status().json()
+
+    def payments(self, order_id: str | None = None) -> list[dict[str, Any]]:
+        params = {"order_id": order_id} if order_id else {}
+        return self.http.get(self._url("payment", "/payments"), params=params).raise_for_status().json()
+
+    def deliveries(self, order_id: str | None = None) -> list[dict[str, Any]]:
+        params = {"order_id": order_id} if order_id else {}
+        return self.http.get(self._url("delivery", "/deliveries"), params=params).raise_for_status().json()
+
+    def ready(self, service: str) -> tuple[bool, str]:
+        try:
+            response = self.http.get(self._url(service, "/ready"), timeout=2.0)
+            return response.status_code == 200, response.json().get("reason", "")
+        except (httpx.HTTPError, ValueError) as exc:
+            return False, f"{type(exc).__name__}: {exc}"
+
+    def read_state(self, *, include_broker: bool = True) -> SystemState:
+        state = SystemState(
+            orders=self.orders(),
+            inventory=self.inventory(),
+            reservations=self.reservations(),
+            payments=self.payments(),
+            deliveries=self.deliveries(),
+            read_at=time.time(),
+        )
+        if include_broker:
+            state.queues = run_sync(queue_depths(self.endpoints.amqp_url))
+            state.dead_letters = run_sync(peek_dead_letters(self.endpoints.amqp_url))
+        return state

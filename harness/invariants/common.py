@@ -1,0 +1,177 @@
+"""What every invariant shares: its name and description, options, scope and the findings cap.
+
+Invariants are pure: they read a History and a SystemState and return a Verdict. The state is
+plain JSON as the services' HTTP APIs return it, so every field is read defensively (`.get`):
+a checker that crashes on a half-read state tells the user less than one that says "unknown".
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from harness.model import History, SystemState, Validity, Verdict
+
+# The names appear in reports and experiment files: keep them stable.
+DESCRIPTIONS: dict[str, str] = {
+    "stock_conserved": "per product, available + reserved == initial and reserved equals the held reservations",
+    "availability_non_negative": "no product has negative available or reserved stock",
+    "no_orphan_reservation": "no reservation is held for a failed or unknown order; a completed order holds exactly its own",
+    "completed_order_charged_once": "a completed order has exactly one net charge equal to its amount and one scheduled delivery",
+    "failed_order_not_charged": "a failed (or unknown) order has no net charge and no scheduled delivery",
+    "nobody_charged_twice": "no order has two completed payments, or a net charge above its amount or below zero",
+    "orders_terminal": "every accepted order exists and is completed or failed within the deadline after heal",
+    "trace_legal": "every order's history is a legal saga trace and matches what the bus carried for it",
+    "idempotency_key_one_saga": "one Idempotency-Key, one order: same order_id for every reply, one order in state",
+    "queues_drained": "the work queues saga.<service> are empty at the end",
+    "dead_letters_accounted": "every dead letter has a reason and was expected by the test",
+}
+
+MAX_COUNTEREXAMPLES = 20
+CENT = 0.005  # amounts are money with two decimals: closer than half a cent is equal
+
+TERMINAL = ("completed", "failed")
+
+
+@dataclass(frozen=True)
+class CheckOptions:
+    """Knobs shared by all invariants; the defaults suit a run on its own system."""
+
+    terminal_deadline_s: float = 60.0
+    # Restrict order-level checks to these orders (plus those the history's operations name),
+    # so a run can check only its own orders on a shared system. None: every order.
+    order_ids: frozenset[str] | None = None
+    # message_ids a test dead-lettered on purpose.
+    expected_dead_letters: frozenset[str] = frozenset()
+
+
+DEFAULT_OPTIONS = CheckOptions()
+
+
+class Findings:
+    """Collects counterexamples, keeps the first few, counts the rest."""
+
+    def __init__(self, name: str, cap: int = MAX_COUNTEREXAMPLES) -> None:
+        self.name = name
+        self.cap = cap
+        self.invalid: list[dict[str, Any]] = []
+        self.invalid_total = 0
+        self.unsure: list[dict[str, Any]] = []
+        self.unsure_total = 0
+        self.notes: list[str] = []
+
+    def violation(self, **example: Any) -> None:
+        self.invalid_total += 1
+        if len(self.invalid) < self.cap:
+            self.invalid.append(example)
+
+    def doubt(self, **example: Any) -> None:
+        """Not shown wrong, not shown right (still in flight, or not read)."""
+        self.unsure_total += 1
+        if len(self.unsure) < self.cap:
+            self.unsure.append(example)
+
+    def note(self, text: str) -> None:
+        self.notes.append(text)
+
+    def verdict(self, checked: int) -> Verdict:
+        valid: Validity
+        if self.invalid_total:
+            valid, shown, total = False, self.invalid, self.invalid_total
+        elif self.unsure_total:
+            valid, shown, total = "unknown", self.unsure, self.unsure_total
+        else:
+            valid, shown, total = True, [], 0
+        notes = list(self.notes)
+        if total > len(shown):
+            notes.insert(0, f"{total} counterexamples, first {len(shown)} shown")
+        return Verdict(
+            name=self.name,
+            valid=valid,
+            description=DESCRIPTIONS[self.name],
+            checked=checked,
+            counterexamples=list(shown),
+            note="; ".join(notes),
+        )
+
+
+def same_money(a: float, b: float) -> bool:
+    return abs(a - b) < CENT
+
+
+def net_charge(payment: dict[str, Any]) -> float:
+    """What the customer is out of pocket for one payment row (failed: nothing)."""
+    if payment.get("status") == "failed":
+        return 0.0
+    return round(float(payment.get("amount") or 0.0) - float(payment.get("refunded_amount") or 0.0), 2)
+
+
+def group_by_order(rows: Iterable[dict[str, Any]], scope: frozenset[str] | None) -> dict[str, list[dict[str, Any]]]:
+    grouped: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for row in rows:
+        order_id = row.get("order_id")
+        if order_id is not None and in_scope(order_id, scope):
+            grouped[order_id].append(row)
+    return grouped
+
+
+def in_scope(order_id: str, scope: frozenset[str] | None) -> bool:
+    return scope is None or order_id in scope
+
+
+def orders_by_id(state: SystemState) -> dict[str, dict[str, Any]]:
+    return {o["order_id"]: o for o in state.orders if o.get("order_id") is not None}
+
+
+def op_key(value: dict[str, Any]) -> str | None:
+    key = value.get("idempotency_key")
+    return str(key) if key else None
+
+
+@dataclass
+class Accepted:
+    """Orders the client knows were accepted (ok) or may have been (info, found in state)."""
+
+    ok: dict[str, float] = field(default_factory=dict)  # order_id -> time of the ok
+    info: dict[str, float] = field(default_factory=dict)  # order_id -> time of the info
+
+
+def accepted_orders(history: History, state: SystemState) -> Accepted:
+    """Which orders the place_order operations created.
+
+    An `ok` op names its order_id. An `info` op (timeout) may have created one: it counts when
+    its order_id, or its Idempotency-Key, turns up in state.
+    """
+    accepted = Accepted()
+    by_key: dict[str, str] | None = None
+    known = None
+    for op in history.operations:
+        if op.f != "place_order" or op.type not in ("ok", "info"):
+            continue
+        order_id = op.value.get("order_id")
+        if op.type == "ok":
+            if order_id:
+                accepted.ok.setdefault(str(order_id), op.time)
+            continue
+        if known is None:
+            known = orders_by_id(state)
+            by_key = {o["idempotency_key"]: oid for oid, o in known.items() if o.get("idempotency_key")}
+        if order_id and order_id in known:
+            accepted.info.setdefault(str(order_id), op.time)
+        elif (key := op_key(op.value)) and by_key and key in by_key:
+            accepted.info.setdefault(by_key[key], op.time)
+    return accepted
+
+
+def order_scope(history: History, state: SystemState, options: CheckOptions) -> frozenset[str] | None:
+    """None (everything) unless the caller restricted the check to its own orders.
+
+    A restricted scope also takes in every order this history's operations created: those are
+    the run's own orders even when the caller did not know their ids (an `info` op).
+    """
+    if options.order_ids is None:
+        return None
+    accepted = accepted_orders(history, state)
+    return frozenset(options.order_ids) | accepted.ok.keys() | accepted.info.keys()

@@ -1,0 +1,82 @@
+"""`saga-harness up | down | status | kill | restart`: the local system's life cycle."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from harness.runner.local import BrokerUnreachable, LocalSystem
+from system.contracts import SERVICES
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    up = sub.add_parser("up", help="start the four services (and Toxiproxy) locally; starts only what is down")
+    up.add_argument("--no-proxy", action="store_true", help="connect services straight to RabbitMQ")
+    up.add_argument("--chaos", action="store_true", help="enable the crash-point control surface (writes a token)")
+    up.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for readiness")
+    up.set_defaults(func=cmd_up)
+
+    down = sub.add_parser("down", help="stop the local services and the bundled Toxiproxy")
+    down.set_defaults(func=cmd_down)
+
+    status = sub.add_parser("status", help="per service: pid, port, ready or why not")
+    status.set_defaults(func=cmd_status)
+
+    kill = sub.add_parser("kill", help="SIGKILL one service (it stays down until `restart` or `up`)")
+    kill.add_argument("service", choices=SERVICES)
+    kill.set_defaults(func=cmd_kill)
+
+    restart = sub.add_parser("restart", help="start a service that is down and wait until it is ready")
+    restart.add_argument("service", choices=SERVICES)
+    restart.set_defaults(func=cmd_restart)
+
+
+def _print_status(system: LocalSystem) -> bool:
+    statuses = system.status()
+    print(f"{'service':<10} {'pid':>7} {'port':>5}  state")
+    for s in statuses:
+        print(f"{s.service:<10} {s.pid or '-':>7} {s.port:>5}  {'ready' if s.ready else 'NOT READY: ' + s.reason}")
+    return all(s.ready for s in statuses)
+
+
+def cmd_up(args: argparse.Namespace) -> int:
+    system = LocalSystem(proxied=not args.no_proxy)
+    try:
+        system.up(chaos=args.chaos, timeout=args.timeout)
+    except BrokerUnreachable as exc:
+        print(f"saga-harness up: {exc}", file=sys.stderr)
+        return 1
+    except RuntimeError as exc:
+        print(f"saga-harness up: {exc}", file=sys.stderr)
+        return 1
+    _print_status(system)
+    endpoints = system.endpoints()
+    print(f"logs: {system.layout.log_dir}   data: {system.layout.data_dir}")
+    print(f"order API: {endpoints.services['order']} (through Toxiproxy: {endpoints.order_api})")
+    return 0
+
+
+def cmd_down(args: argparse.Namespace) -> int:
+    stopped = LocalSystem().down()
+    print("stopped: " + (", ".join(stopped) if stopped else "nothing was running"))
+    return 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    return 0 if _print_status(LocalSystem()) else 1
+
+
+def cmd_kill(args: argparse.Namespace) -> int:
+    pid = LocalSystem().kill_service(args.service)
+    print(f"{args.service}: " + (f"killed pid {pid} with SIGKILL" if pid else "was not running"))
+    return 0
+
+
+def cmd_restart(args: argparse.Namespace) -> int:
+    try:
+        status = LocalSystem().restart_service(args.service)
+    except RuntimeError as exc:
+        print(f"saga-harness restart: {exc}", file=sys.stderr)
+        return 1
+    print(f"{status.service}: ready (pid {status.pid})")
+    return 0

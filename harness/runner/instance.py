@@ -1,0 +1,60 @@
+"""Isolated instances: a separate home, port range and RabbitMQ vhost per instance.
+
+The demo runs in the default instance (./.saga, ports 8001-8004, vhost "/"). Tests and the
+defect zoo each get their own, so they never consume each other's messages or clash on ports.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+from urllib.parse import quote, urlsplit
+
+from system.config import DEFAULT_AMQP_URL
+from system.contracts import SERVICES
+
+
+class VhostError(RuntimeError):
+    pass
+
+
+def ensure_vhost(vhost: str, amqp_url: str = DEFAULT_AMQP_URL) -> None:
+    """Create the vhost and grant the URL's user on it (rabbitmqctl on the broker's machine)."""
+    ctl = shutil.which("rabbitmqctl")
+    if ctl is None:
+        raise VhostError(
+            f"cannot create RabbitMQ vhost {vhost!r}: rabbitmqctl is not on PATH. Create it by hand "
+            f"(rabbitmqctl add_vhost {vhost}) or run against the default vhost."
+        )
+    user = urlsplit(amqp_url).username or "guest"
+    listing = subprocess.run([ctl, "-q", "list_vhosts"], capture_output=True, text=True, timeout=30)
+    if vhost not in listing.stdout.split():
+        subprocess.run([ctl, "-q", "add_vhost", vhost], capture_output=True, text=True, timeout=30, check=False)
+    done = subprocess.run(
+        [ctl, "-q", "set_permissions", "-p", vhost, user, ".*", ".*", ".*"],
+        capture_output=True, text=True, timeout=30,
+    )
+    if done.returncode != 0:
+        raise VhostError(f"rabbitmqctl set_permissions on {vhost!r} failed: {done.stderr.strip()}")
+
+
+def with_vhost(amqp_url: str, vhost: str) -> str:
+    parts = urlsplit(amqp_url)
+    return parts._replace(path="/" + quote(vhost, safe="")).geturl()
+
+
+def isolated_env(name: str, port_base: int, base_env: dict[str, str] | None = None) -> dict[str, str]:
+    """Environment for an instance called `name`: home .saga/<name>, ports port_base+1.., vhost saga_<name>."""
+    env = dict(os.environ if base_env is None else base_env)
+    vhost = f"saga_{name}"
+    amqp = with_vhost(env.get("SAGA_AMQP_URL", DEFAULT_AMQP_URL), vhost)
+    ensure_vhost(vhost, amqp)
+    env["SAGA_HOME"] = str(Path(".saga", name).resolve())
+    env["SAGA_AMQP_URL"] = amqp
+    for i, service in enumerate(SERVICES, start=1):
+        env[f"SAGA_{service.upper()}_PORT"] = str(port_base + i)
+    env["SAGA_TOXIPROXY_PORT"] = str(port_base + 474)
+    env.pop("TOXIPROXY_URL", None)
+    return env

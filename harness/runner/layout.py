@@ -1,0 +1,84 @@
+"""Where a local run keeps its files: $SAGA_HOME (default ./.saga) with data/, logs/, pids and the proxy map."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from system.config import DEFAULT_AMQP_URL
+from system.contracts import DEFAULT_PORTS, SERVICES
+
+
+@dataclass(frozen=True)
+class Layout:
+    home: Path
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | os._Environ = os.environ) -> Layout:
+        return cls(Path(env.get("SAGA_HOME", ".saga")).resolve())
+
+    @property
+    def data_dir(self) -> Path:
+        return self.home / "data"
+
+    @property
+    def log_dir(self) -> Path:
+        return self.home / "logs"
+
+    @property
+    def proxy_map_file(self) -> Path:
+        return self.home / "proxies.json"
+
+    def pid_file(self, name: str) -> Path:
+        return self.home / f"{name}.pid"
+
+    def log_file(self, name: str) -> Path:
+        return self.log_dir / f"{name}.log"
+
+    def read_proxy_map(self) -> dict[str, Any] | None:
+        try:
+            return json.loads(self.proxy_map_file.read_text())
+        except (FileNotFoundError, json.JSONDecodeError):
+            return None
+
+    def write_proxy_map(self, proxy_map: dict[str, Any]) -> None:
+        self.home.mkdir(parents=True, exist_ok=True)
+        tmp = self.proxy_map_file.with_suffix(".tmp")
+        tmp.write_text(json.dumps(proxy_map, indent=2))
+        tmp.replace(self.proxy_map_file)
+
+
+@dataclass(frozen=True)
+class Endpoints:
+    """The URLs of a running system, local or elsewhere."""
+
+    services: dict[str, str]  # service -> base URL (direct, not through a proxy)
+    order_api: str  # the order API as the harness's clients reach it (through http_order if proxied)
+    amqp_url: str  # the broker as the harness itself (recorder, nemeses) reaches it, never proxied
+    toxiproxy_url: str | None = None
+
+
+def service_port(service: str, env: dict[str, str] | os._Environ = os.environ) -> int:
+    return int(env.get(f"SAGA_{service.upper()}_PORT", DEFAULT_PORTS[service]))
+
+
+def local_endpoints(layout: Layout, env: dict[str, str] | os._Environ = os.environ) -> Endpoints:
+    services = {s: f"http://127.0.0.1:{service_port(s, env)}" for s in SERVICES}
+    proxy_map = layout.read_proxy_map() or {}
+    http_order = proxy_map.get("proxies", {}).get("http_order")
+    order_api = f"http://{http_order['listen']}" if http_order else services["order"]
+    return Endpoints(
+        services=services,
+        order_api=order_api,
+        amqp_url=env.get("SAGA_AMQP_URL", DEFAULT_AMQP_URL),
+        toxiproxy_url=proxy_map.get("toxiproxy_url"),
+    )
+
+
+def broker_address(amqp_url: str) -> tuple[str, int]:
+    parts = urlsplit(amqp_url)
+    return parts.hostname or "127.0.0.1", parts.port or 5672

@@ -1,0 +1,5 @@
+import sys
+
+from harness.toxiproxy.cli import main
+
+sys.exit(main())

@@ -1,0 +1,86 @@
+"""Bad input gets a 4xx that names the problem, and nothing is half-created."""
+
+import uuid
+
+import pytest
+
+from tests.integration.helpers import finished, unique_user
+
+GOOD = {"product_id": "product_1", "quantity": 1, "amount": 10.0}
+
+
+def _post(client, body=None, raw=None, headers=None):
+    url = client.endpoints.services["order"] + "/orders"
+    if raw is not None:
+        return client.http.post(url, content=raw, headers={"Content-Type": "application/json", **(headers or {})})
+    return client.http.post(url, json=body, headers=headers or {})
+
+
+@pytest.mark.parametrize(
+    ("change", "expected_words"),
+    [
+        ({"quantity": 0}, ["quantity", "greater than 0"]),
+        ({"quantity": -3}, ["quantity"]),
+        ({"quantity": "2"}, ["quantity", "integer"]),
+        ({"amount": -1}, ["amount", "greater than or equal to 0"]),
+        ({"amount": "lots"}, ["amount"]),
+        ({"product_id": "product_404"}, ["unknown product", "product_404"]),
+        ({"user_id": ""}, ["user_id"]),
+        ({"colour": "red"}, ["colour"]),
+        ({"force": {"payment": "maybe"}}, ["force.payment"]),
+    ],
+)
+def test_invalid_fields_are_rejected_with_a_message(saga_client, change, expected_words):
+    user = unique_user()
+    response = _post(saga_client, {"user_id": user, **GOOD, **change})
+    assert response.status_code == 422, response.text
+    detail = response.json()["detail"]
+    for word in expected_words:
+        assert word in detail
+    assert user not in {o["user_id"] for o in saga_client.orders()}
+
+
+@pytest.mark.parametrize("missing", ["user_id", "product_id", "quantity", "amount"])
+def test_missing_field_is_named(saga_client, missing):
+    body = {"user_id": unique_user(), **GOOD}
+    del body[missing]
+    response = _post(saga_client, body)
+    assert response.status_code == 422 and missing in response.json()["detail"]
+
+
+def test_malformed_json_is_a_4xx(saga_client):
+    response = _post(saga_client, raw=b'{"user_id": "x", "quantity": ')
+    assert 400 <= response.status_code < 500
+    assert "JSON" in response.text
+
+
+def test_oversized_body_is_413(saga_client):
+    huge = b'{"user_id": "' + b"x" * 100_000 + b'"}'
+    response = _post(saga_client, raw=huge)
+    assert response.status_code == 413 and "exceeds" in response.json()["detail"]
+
+
+def test_idempotency_key_retry_returns_the_same_order_and_one_saga(saga_client):
+    key = f"key-{uuid.uuid4()}"
+    body = {"product_id": "product_1", "quantity": 1, "amount": 12.5, "user_id": unique_user(),
+            "force": {"payment": "succeed", "delivery": "succeed"}}
+    first = saga_client.place_order(**body, idempotency_key=key)
+    second = saga_client.place_order(**body, idempotency_key=key)
+    assert first.status_code == 201 and second.status_code == 200
+    order_id = first.json()["order_id"]
+    assert second.json()["order_id"] == order_id
+    finished(saga_client, order_id)
+    third = saga_client.place_order(**body, idempotency_key=key)
+    assert third.status_code == 200 and third.json() == {"order_id": order_id, "status": "completed"}
+    assert len(saga_client.payments(order_id)) == 1
+    assert [o["order_id"] for o in saga_client.orders() if o["idempotency_key"] == key] == [order_id]
+
+
+def test_idempotency_key_with_a_different_body_is_a_conflict(saga_client):
+    key = f"key-{uuid.uuid4()}"
+    user = unique_user()
+    assert saga_client.place_order("product_1", 1, 10.0, user_id=user, idempotency_key=key).status_code == 201
+    clash = saga_client.place_order("product_1", 2, 10.0, user_id=user, idempotency_key=key)
+    assert clash.status_code == 409
+    assert "different request body" in clash.json()["detail"]
+    assert sum(1 for o in saga_client.orders() if o["user_id"] == user) == 1

@@ -1,0 +1,112 @@
+"""Duplicates, poison messages and SIGKILL between commit and ack: no double effect, nothing lost."""
+
+import json
+import uuid
+
+import pytest
+
+from harness.broker import peek_dead_letters, publish_raw, run_sync
+from system.contracts import TRACE_SUCCESS, derived_message_id
+from system.messaging.crashpoints import (
+    AFTER_COMMIT_BEFORE_ACK,
+    AFTER_PUBLISH_BEFORE_MARK_SENT,
+    BEFORE_COMMIT,
+)
+from tests.integration.helpers import arm_crash, eventually, finished, place, republish, trace
+
+SUCCEED = {"payment": "succeed", "delivery": "succeed"}
+
+
+def test_redelivered_command_is_absorbed_by_the_inbox(saga_client):
+    order_id = place(saga_client, product_id="product_1", quantity=4, amount=40.0, force=SUCCEED)
+    assert finished(saga_client, order_id)["status"] == "completed"
+    stock_before = saga_client.stock_of("product_1")
+    reserve_id = derived_message_id(order_id, "inventory.reserve")
+    # The very same inventory.reserve again, same message_id, as a broker redelivery would bring it.
+    envelope = {"message_id": reserve_id, "type": "inventory.reserve", "order_id": order_id,
+                "payload": {"product_id": "product_1", "quantity": 4}, "occurred_at": "", "causation_id": None}
+    before = saga_client.http.get(saga_client.endpoints.services["inventory"] + "/ready").json()["stats"]
+    republish(saga_client.endpoints.amqp_url, "inventory.reserve", envelope)
+    stats = eventually(
+        lambda: saga_client.http.get(saga_client.endpoints.services["inventory"] + "/ready").json()["stats"],
+        lambda s: s["duplicates"] > before["duplicates"],
+    )
+    assert stats["duplicates"] > before["duplicates"]
+    after = saga_client.stock_of("product_1")
+    # Other tests may reserve concurrently, but this order holds exactly one reservation of 4.
+    assert [r["quantity"] for r in saga_client.reservations(order_id)] == [4]
+    assert after["available"] + after["reserved"] == after["initial"]
+    assert after["reserved"] >= stock_before["reserved"]
+    assert trace(saga_client.order(order_id)) == TRACE_SUCCESS
+
+
+def test_duplicate_reply_with_a_new_id_does_not_advance_the_saga_twice(saga_client):
+    order_id = place(saga_client, product_id="product_1", quantity=1, amount=9.0, force=SUCCEED)
+    assert finished(saga_client, order_id)["status"] == "completed"
+    # A late payment.completed under a fresh id (a sender retry): the state machine ignores it.
+    envelope = {"message_id": str(uuid.uuid4()), "type": "payment.completed", "order_id": order_id,
+                "payload": {"amount": 9.0}, "occurred_at": "", "causation_id": None}
+    republish(saga_client.endpoints.amqp_url, "payment.completed", envelope)
+    order = eventually(lambda: saga_client.order(order_id), lambda o: True, timeout=1)
+    assert trace(order) == TRACE_SUCCESS
+    assert len(saga_client.deliveries(order_id)) == 1
+
+
+def test_malformed_message_is_dead_lettered_with_its_reason_and_the_consumer_goes_on(saga_client):
+    message_id = f"poison-{uuid.uuid4()}"
+    run_sync(publish_raw(saga_client.endpoints.amqp_url, "payment.process", b"{not json", message_id=message_id))
+    letters = eventually(
+        lambda: run_sync(peek_dead_letters(saga_client.endpoints.amqp_url)),
+        lambda ls: any(dl.message_id == message_id for ls_ in [ls] for dl in ls_),
+    )
+    [letter] = [dl for dl in letters if dl.message_id == message_id]
+    assert letter.queue == "saga.payment.dlq" and letter.routing_key == "payment.process"
+    assert "not valid JSON" in letter.reason
+    # The consumer is still there: a new saga goes through payment.
+    order_id = place(saga_client, product_id="product_1", quantity=1, amount=3.0, force=SUCCEED)
+    assert finished(saga_client, order_id)["status"] == "completed"
+    # Peeking left the letter in place.
+    assert any(dl.message_id == message_id for dl in run_sync(peek_dead_letters(saga_client.endpoints.amqp_url)))
+
+
+def test_envelope_missing_fields_is_dead_lettered(saga_client):
+    message_id = f"bad-envelope-{uuid.uuid4()}"
+    body = json.dumps({"message_id": message_id, "type": "delivery.schedule"}).encode()
+    run_sync(publish_raw(saga_client.endpoints.amqp_url, "delivery.schedule", body, message_id=message_id))
+    letters = eventually(
+        lambda: run_sync(peek_dead_letters(saga_client.endpoints.amqp_url)),
+        lambda ls: any(dl.message_id == message_id for dl in ls),
+    )
+    [letter] = [dl for dl in letters if dl.message_id == message_id]
+    assert letter.queue == "saga.delivery.dlq" and "order_id" in letter.reason
+
+
+@pytest.mark.parametrize(
+    ("service", "point", "routing_key"),
+    [
+        ("payment", AFTER_COMMIT_BEFORE_ACK, "payment.process"),
+        ("payment", BEFORE_COMMIT, "payment.process"),
+        ("inventory", AFTER_COMMIT_BEFORE_ACK, "inventory.reserve"),
+        ("inventory", AFTER_PUBLISH_BEFORE_MARK_SENT, "inventory.reserved"),
+        ("order", AFTER_COMMIT_BEFORE_ACK, "delivery.scheduled"),
+    ],
+)
+def test_sigkill_at_a_crash_point_then_restart_has_no_double_effect(saga_target, saga_client, service, point, routing_key):
+    system = saga_target.require_process_control()
+    pid_before = system.pid(service)
+    arm_crash(saga_client, service, saga_target.chaos_token, point, routing_key)
+    order_id = place(saga_client, product_id="product_1", quantity=2, amount=21.0, force=SUCCEED)
+    # The service dies by SIGKILL at the crash point...
+    eventually(lambda: system.pid(service), lambda pid: pid is None, timeout=30)
+    assert system.pid(service) is None, f"{service} did not crash at {point}"
+    # ...and comes back; the saga resumes from what was committed.
+    system.restart_service(service)
+    assert system.pid(service) != pid_before
+    order = finished(saga_client, order_id, timeout=60)
+    assert order["status"] == "completed"
+    assert trace(order) == TRACE_SUCCESS
+    assert len(saga_client.payments(order_id)) == 1
+    assert len(saga_client.deliveries(order_id)) == 1
+    assert [r["quantity"] for r in saga_client.reservations(order_id)] == [2]
+    stock = saga_client.stock_of("product_1")
+    assert stock["available"] + stock["reserved"] == stock["initial"]
