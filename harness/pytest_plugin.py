@@ -68,7 +68,10 @@ def saga_target() -> Iterator[SagaTarget]:
         raise pytest.UsageError(f"SAGA_TARGET={kind!r}: use 'local' or 'external'")
     from harness.runner.instance import isolated_env
 
-    system = LocalSystem(env=isolated_env("test", TEST_PORT_BASE), say=lambda line: None)
+    # SAGA_TEST_INSTANCE / SAGA_TEST_PORT_BASE let several suites run side by side on one machine.
+    name = os.environ.get("SAGA_TEST_INSTANCE", "test")
+    port_base = int(os.environ.get("SAGA_TEST_PORT_BASE", TEST_PORT_BASE))
+    system = LocalSystem(env=isolated_env(name, port_base), say=lambda line: None)
     try:
         system.up(chaos=True, timeout=90)
     except BrokerUnreachable as exc:

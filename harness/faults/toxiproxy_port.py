@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 
@@ -119,7 +120,7 @@ class ToxiproxyClient:
         }
 
     def get_proxy(self, name: str) -> Proxy:
-        return Proxy.from_json(self._call("GET", f"/proxies/{name}").json())
+        return Proxy.from_json(self._call("GET", f"/proxies/{_seg(name)}").json())
 
     def create_proxy(
         self, name: str, upstream: str, listen: str = "127.0.0.1:0", enabled: bool = True
@@ -135,7 +136,7 @@ class ToxiproxyClient:
         ]
 
     def update_proxy(self, name: str, **fields: Any) -> Proxy:
-        return Proxy.from_json(self._call("POST", f"/proxies/{name}", json=fields).json())
+        return Proxy.from_json(self._call("POST", f"/proxies/{_seg(name)}", json=fields).json())
 
     def disable(self, name: str) -> Proxy:
         return self.update_proxy(name, enabled=False)
@@ -144,11 +145,13 @@ class ToxiproxyClient:
         return self.update_proxy(name, enabled=True)
 
     def delete_proxy(self, name: str) -> None:
-        self._call("DELETE", f"/proxies/{name}")
+        self._call("DELETE", f"/proxies/{_seg(name)}")
 
     # Toxics.
     def toxics(self, proxy: str) -> list[Toxic]:
-        return [Toxic.from_json(t) for t in self._call("GET", f"/proxies/{proxy}/toxics").json()]
+        return [
+            Toxic.from_json(t) for t in self._call("GET", f"/proxies/{_seg(proxy)}/toxics").json()
+        ]
 
     def add_toxic(
         self,
@@ -167,7 +170,9 @@ class ToxiproxyClient:
         }
         if name:
             body["name"] = name
-        return Toxic.from_json(self._call("POST", f"/proxies/{proxy}/toxics", json=body).json())
+        return Toxic.from_json(
+            self._call("POST", f"/proxies/{_seg(proxy)}/toxics", json=body).json()
+        )
 
     def update_toxic(
         self,
@@ -182,11 +187,11 @@ class ToxiproxyClient:
         if toxicity is not None:
             body["toxicity"] = toxicity
         return Toxic.from_json(
-            self._call("POST", f"/proxies/{proxy}/toxics/{name}", json=body).json()
+            self._call("POST", f"/proxies/{_seg(proxy)}/toxics/{_seg(name)}", json=body).json()
         )
 
     def remove_toxic(self, proxy: str, name: str) -> None:
-        self._call("DELETE", f"/proxies/{proxy}/toxics/{name}")
+        self._call("DELETE", f"/proxies/{_seg(proxy)}/toxics/{_seg(name)}")
 
     # Transport.
     def _call(self, method: str, path: str, json: Any = None) -> httpx.Response:
@@ -206,3 +211,7 @@ def _error(response: httpx.Response, what: str) -> ToxiproxyError:
         message = response.text.strip() or response.reason_phrase
     cls = _BY_STATUS.get(response.status_code, ToxiproxyError)
     return cls(f"{what}: HTTP {response.status_code}: {message}", response.status_code)
+
+
+def _seg(name: str) -> str:
+    return quote(name, safe="")

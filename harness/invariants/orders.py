@@ -65,7 +65,9 @@ def orders_terminal(history: History, state: SystemState, options: CheckOptions 
         status = order.get("status")
         if status in TERMINAL:
             continue
-        accepted_at = accepted.ok.get(order_id) or accepted.info.get(order_id) or _started_at(order)
+        accepted_at = accepted.ok.get(order_id, accepted.info.get(order_id))
+        if accepted_at is None:
+            accepted_at = _started_at(order)
         starts = [t for t in (healed, accepted_at) if t is not None]
         if not is_healed or not starts or state.read_at <= 0:
             found.doubt(order_id=order_id, status=status, problem="not terminal, and no deadline applies")

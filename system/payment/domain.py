@@ -57,7 +57,7 @@ def process_payment(payment: Payment | None, msg: Message, ctx: HandlerContext) 
     unstable = DEFECT_UNSTABLE_PAYMENT_DECISION in ctx.defects
     if payment is not None and not unstable:
         # Decided before (a re-sent command): repeat the decision, never charge again.
-        key = FAILED if payment.status == FAILED else COMPLETED
+        key = PAYMENT_FAILED if payment.status == FAILED else PAYMENT_COMPLETED
         return Outcome(payment, (_reply(msg, payment, key, ctx),), "already processed")
     amount = float(msg.payload.get("amount", 0.0))
     if unstable:

@@ -1,0 +1,127 @@
+"""Trace legality: the order's own history, and what the bus carried for it, tell one story.
+
+The order service appends a reply and the command it causes in one transaction, so a saga that
+has not ended always shows a history ending in a command, and its status follows from that command.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any
+
+from harness.invariants.common import (
+    DEFAULT_OPTIONS,
+    TERMINAL,
+    CheckOptions,
+    Findings,
+    in_scope,
+    order_scope,
+    orders_by_id,
+)
+from harness.model import History, SystemState, Verdict
+from system.contracts import (
+    COMMANDS,
+    DELIVERY_SCHEDULE,
+    INVENTORY_RELEASE,
+    INVENTORY_RESERVE,
+    LEGAL_TRACES,
+    PAYMENT_PROCESS,
+    PAYMENT_REFUND,
+)
+
+# The status an in-flight order must be in, given the last command it sent.
+_STATUS_AFTER_COMMAND = {
+    INVENTORY_RESERVE: "pending",
+    PAYMENT_PROCESS: "inventory_reserved",
+    DELIVERY_SCHEDULE: "payment_completed",
+    PAYMENT_REFUND: "refunding_payment",
+    INVENTORY_RELEASE: "releasing_inventory",
+}
+
+# Every proper prefix of a legal trace that ends in a command -> the status it implies,
+# and the routing keys that may already be on the bus for it (any legal continuation).
+IN_FLIGHT_STATUS: dict[tuple[str, ...], str] = {}
+MAY_BE_ON_BUS: dict[tuple[str, ...], frozenset[str]] = {}
+for _trace in LEGAL_TRACES.values():
+    for _n in range(1, len(_trace)):
+        _prefix = _trace[:_n]
+        if _prefix[-1] in COMMANDS:
+            IN_FLIGHT_STATUS[_prefix] = _STATUS_AFTER_COMMAND[_prefix[-1]]
+            MAY_BE_ON_BUS[_prefix] = MAY_BE_ON_BUS.get(_prefix, frozenset()) | frozenset(_trace)
+
+
+def expected_trace(order: dict[str, Any]) -> tuple[str, ...] | None:
+    """The one legal trace for a terminal order, or None if its outcome names none."""
+    if order.get("status") == "completed":
+        return LEGAL_TRACES["completed"] if not order.get("failure_reason") else None
+    reason = order.get("failure_reason")
+    return LEGAL_TRACES.get(reason) if reason != "completed" else None
+
+
+def bus_keys_by_order(
+    history: History, scope: frozenset[str] | None, skip: frozenset[str], found: Findings
+) -> dict[str, set[str]]:
+    """Routing keys the recorder saw per order, deduplicated by message_id (one pass).
+
+    Messages a test dead-lettered on purpose (`skip`) and messages naming no order are poison,
+    not saga steps: dead_letters_accounted answers for them.
+    """
+    keys_of: dict[str, set[str]] = defaultdict(set)
+    key_of_id: dict[str, str] = {}
+    for m in history.messages:
+        order_id = m.order_id
+        if (scope is not None and order_id not in scope) or not order_id or m.message_id in skip:
+            continue
+        first = key_of_id.setdefault(m.message_id, m.routing_key)
+        if first != m.routing_key:
+            found.violation(order_id=order_id, message_id=m.message_id,
+                            problem="one message_id carried two routing keys",
+                            routing_keys=sorted({first, m.routing_key}))
+            continue
+        keys_of[order_id].add(m.routing_key)
+    return keys_of
+
+
+def trace_legal(history: History, state: SystemState, options: CheckOptions = DEFAULT_OPTIONS) -> Verdict:
+    found = Findings("trace_legal")
+    scope = order_scope(history, state, options)
+    orders = orders_by_id(state)
+    recorded = bool(history.messages)
+    bus = bus_keys_by_order(history, scope, options.expected_dead_letters, found) if recorded else {}
+    checked = 0
+    for order_id, order in orders.items():
+        if not in_scope(order_id, scope):
+            continue
+        checked += 1
+        status = order.get("status")
+        trace = tuple(str(e.get("event")) for e in order.get("history") or ())
+        if status in TERMINAL:
+            legal = expected_trace(order)
+            if trace != legal:
+                found.violation(order_id=order_id, status=status, failure_reason=order.get("failure_reason"),
+                                problem="trace is not the legal one for this outcome",
+                                trace=list(trace), legal=list(legal) if legal else None)
+                continue
+            if recorded and bus.get(order_id, set()) != set(trace):
+                seen = bus.get(order_id, set())
+                found.violation(order_id=order_id, status=status, problem="bus and order history disagree",
+                                only_on_bus=sorted(seen - set(trace)), only_in_history=sorted(set(trace) - seen))
+            continue
+        implied = IN_FLIGHT_STATUS.get(trace)
+        if implied is None or implied != status:
+            found.violation(order_id=order_id, status=status,
+                            problem="in-flight trace is not a legal prefix for its status",
+                            trace=list(trace), status_for_trace=implied)
+            continue
+        # In flight: a command may still sit in the outbox and a reply may still sit in a queue,
+        # so the bus may differ from the history, but only by steps a legal trace could take.
+        stray = bus.get(order_id, set()) - MAY_BE_ON_BUS[trace]
+        if stray:
+            found.violation(order_id=order_id, status=status, problem="bus carried steps no legal continuation has",
+                            trace=list(trace), stray=sorted(stray))
+    for order_id in sorted(bus.keys() - orders.keys()):
+        found.violation(order_id=order_id, problem="bus carried messages for an order the order service does not know",
+                        routing_keys=sorted(bus[order_id]))
+    if not recorded:
+        found.note("no recorded messages: bus comparison skipped")
+    return found.verdict(checked=checked)

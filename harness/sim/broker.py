@@ -1,0 +1,180 @@
+"""A topic exchange with one work queue per service, at-least-once, in memory.
+
+Like RabbitMQ with manual acks: a delivered message stays unacked until the consumer acks it;
+if the consumer dies, everything it held goes back to the head of the queue, flagged
+redelivered. Every publish is what the recorder's tap queue (bound to `#`) would see.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+
+from harness.model import DeadLetter, FaultEvent, RecordedMessage
+from harness.sim.clock import EventLog, VirtualClock
+from harness.sim.faults import FaultInjector
+from system.contracts import (
+    BINDINGS,
+    ROUTING_KEYS,
+    SERVICES,
+    Message,
+    dead_letter_queue_name,
+    queue_name,
+)
+
+
+@dataclass(eq=False, slots=True)  # eq=False: two copies of one message are still two deliveries
+class Envelope:
+    message: Message
+    redelivered: bool = False
+    failures: int = 0  # handler failures so far (a quorum queue's x-delivery-count)
+
+
+class SimQueue:
+    __slots__ = ("name", "ready", "unacked")
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.ready: deque[Envelope] = deque()
+        self.unacked: deque[Envelope] = deque()  # delivered to the consumer (its prefetch window)
+
+
+class SimBroker:
+    def __init__(
+        self,
+        clock: VirtualClock,
+        log: EventLog,
+        injector: FaultInjector,
+        new_id: Callable[[], str],
+        faults: list[FaultEvent],
+    ) -> None:
+        self.clock = clock
+        self.log = log
+        self.injector = injector
+        self.new_id = new_id
+        self.faults = faults
+        self.queues = {s: SimQueue(queue_name(s)) for s in SERVICES}
+        self.routes = {rk: [self.queues[s] for s in SERVICES if rk in BINDINGS[s]] for rk in ROUTING_KEYS}
+        self.dead_letters: dict[str, list[DeadLetter]] = {s: [] for s in SERVICES}
+        self.recorded: list[RecordedMessage] = []
+        self._delayed: list[tuple[int, int, SimQueue, Envelope]] = []
+        self._delay_seq = 0
+        self.duplicates = 0
+
+    # -- publishing --------------------------------------------------------------------------
+    def publish(self, msg: Message, by: str) -> None:
+        self._route(msg, by)
+        if self.injector.republish_new_id(msg.type):
+            copy = replace(msg, message_id=self.new_id())
+            self._fault("dupnew", msg.type, original=msg.message_id, copy=copy.message_id)
+            self._route(copy, "nemesis")
+
+    def _route(self, msg: Message, by: str) -> None:
+        self.recorded.append(
+            RecordedMessage(
+                time=self.clock.now(),
+                routing_key=msg.type,
+                message_id=msg.message_id,
+                order_id=msg.order_id,
+                causation_id=msg.causation_id,
+                payload=msg.payload,
+            )
+        )
+        self.log.emit("publish", by, msg.type, msg.message_id, msg.order_id)
+        for queue in self.routes[msg.type]:
+            self._enqueue(queue, Envelope(msg))
+
+    def _enqueue(self, queue: SimQueue, envelope: Envelope) -> None:
+        steps = self.injector.delay_steps(envelope.message.type)
+        if not steps:
+            queue.ready.append(envelope)
+            return
+        self._delay_seq += 1
+        heapq.heappush(self._delayed, (self.clock.tick + steps, self._delay_seq, queue, envelope))
+        self._fault("delay", envelope.message.type, message_id=envelope.message.message_id, steps=steps)
+
+    # -- delayed copies ----------------------------------------------------------------------
+    def release_due(self) -> None:
+        while self._delayed and self._delayed[0][0] <= self.clock.tick:
+            _, _, queue, envelope = heapq.heappop(self._delayed)
+            queue.ready.append(envelope)
+            self.log.emit("arrive", queue.name, envelope.message.message_id)
+
+    def next_release(self) -> int | None:
+        return self._delayed[0][0] if self._delayed else None
+
+    # -- consuming ---------------------------------------------------------------------------
+    def has_work(self, service: str) -> bool:
+        queue = self.queues[service]
+        return bool(queue.ready or queue.unacked)
+
+    def next_delivery(self, service: str, prefetch: int) -> Envelope | None:
+        """Fill the consumer's prefetch window, then hand it the oldest unacked delivery."""
+        queue = self.queues[service]
+        ready, unacked, injector = queue.ready, queue.unacked, self.injector
+        while ready and len(unacked) < prefetch:
+            pick = injector.reorder_pick(len(ready))
+            if pick:
+                envelope = ready[pick]
+                del ready[pick]
+            else:
+                envelope = ready.popleft()
+            unacked.append(envelope)
+            if injector.duplicate(envelope.message.type):
+                self.duplicates += 1
+                self._fault("duplicate", envelope.message.type, message_id=envelope.message.message_id)
+                self._enqueue(queue, Envelope(envelope.message, redelivered=True))
+        return unacked[0] if unacked else None
+
+    def ack(self, service: str, envelope: Envelope) -> None:
+        unacked = self.queues[service].unacked
+        if unacked and unacked[0] is envelope:
+            unacked.popleft()
+        else:
+            unacked.remove(envelope)
+
+    def nack_requeue(self, service: str, envelope: Envelope) -> None:
+        self.ack(service, envelope)
+        envelope.redelivered = True
+        envelope.failures += 1
+        self.queues[service].ready.appendleft(envelope)
+
+    def dead_letter(self, service: str, envelope: Envelope, reason: str) -> None:
+        self.ack(service, envelope)
+        msg = envelope.message
+        self.dead_letters[service].append(
+            DeadLetter(dead_letter_queue_name(service), msg.type, msg.message_id, reason, msg.order_id)
+        )
+        self.log.emit("dead-letter", service, msg.type, msg.message_id, reason)
+
+    def consumer_died(self, service: str) -> int:
+        """The connection is gone: every unacked delivery goes back to the head of the queue."""
+        queue = self.queues[service]
+        count = len(queue.unacked)
+        while queue.unacked:
+            envelope = queue.unacked.pop()
+            envelope.redelivered = True
+            queue.ready.appendleft(envelope)
+        return count
+
+    # -- reading -----------------------------------------------------------------------------
+    def busy(self) -> bool:
+        return bool(self._delayed) or any(q.ready or q.unacked for q in self.queues.values())
+
+    def depths(self) -> dict[str, int]:
+        """Messages ready + unacked per queue, work queues and DLQs, as the management API counts."""
+        depths: dict[str, int] = {}
+        in_delay: dict[str, int] = {}
+        for _, _, queue, _ in self._delayed:
+            in_delay[queue.name] = in_delay.get(queue.name, 0) + 1
+        for service, queue in self.queues.items():
+            depths[queue.name] = len(queue.ready) + len(queue.unacked) + in_delay.get(queue.name, 0)
+            depths[dead_letter_queue_name(service)] = len(self.dead_letters[service])
+        return depths
+
+    def _fault(self, kind: str, target: str, **detail: object) -> None:
+        now = self.clock.now()
+        self.faults.append(FaultEvent(kind, target, now, now, dict(detail)))
+        self.log.emit("fault", kind, target, *detail.values())

@@ -1,0 +1,52 @@
+"""What one simulated run is: everything that, with the seed, fixes it to the byte."""
+
+from __future__ import annotations
+
+import shlex
+from dataclasses import dataclass
+
+from harness.sim.faults import FaultSpec, ScheduledFault, format_schedule
+
+DEFAULT_PREFETCH = 32  # ServiceConfig.prefetch
+DEFAULT_MAX_ATTEMPTS = 5  # ServiceConfig.max_attempts
+
+
+@dataclass(frozen=True)
+class SimConfig:
+    seed: int = 0
+    orders: int = 10
+    faults: FaultSpec = FaultSpec()
+    schedule: tuple[ScheduledFault, ...] = ()
+    defects: frozenset[str] = frozenset()
+    mix: tuple[str, ...] = ()  # order kinds, cycled; empty: drawn from the seed
+    prefetch: int = DEFAULT_PREFETCH
+    max_attempts: int = DEFAULT_MAX_ATTEMPTS
+    payment_failure_rate: float = 0.2
+    delivery_failure_rate: float = 0.1
+    max_steps: int = 0  # 0: a generous bound from the number of orders
+
+    def step_limit(self) -> int:
+        return self.max_steps or 20_000 + 2_000 * self.orders
+
+    def replay_command(self) -> str:
+        """The `saga-harness simulate` command line that runs exactly this again."""
+        args = ["saga-harness", "simulate", "--seed", str(self.seed), "--orders", str(self.orders)]
+        if self.faults.rates:
+            args += ["--faults", self.faults.to_text()]
+        if self.schedule:
+            args += ["--schedule", format_schedule(self.schedule)]
+        if self.defects:
+            args += ["--defects", ",".join(sorted(self.defects))]
+        if self.mix:
+            args += ["--mix", ",".join(self.mix)]
+        if self.prefetch != DEFAULT_PREFETCH:
+            args += ["--prefetch", str(self.prefetch)]
+        if self.payment_failure_rate != 0.2:
+            args += ["--payment-failure-rate", f"{self.payment_failure_rate:g}"]
+        if self.delivery_failure_rate != 0.1:
+            args += ["--delivery-failure-rate", f"{self.delivery_failure_rate:g}"]
+        if self.max_attempts != DEFAULT_MAX_ATTEMPTS:
+            args += ["--max-attempts", str(self.max_attempts)]
+        if self.max_steps:
+            args += ["--max-steps", str(self.max_steps)]
+        return shlex.join(args)

@@ -1,0 +1,57 @@
+"""The one thread of a simulated run: each step, pick one enabled thing to happen.
+
+Enabled things: the client places its next order; a live service handles its next delivery or
+runs its outbox relay; a dead service restarts. A seeded random picks among them, so every
+interleaving is reachable and each is replayable. Virtual time moves one tick per step (and
+jumps ahead to the next delayed arrival when nothing else can happen).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from harness.sim.world import World
+
+
+@dataclass(frozen=True)
+class RunOutcome:
+    steps: int
+    quiesced: bool  # False: stopped at the step limit with work left
+
+
+def run_to_quiescence(world: World) -> RunOutcome:
+    clock, broker, injector, client = world.clock, world.broker, world.injector, world.client
+    services = list(world.services.values())
+    order = world.services["order"]
+    rng = world.schedule_rng
+    kills = injector.p_kill > 0 or any(f.kind == "kill" for f in injector.schedule)
+    limit = world.config.step_limit()
+    steps = 0
+    while steps < limit:
+        clock.tick += 1
+        broker.release_due()
+        if kills:
+            victim = injector.kill_at(clock.tick, [s.name for s in services if s.up])
+            if victim is not None:
+                world.services[victim].crash("kill")
+        actions: list[Callable[[], None]] = []
+        if order.up and client.has_work():
+            actions.append(client.place_next)
+        for service in services:
+            if not service.up:
+                actions.append(service.restart)
+                continue
+            if service.has_work():
+                actions.append(service.handle_next)
+            if service.has_unsent():
+                actions.append(service.relay)
+        if not actions:
+            arrival = broker.next_release()
+            if arrival is None:
+                return RunOutcome(steps, True)
+            clock.tick = arrival - 1  # nothing to do until the next delayed message arrives
+            continue
+        steps += 1
+        actions[rng.randrange(len(actions))]()
+    return RunOutcome(steps, False)
