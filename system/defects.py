@@ -8,9 +8,11 @@ how the messaging shell orders commit, ack and publish.
 from __future__ import annotations
 
 DEFECTS: dict[str, str] = {
-    "no_inbox_dedup": "the consumer skips the inbox, so a duplicate delivery is handled twice",
+    # Our handlers are also idempotent by state, which would hide a missing inbox; this defect
+    # models the usual code that trusted the inbox and so acts on every delivery it gets.
+    "no_inbox_dedup": "no inbox: a duplicate delivery is handled again by handlers that trusted it (reserve, charge)",
     "ack_before_commit": "the consumer acks before its transaction commits; a crash in between loses the message",
-    "publish_before_commit": "replies are published straight away, before the state commits (no outbox)",
+    "publish_before_commit": "replies are published straight away under fresh ids, before the state commits (no outbox)",
     "no_delivery_compensation": "a delivery failure fails the order without refunding or releasing",
     "refund_not_idempotent": "a repeated refund pays the money back again",
     "release_not_idempotent": "a repeated release returns the stock again",

@@ -85,6 +85,8 @@ class Findings:
         else:
             valid, shown, total = True, [], 0
         notes = list(self.notes)
+        if valid is False and self.unsure_total:
+            notes.append(f"{self.unsure_total} more undecided (not shown)")
         if total > len(shown):
             notes.insert(0, f"{total} counterexamples, first {len(shown)} shown")
         return Verdict(

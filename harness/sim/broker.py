@@ -30,15 +30,17 @@ class Envelope:
     message: Message
     redelivered: bool = False
     failures: int = 0  # handler failures so far (a quorum queue's x-delivery-count)
+    taken: bool = False  # its handler has started (and, under publish_before_commit, may still run)
 
 
 class SimQueue:
-    __slots__ = ("name", "ready", "unacked")
+    __slots__ = ("name", "ready", "unacked", "taken")
 
     def __init__(self, name: str) -> None:
         self.name = name
         self.ready: deque[Envelope] = deque()
         self.unacked: deque[Envelope] = deque()  # delivered to the consumer (its prefetch window)
+        self.taken = 0  # how many unacked deliveries a handler has started on
 
 
 class SimBroker:
@@ -108,10 +110,10 @@ class SimBroker:
     # -- consuming ---------------------------------------------------------------------------
     def has_work(self, service: str) -> bool:
         queue = self.queues[service]
-        return bool(queue.ready or queue.unacked)
+        return bool(queue.ready) or len(queue.unacked) > queue.taken
 
     def next_delivery(self, service: str, prefetch: int) -> Envelope | None:
-        """Fill the consumer's prefetch window, then hand it the oldest unacked delivery."""
+        """Fill the consumer's prefetch window, then hand it the oldest delivery not yet started."""
         queue = self.queues[service]
         ready, unacked, injector = queue.ready, queue.unacked, self.injector
         while ready and len(unacked) < prefetch:
@@ -126,14 +128,23 @@ class SimBroker:
                 self.duplicates += 1
                 self._fault("duplicate", envelope.message.type, message_id=envelope.message.message_id)
                 self._enqueue(queue, Envelope(envelope.message, redelivered=True))
-        return unacked[0] if unacked else None
+        for envelope in unacked:  # in the correct system, the first one: handlers finish in one step
+            if not envelope.taken:
+                envelope.taken = True
+                queue.taken += 1
+                return envelope
+        return None
 
     def ack(self, service: str, envelope: Envelope) -> None:
-        unacked = self.queues[service].unacked
+        queue = self.queues[service]
+        unacked = queue.unacked
         if unacked and unacked[0] is envelope:
             unacked.popleft()
         else:
             unacked.remove(envelope)
+        if envelope.taken:
+            envelope.taken = False
+            queue.taken -= 1
 
     def nack_requeue(self, service: str, envelope: Envelope) -> None:
         self.ack(service, envelope)
@@ -155,8 +166,9 @@ class SimBroker:
         count = len(queue.unacked)
         while queue.unacked:
             envelope = queue.unacked.pop()
-            envelope.redelivered = True
+            envelope.redelivered, envelope.taken = True, False
             queue.ready.appendleft(envelope)
+        queue.taken = 0
         return count
 
     # -- reading -----------------------------------------------------------------------------

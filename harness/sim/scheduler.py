@@ -46,6 +46,8 @@ def run_to_quiescence(world: World) -> RunOutcome:
                 actions.append(service.handle_next)
             if service.has_unsent():
                 actions.append(service.relay)
+            if service.pending:
+                actions.append(service.finish_pending)
         if not actions:
             arrival = broker.next_release()
             if arrival is None:

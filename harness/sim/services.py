@@ -78,6 +78,8 @@ class SimService:
         self.decide = DOMAINS[name]
         self.up = True
         self._down: tuple[float, str] | None = None
+        # publish_before_commit only: handlers that published and have not committed yet.
+        self.pending: list[tuple[Envelope, Message, HandlerContext]] = []
         self.stats = {"handled": 0, "duplicates": 0, "crashes": 0, "published": 0, "lost": 0}
         self._ack_first = "ack_before_commit" in defects
         self._no_outbox = "publish_before_commit" in defects
@@ -102,12 +104,29 @@ class SimService:
         if self._ack_first:
             self._ack(envelope)
         ctx = HandlerContext(now=self.clock.iso(), decisions=self.decisions, defects=self.defects)
+        if self._no_outbox:
+            try:
+                self._publish_first(msg, ctx)
+            except Exception as exc:  # noqa: BLE001 - as below
+                self._handler_failed(envelope, exc)
+                return
+            # The real handler awaits the publish here, and the consumer runs other deliveries
+            # meanwhile (a reply to what was just published, even): the commit is a later step.
+            self.pending.append((envelope, msg, ctx))
+            return
+        self._commit_and_ack(envelope, msg, ctx, use_outbox=True)
+
+    def finish_pending(self) -> None:
+        """publish_before_commit: the oldest published-but-uncommitted handler commits and acks."""
+        envelope, msg, ctx = self.pending.pop(0)
         try:
-            if self._no_outbox:
-                self._publish_before_commit(msg, ctx)
-                duplicate = False
-            else:
-                duplicate = self._transaction(msg, ctx, use_outbox=True)
+            self._commit_and_ack(envelope, msg, ctx, use_outbox=False)
+        except Crashed as crash:
+            self.crash(crash.point)
+
+    def _commit_and_ack(self, envelope: Envelope, msg: Message, ctx: HandlerContext, use_outbox: bool) -> None:
+        try:
+            duplicate = self._transaction(msg, ctx, use_outbox)
         except Exception as exc:  # noqa: BLE001 - a handler bug must not stop the consumer (runtime.py)
             self._handler_failed(envelope, exc)
             return
@@ -128,13 +147,12 @@ class SimService:
         self.log.emit("commit", self.name, msg.message_id, outcome.note)
         return False
 
-    def _publish_before_commit(self, msg: Message, ctx: HandlerContext) -> None:
-        """The `publish_before_commit` defect: decide, publish under fresh ids, then commit."""
+    def _publish_first(self, msg: Message, ctx: HandlerContext) -> None:
+        """The `publish_before_commit` defect: decide and publish under fresh ids, no outbox."""
         decided = self.decide(self.store.load(msg), msg, ctx)
         for out in decided.messages:
             self.broker.publish(replace(out, message_id=self.new_id()), self.name)
             self.stats["published"] += 1
-        self._transaction(msg, ctx, use_outbox=False)
 
     def _handler_failed(self, envelope: Envelope, exc: Exception) -> None:
         self.log.emit("handler-failed", self.name, envelope.message.message_id, repr(exc))
@@ -177,6 +195,7 @@ class SimService:
     def crash(self, point: str) -> None:
         """SIGKILL: committed state stays, unacked deliveries go back to the queue."""
         self.up = False
+        self.pending.clear()  # uncommitted: gone with the process
         self._down = (self.clock.now(), point)
         self.stats["crashes"] += 1
         returned = self.broker.consumer_died(self.name)

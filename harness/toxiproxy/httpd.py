@@ -44,7 +44,10 @@ class BadRequest(Exception):
 
 async def serve(handler: Handler, host: str, port: int) -> asyncio.Server:
     async def on_client(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await _serve_client(handler, reader, writer)
+        try:
+            await _serve_client(handler, reader, writer)
+        except asyncio.CancelledError:
+            pass  # shutdown; on 3.11 a cancelled client task makes asyncio log a bogus error
 
     return await asyncio.start_server(on_client, host, port, limit=MAX_HEAD)
 

@@ -22,8 +22,10 @@ from system.contracts import (
 
 RESERVED, RELEASED, REJECTED = "reserved", "released", "rejected"
 
-# Opt-in defect (see system/defects.py): releasing an already-released reservation adds stock again.
+# Opt-in defects (see system/defects.py): releasing an already-released reservation adds stock
+# again; without the inbox, a handler that trusted it reserves again on a repeated command.
 DEFECT_RELEASE_NOT_IDEMPOTENT = "release_not_idempotent"
+DEFECT_NO_INBOX_DEDUP = "no_inbox_dedup"
 
 
 @dataclass(frozen=True)
@@ -59,6 +61,10 @@ def handle(state: InventoryState, msg: Message, ctx: HandlerContext) -> Outcome:
 
 def reserve_stock(state: InventoryState, msg: Message, ctx: HandlerContext) -> Outcome:
     existing = state.reservation
+    if existing is not None and DEFECT_NO_INBOX_DEDUP in ctx.defects and existing.status == RESERVED:
+        stock = state.stock
+        taken = replace(stock, available=stock.available - existing.quantity, reserved=stock.reserved + existing.quantity)
+        return Outcome(InventoryState(taken, existing), (_reply(msg, INVENTORY_RESERVED, existing, ctx),), "reserved again")
     if existing is not None:
         # Already decided for this order (a re-sent command): repeat the answer, change nothing.
         if existing.status == RESERVED:

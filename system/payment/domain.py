@@ -23,6 +23,7 @@ COMPLETED, FAILED, REFUNDED = "completed", "failed", "refunded"
 # Opt-in defects (see system/defects.py).
 DEFECT_REFUND_NOT_IDEMPOTENT = "refund_not_idempotent"
 DEFECT_UNSTABLE_PAYMENT_DECISION = "unstable_payment_decision"
+DEFECT_NO_INBOX_DEDUP = "no_inbox_dedup"  # without the inbox, a handler that trusted it charges again
 
 _PAYMENT_NS = uuid.UUID("0d7b3c1e-61c4-4b8e-a0b4-7a2f6f0c9e21")
 
@@ -55,7 +56,8 @@ def handle(payment: Payment | None, msg: Message, ctx: HandlerContext) -> Outcom
 
 def process_payment(payment: Payment | None, msg: Message, ctx: HandlerContext) -> Outcome:
     unstable = DEFECT_UNSTABLE_PAYMENT_DECISION in ctx.defects
-    if payment is not None and not unstable:
+    trusting = DEFECT_NO_INBOX_DEDUP in ctx.defects
+    if payment is not None and not unstable and not trusting:
         # Decided before (a re-sent command): repeat the decision, never charge again.
         key = PAYMENT_FAILED if payment.status == FAILED else PAYMENT_COMPLETED
         return Outcome(payment, (_reply(msg, payment, key, ctx),), "already processed")
@@ -67,7 +69,7 @@ def process_payment(payment: Payment | None, msg: Message, ctx: HandlerContext) 
         attempt = msg.message_id
     else:
         fails = payment_fails(ctx.decisions, msg.order_id, msg.payload.get("force"))
-        attempt = ""
+        attempt = payment.payment_id if payment is not None else ""  # a second charge: a new row
     new = Payment(
         payment_id=payment_id_for(msg.order_id, attempt),
         order_id=msg.order_id,

@@ -116,3 +116,22 @@ def test_forced_delivery_outcomes_and_repeat():
     assert no.state.status == "failed" and no.messages[0].type == "delivery.failed"
     again = delivery.handle(ok.state, msg("delivery.schedule", {"force": "fail"}, n=1), CTX)
     assert again.state == ok.state and again.messages[0].type == "delivery.scheduled"
+
+
+def test_defect_no_inbox_dedup_reserves_and_charges_again():
+    ctx = HandlerContext("t", CTX.decisions, frozenset({"no_inbox_dedup"}))
+    reserve = msg("inventory.reserve", {"product_id": "product_1", "quantity": 4})
+    first = inventory.handle(inventory.InventoryState(STOCK, None), reserve, ctx)
+    again = inventory.handle(first.state, reserve, ctx)
+    assert again.state.stock.available == 2 and again.state.reservation.quantity == 4
+    process = msg("payment.process", {"amount": 5.0, "force": "succeed"})
+    charged = payment.handle(None, process, ctx).state
+    recharged = payment.handle(charged, process, ctx).state
+    assert recharged.payment_id != charged.payment_id and recharged.status == "completed"
+
+
+def test_defect_unstable_payment_decision_rerolls_per_delivery():
+    ctx = HandlerContext("t", CTX.decisions, frozenset({"unstable_payment_decision"}))
+    first = payment.handle(None, msg("payment.process", {"amount": 5.0}, n=1), ctx).state
+    second = payment.handle(first, msg("payment.process", {"amount": 5.0}, n=2), ctx).state
+    assert second.payment_id != first.payment_id  # a new decision, a new row

@@ -288,6 +288,24 @@ def test_an_order_from_a_timed_out_request_counts_as_accepted():
     assert verdict.counterexamples[0]["order_id"] == "o-timeout"
 
 
+def test_without_operations_the_deadline_counts_from_the_order_history():
+    world = good_world(in_flight=True)
+    world.history.operations = []  # `saga-harness check` on a running system: no client log
+    world.state.read_at = world.clock + 61.0
+    assert world.check("orders_terminal").valid is False
+    world.order("o-in-flight")["history"][0]["at"] = "not a time"
+    verdict = world.check("orders_terminal")
+    assert verdict.valid == "unknown"
+    assert verdict.counterexamples[0]["problem"] == "not terminal, and no deadline applies"
+
+
+def test_lost_orders_are_invalid_even_while_others_are_still_in_flight():
+    world = good_world(in_flight=True)
+    world.state.orders.remove(world.order(COMPLETED))
+    verdict = world.check("orders_terminal")
+    assert verdict.valid is False and "1 more undecided" in verdict.note
+
+
 def test_a_timed_out_request_that_created_nothing_is_fine():
     world = good_world()
     world.history.operations.append(Operation(50, "info", "place_order", world.clock, {"idempotency_key": "key-none"}))

@@ -1,0 +1,97 @@
+"""Run one simulation to quiescence and check the named invariants over what it recorded.
+
+At quiescence nothing can happen any more, so the final read is taken after waiting out the
+terminal deadline in virtual time: an order that is not terminal by then never will be, and
+`orders_terminal` says so (instead of "unknown").
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from harness.model import History, SystemState, Validity, Verdict, overall
+from harness.sim.config import SimConfig
+from harness.sim.scheduler import run_to_quiescence
+from harness.sim.world import World
+
+TERMINAL_DEADLINE_S = 60.0
+QUIESCENCE = "sim_quiesced"  # the simulator's own verdict: did the run reach quiescence at all?
+
+
+@dataclass
+class SimResult:
+    config: SimConfig
+    fingerprint: str
+    steps: int
+    events: int
+    quiesced: bool
+    history: History
+    state: SystemState
+    verdicts: list[Verdict]
+    stats: dict[str, Any] = field(default_factory=dict)
+    trace: list[str] | None = None
+
+    @property
+    def valid(self) -> Validity:
+        return overall(self.verdicts)
+
+    def failing(self) -> list[Verdict]:
+        return [v for v in self.verdicts if v.valid is not True]
+
+
+def simulate(config: SimConfig, *, keep_events: bool = False, check: bool = True) -> SimResult:
+    world = World(config, keep_events=keep_events)
+    outcome = run_to_quiescence(world)
+    history = world.history()
+    state = world.state()
+    if outcome.quiesced:
+        state.read_at = world.clock.now() + TERMINAL_DEADLINE_S + 1.0
+    verdicts = check_invariants(history, state) if check else []
+    verdicts.append(_quiescence(outcome.quiesced, outcome.steps, config))
+    return SimResult(
+        config=config,
+        fingerprint=world.log.fingerprint(),
+        steps=outcome.steps,
+        events=world.log.count,
+        quiesced=outcome.quiesced,
+        history=history,
+        state=state,
+        verdicts=verdicts,
+        stats=_stats(world, state),
+        trace=world.log.lines,
+    )
+
+
+def check_invariants(history: History, state: SystemState) -> list[Verdict]:
+    # Imported here: the checker is shared with the chaos runner and is not needed to simulate.
+    from harness.invariants import check_all
+
+    return check_all(history, state, terminal_deadline_s=TERMINAL_DEADLINE_S)
+
+
+def _quiescence(quiesced: bool, steps: int, config: SimConfig) -> Verdict:
+    if quiesced:
+        return Verdict(QUIESCENCE, True, "the run reached a state where nothing more can happen", steps)
+    return Verdict(
+        QUIESCENCE, "unknown", "the run reached a state where nothing more can happen", steps,
+        note=f"stopped at the step limit ({config.step_limit()}) with work left",
+    )
+
+
+def _stats(world: World, state: SystemState) -> dict[str, Any]:
+    outcomes: dict[str, int] = {}
+    for order in state.orders:
+        key = order["status"] if order["status"] != "failed" else f"failed:{order['failure_reason']}"
+        outcomes[key] = outcomes.get(key, 0) + 1
+    faults: dict[str, int] = {}
+    for fault in world.faults:
+        faults[fault.kind] = faults.get(fault.kind, 0) + 1
+    faults.update({k: v for k, v in (("retry", world.client.retries),) if v})
+    services = {name: dict(s.stats) for name, s in world.services.items()}
+    return {
+        "orders": outcomes,
+        "faults": faults,
+        "published": len(world.broker.recorded),
+        "services": services,
+    }
