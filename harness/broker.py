@@ -117,3 +117,30 @@ async def publish_raw(
             routing_key=routing_key,
             mandatory=True,
         )
+
+
+async def take_dead_letters(amqp_url: str, message_ids: set[str]) -> int:
+    """Remove the named dead letters (a test that parked them on purpose accounts for them)."""
+    connection = await aio_pika.connect(amqp_url, timeout=5)
+    taken = 0
+    async with connection:
+        channel = await connection.channel()
+        for service in SERVICES:
+            try:
+                queue = await channel.declare_queue(dead_letter_queue_name(service), passive=True)
+            except aio_pika.exceptions.ChannelClosed:
+                channel = await connection.channel()
+                continue
+            others = []
+            for _ in range(queue.declaration_result.message_count):
+                message = await queue.get(no_ack=False, fail=False)
+                if message is None:
+                    break
+                if message.message_id in message_ids:
+                    await message.ack()
+                    taken += 1
+                else:
+                    others.append(message)
+            for message in others:
+                await message.nack(requeue=True)
+    return taken

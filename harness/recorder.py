@@ -99,6 +99,7 @@ class Tap:
         self._connection: AbstractRobustConnection | None = None
         self._channel: Any = None
         self._queue: Any = None  # strong reference: robust queues are restored only while alive
+        self._consumer_tag: str | None = None
         self._last_delivery = 0.0
         self._lost_at: float | None = None
         self._gaps: list[tuple[float, float | None]] = []
@@ -173,7 +174,7 @@ class Tap:
             await queue.bind(exchange, routing_key=key)
         self._queue = queue
         await self.on_open()
-        await queue.consume(self._deliver, no_ack=False)
+        self._consumer_tag = await queue.consume(self._deliver, no_ack=False)
 
     async def on_open(self) -> None:
         """Hook: more set-up on the tap's connection (the duplicator opens its publisher here)."""
@@ -182,6 +183,7 @@ class Tap:
         await self.on_close()
         if self._queue is not None and self.durable:
             try:
+                await self._queue.cancel(self._consumer_tag)
                 await self._queue.delete(if_unused=False, if_empty=False)
             except Exception:  # noqa: BLE001 - x-expires removes it anyway
                 pass

@@ -348,7 +348,8 @@ def _healing(faults: NetworkFaults, fault: Fault) -> Iterator[None]:
         faults.heal(fault)
 
 
-# Module-level shortcuts over $SAGA_HOME/proxies.json, for scripts and BDD steps.
+# Module-level shortcuts over $SAGA_HOME/proxies.json, for scripts and BDD steps; each opens
+# and closes its own client.
 def add(
     kind: str, target: str, stream: str | None = None, toxicity: float = 1.0, **attributes: int
 ) -> Fault:
@@ -399,50 +400,3 @@ def partition(target: str = "all") -> Iterator[Fault]:
             yield fault
     finally:
         faults.close()
-
-
-def latency(
-    target: str = "all", ms: int = 100, jitter: int = 0, **options: Any
-) -> AbstractContextManager[Fault]:
-    return inject("latency", target, latency=ms, jitter=jitter, **options)
-
-
-def bandwidth(
-    target: str = "all", rate_kb: int = 10, **options: Any
-) -> AbstractContextManager[Fault]:
-    return inject("bandwidth", target, rate=rate_kb, **options)
-
-
-def black_hole(
-    target: str = "all", timeout_ms: int = 0, **options: Any
-) -> AbstractContextManager[Fault]:
-    return inject("black_hole", target, timeout=timeout_ms, **options)
-
-
-def reset_peer(
-    target: str = "all", timeout_ms: int = 0, **options: Any
-) -> AbstractContextManager[Fault]:
-    return inject("reset_peer", target, timeout=timeout_ms, **options)
-
-
-def slicer(
-    target: str = "all",
-    average_size: int = 64,
-    size_variation: int = 0,
-    delay_us: int = 0,
-    **options: Any,
-) -> AbstractContextManager[Fault]:
-    return inject(
-        "slicer",
-        target,
-        average_size=average_size,
-        size_variation=size_variation,
-        delay=delay_us,
-        **options,
-    )
-
-
-def limit_data(
-    target: str = "all", nbytes: int = 0, **options: Any
-) -> AbstractContextManager[Fault]:
-    return inject("limit_data", target, bytes=nbytes, **options)

@@ -20,6 +20,7 @@ from typing import Any
 
 from harness.invariants.broker import dead_letters_accounted, queues_drained
 from harness.invariants.common import DESCRIPTIONS, MAX_COUNTEREXAMPLES, CheckOptions
+from harness.invariants.effects import one_effect_per_cause
 from harness.invariants.money import (
     completed_order_charged_once,
     failed_order_not_charged,
@@ -48,6 +49,7 @@ INVARIANTS: dict[str, Invariant] = {
     "idempotency_key_one_saga": idempotency_key_one_saga,
     "queues_drained": queues_drained,
     "dead_letters_accounted": dead_letters_accounted,
+    "one_effect_per_cause": one_effect_per_cause,
 }
 
 __all__ = [

@@ -27,6 +27,7 @@ DESCRIPTIONS: dict[str, str] = {
     "idempotency_key_one_saga": "one Idempotency-Key, one order: same order_id for every reply, one order in state",
     "queues_drained": "the work queues saga.<service> are empty at the end",
     "dead_letters_accounted": "every dead letter has a reason and was expected by the test",
+    "one_effect_per_cause": "each message causes each kind of effect once: re-publishes reuse the same message_id",
 }
 
 MAX_COUNTEREXAMPLES = 20

@@ -125,16 +125,15 @@ def order_spans(
     spans = []
     for order_id in ids:
         order = by_id.get(order_id)
-        history_times = [
-            t for t in (to_epoch(e.get("at")) for e in (order or {}).get("history") or []) if t
-        ]
         first, last, keys = bus.get(order_id, (None, None, set()))
-        start = starts.get(
-            order_id, first if first is not None else min(history_times, default=None)
-        )
+        if first is None:  # no bus traffic: fall back on the order's own history, if read
+            at = [to_epoch(e.get("at")) for e in (order or {}).get("history") or []]
+            at = [t for t in at if t is not None]
+            first, last = min(at, default=None), max(at, default=None)
+        start = starts.get(order_id, first)
         if start is None:
             continue
-        last = last if last is not None else max(history_times, default=start)
+        last = last if last is not None else start
         outcome, terminal = outcome_of(order, keys)
         end = last if terminal or end_of_run is None else max(last, end_of_run)
         spans.append(OrderSpan(order_id, start, max(end, start), outcome, terminal))

@@ -12,6 +12,7 @@ from html import escape
 
 from harness.report import svg
 from harness.report.analysis import (
+    Bucket,
     OrderSpan,
     bucket_width,
     latency_series,
@@ -176,6 +177,11 @@ def latency_section(figs: Figures) -> str:
     return head + legend + chart + caption
 
 
+def _steps(buckets: list[Bucket]) -> list[tuple[float, float | None]]:
+    """A rate drawn flat across its bucket: a step line says 'this many per second, here'."""
+    return [point for a, b, v in buckets for point in ((a, v), (b, v))]
+
+
 def throughput_section(figs: Figures) -> str:
     head = "<h2>Throughput</h2>"
     if not figs.spans:
@@ -183,8 +189,8 @@ def throughput_section(figs: Figures) -> str:
     started = rate_series((s.start for s in figs.spans), figs.t0, figs.t1, figs.width)
     done = rate_series((s.end for s in figs.spans if s.terminal), figs.t0, figs.t1, figs.width)
     series = [
-        svg.Series("started", "#1565c0", [((a + b) / 2, v) for a, b, v in started]),
-        svg.Series("finished", "#2e7d32", [((a + b) / 2, v) for a, b, v in done]),
+        svg.Series("started", "#1565c0", _steps(started)),
+        svg.Series("finished", "#2e7d32", _steps(done), dashed=True),
     ]
     chart = svg.line_chart(
         series,

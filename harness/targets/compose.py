@@ -168,7 +168,9 @@ def published_ports(service_def: Mapping[str, Any]) -> list[PublishedPort]:
     return result
 
 
-def host_url_for(service_def: Mapping[str, Any], container_port: int, name: str, scheme: str = "http") -> str:
+def host_url_for(
+    service_def: Mapping[str, Any], container_port: int, name: str, scheme: str = "http"
+) -> str:
     for port in published_ports(service_def):
         if port.container_port == container_port:
             host = "127.0.0.1" if port.host_ip in ("0.0.0.0", "", "::") else port.host_ip
@@ -228,14 +230,21 @@ def broker_url(compose: Mapping[str, Any]) -> str:
     """The broker as the harness reaches it from the host: published AMQP port, compose login."""
     rabbitmq = compose["services"][BROKER]
     env = _environment(rabbitmq)
-    user, password = env.get("RABBITMQ_DEFAULT_USER", "guest"), env.get("RABBITMQ_DEFAULT_PASS", "guest")
+    user, password = (
+        env.get("RABBITMQ_DEFAULT_USER", "guest"),
+        env.get("RABBITMQ_DEFAULT_PASS", "guest"),
+    )
     address = host_url_for(rabbitmq, AMQP_PORT, BROKER, scheme="amqp").removeprefix("amqp://")
     return f"amqp://{user}:{password}@{address}/"
 
 
 def compose_endpoints(compose: Mapping[str, Any], base: Path) -> Endpoints:
     services = {
-        s: host_url_for(compose["services"][compose_service(s)], service_container_port(compose, s), compose_service(s))
+        s: host_url_for(
+            compose["services"][compose_service(s)],
+            service_container_port(compose, s),
+            compose_service(s),
+        )
         for s in SERVICES
     }
     proxies = proxy_map(compose, base)
@@ -300,7 +309,9 @@ class ComposeSystem:
 
     def chaos_token(self) -> str | None:
         """The crash-point token compose passed to the services (empty, so off, unless set)."""
-        token = _environment(self.compose["services"][compose_service("order")]).get("SAGA_CHAOS_TOKEN")
+        token = _environment(self.compose["services"][compose_service("order")]).get(
+            "SAGA_CHAOS_TOKEN"
+        )
         return token or None
 
     # -- the Compose CLI ---------------------------------------------------------------------
@@ -321,7 +332,9 @@ class ComposeSystem:
                 "or set SAGA_COMPOSE to your Compose command (for example docker-compose)"
             ) from None
         except subprocess.TimeoutExpired:
-            raise ComposeError(f"`{shlex.join(argv)}` did not finish within {timeout:.0f}s") from None
+            raise ComposeError(
+                f"`{shlex.join(argv)}` did not finish within {timeout:.0f}s"
+            ) from None
         if done.returncode != 0:
             output = (done.stderr or done.stdout or "").strip()
             if argv[:2] == ["docker", "compose"] and _NO_PLUGIN.search(output):
@@ -373,13 +386,19 @@ class ComposeSystem:
             response = httpx.get(f"{url}/ready", timeout=2.0)
             body = response.json()
         except (httpx.HTTPError, ValueError) as exc:
-            return ServiceStatus(service, None, port, False, f"not answering at {url} ({type(exc).__name__})")
-        return ServiceStatus(service, None, port, response.status_code == 200, body.get("reason", ""))
+            return ServiceStatus(
+                service, None, port, False, f"not answering at {url} ({type(exc).__name__})"
+            )
+        return ServiceStatus(
+            service, None, port, response.status_code == 200, body.get("reason", "")
+        )
 
     def status(self) -> list[ServiceStatus]:
         return [self.service_status(s) for s in SERVICES]
 
-    def wait_ready(self, timeout: float = 60.0, services: tuple[str, ...] = SERVICES) -> list[ServiceStatus]:
+    def wait_ready(
+        self, timeout: float = 60.0, services: tuple[str, ...] = SERVICES
+    ) -> list[ServiceStatus]:
         deadline = time.monotonic() + timeout
         while True:
             statuses = [self.service_status(s) for s in services]
@@ -399,7 +418,9 @@ def main(argv: list[str] | None = None) -> int:
         prog="python -m harness.targets.compose",
         description="Print how the harness reaches the compose system.",
     )
-    parser.add_argument("what", choices=["env", "endpoints"], help="env: shell exports; endpoints: JSON")
+    parser.add_argument(
+        "what", choices=["env", "endpoints"], help="env: shell exports; endpoints: JSON"
+    )
     parser.add_argument("-f", "--file", default=str(DEFAULT_COMPOSE_FILE), help="compose file")
     try:
         args = parser.parse_args(argv)
@@ -415,7 +436,9 @@ def main(argv: list[str] | None = None) -> int:
         for key, value in external_target_env(endpoints).items():
             print(f"export {key}={shlex.quote(value)}")
     else:
-        print(json.dumps({**endpoints.__dict__, "proxies": system.proxy_map()["proxies"]}, indent=2))
+        print(
+            json.dumps({**endpoints.__dict__, "proxies": system.proxy_map()["proxies"]}, indent=2)
+        )
     return 0
 
 

@@ -22,7 +22,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--seed", type=int, help="seed for toxicity rolls and jitter (default: random, logged)"
     )
-    parser.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING (default INFO)")
+    parser.add_argument(
+        "--log-level", default="INFO", type=str.upper, choices=["DEBUG", "INFO", "WARNING", "ERROR"]
+    )
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -38,10 +40,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def handler(args: argparse.Namespace) -> int:
     from harness.toxiproxy.server import serve_forever
 
+    level = args.log_level.upper()
     if not logging.getLogger().handlers:
-        logging.basicConfig(
-            level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-        )
+        logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    log.setLevel(level)
     seed = args.seed if args.seed is not None else secrets.randbelow(2**31)
     log.info("toxiproxy: seed=%d (replay with --seed %d)", seed, seed)
     try:

@@ -7,6 +7,7 @@ already in use`) as a 500, and reports a proxy's `listen` resolved (`localhost:0
 
 from __future__ import annotations
 
+import errno
 import os
 import socket
 
@@ -67,8 +68,9 @@ def listen(address: str) -> socket.socket:
         family, ip, port = resolve(address)
     except ValueError as exc:
         raise ApiError(f"listen tcp: {exc}", 500) from None
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock: socket.socket | None = None
     try:
+        sock = socket.socket(family, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # Go sets it on listeners too
         if family == socket.AF_INET6 and ip == "::":
             sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)  # dual stack, as Go
@@ -76,7 +78,10 @@ def listen(address: str) -> socket.socket:
         sock.listen(socket.SOMAXCONN)
         sock.setblocking(False)
     except OSError as exc:
-        sock.close()
+        if sock is not None:
+            sock.close()
+        if ip == "::" and exc.errno in (errno.EAFNOSUPPORT, errno.EADDRNOTAVAIL):
+            return listen(f"0.0.0.0:{port}")  # a host without IPv6: every IPv4 interface
         reason = os.strerror(exc.errno) if exc.errno else str(exc)
         reason = reason[:1].lower() + reason[1:]
         raise ApiError(f"listen tcp {join_host_port(ip, port)}: bind: {reason}", 500) from None

@@ -77,14 +77,14 @@ def _toxics_of(entry: Any) -> list[Any]:
 async def serve_forever(host: str, port: int, seed: int, config: str | None = None) -> None:
     """Run until SIGINT or SIGTERM, then close every proxy."""
     server = ToxiproxyServer(seed)
-    if config:
-        await server.load_config(config)
-    await server.start(host, port)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
     try:
+        if config:
+            await server.load_config(config)  # before the API listens, as upstream
+        await server.start(host, port)
         await stop.wait()
     finally:
         log.info("toxiproxy: shutting down")

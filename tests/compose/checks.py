@@ -74,7 +74,9 @@ def schema_problems(compose: Compose, schema: Mapping[str, Any]) -> list[str]:
     """Validation against the official Compose Specification schema (draft 7, as it declares)."""
     validator = jsonschema.Draft7Validator(schema)
     problems = []
-    for error in sorted(validator.iter_errors(compose), key=lambda e: list(map(str, e.absolute_path))):
+    for error in sorted(
+        validator.iter_errors(compose), key=lambda e: list(map(str, e.absolute_path))
+    ):
         where = ".".join(str(p) for p in error.absolute_path) or "(top level)"
         problems.append(f"{where}: {error.message}")
     return problems
@@ -94,9 +96,15 @@ def path_problems(compose: Compose, root: Path) -> list[str]:
             if not context_dir.is_dir():
                 problems.append(f"{name}: build context {context!r} is not a directory")
             else:
-                dockerfile_name = "Dockerfile" if isinstance(build, str) else build.get("dockerfile", "Dockerfile")
+                dockerfile_name = (
+                    "Dockerfile"
+                    if isinstance(build, str)
+                    else build.get("dockerfile", "Dockerfile")
+                )
                 if not (context_dir / dockerfile_name).is_file():
-                    problems.append(f"{name}: Dockerfile {dockerfile_name!r} not found in {context!r}")
+                    problems.append(
+                        f"{name}: Dockerfile {dockerfile_name!r} not found in {context!r}"
+                    )
         for volume in service.get("volumes") or ():
             if isinstance(volume, dict):
                 source = volume.get("source") if volume.get("type") == "bind" else None
@@ -128,7 +136,9 @@ def port_problems(compose: Compose, required: set[int] = REQUIRED_HOST_PORTS) ->
                 problems.append(f"{name}: port {entry!r} must be a quoted string")
         for port in published_ports(service):
             if port.host_port in seen:
-                problems.append(f"{name}: host port {port.host_port} is also published by {seen[port.host_port]}")
+                problems.append(
+                    f"{name}: host port {port.host_port} is also published by {seen[port.host_port]}"
+                )
             seen[port.host_port] = name
     for port in sorted(required - seen.keys()):
         problems.append(f"host port {port} is not published")
@@ -147,7 +157,7 @@ def healthcheck_problems(compose: Compose) -> list[str]:
             continue
         test = check.get("test")
         if not isinstance(test, list) or len(test) < 2 or test[0] not in ("CMD", "CMD-SHELL"):
-            problems.append(f"{name}: healthcheck test must be [\"CMD\", ...] or [\"CMD-SHELL\", ...]")
+            problems.append(f'{name}: healthcheck test must be ["CMD", ...] or ["CMD-SHELL", ...]')
     return problems
 
 
@@ -159,7 +169,9 @@ def depends_on_problems(compose: Compose) -> list[str]:
     for name, service in services.items():
         depends = service.get("depends_on") or {}
         if isinstance(depends, list):
-            problems.append(f"{name}: depends_on is a list; use the long form with condition: service_healthy")
+            problems.append(
+                f"{name}: depends_on is a list; use the long form with condition: service_healthy"
+            )
             depends = {d: {} for d in depends}
         graph[name] = list(depends)
         for dependency, spec in depends.items():
@@ -167,7 +179,9 @@ def depends_on_problems(compose: Compose) -> list[str]:
                 problems.append(f"{name}: depends on unknown service {dependency!r}")
                 continue
             if (spec or {}).get("condition") != "service_healthy":
-                problems.append(f"{name}: depends_on {dependency} must use condition: service_healthy")
+                problems.append(
+                    f"{name}: depends_on {dependency} must use condition: service_healthy"
+                )
             if not services[dependency].get("healthcheck"):
                 problems.append(f"{name}: depends on {dependency}, which has no healthcheck")
     problems += [f"dependency cycle: {' -> '.join(c)}" for c in _cycles(graph)]
@@ -181,7 +195,7 @@ def _cycles(graph: Mapping[str, list[str]]) -> list[list[str]]:
         state[node] = "open"
         for nxt in graph.get(node, []):
             if state.get(nxt) == "open":
-                cycles.append(path[path.index(nxt):] + [nxt] if nxt in path else [node, nxt])
+                cycles.append(path[path.index(nxt) :] + [nxt] if nxt in path else [node, nxt])
             elif nxt not in state:
                 visit(nxt, path + [nxt])
         state[node] = "done"
@@ -236,16 +250,22 @@ def rabbitmq_problems(compose: Compose) -> list[str]:
         return [f"no {BROKER} service"]
     problems = []
     if not RABBITMQ_IMAGE.match(str(rabbitmq.get("image", ""))):
-        problems.append(f"{BROKER}: image {rabbitmq.get('image')!r} is not a RabbitMQ 3 -management image")
+        problems.append(
+            f"{BROKER}: image {rabbitmq.get('image')!r} is not a RabbitMQ 3 -management image"
+        )
     env = environment(rabbitmq)
     if (env.get("RABBITMQ_DEFAULT_USER"), env.get("RABBITMQ_DEFAULT_PASS")) != SEED_LOGIN:
         problems.append(f"{BROKER}: the seed's login is admin/admin (RABBITMQ_DEFAULT_USER/PASS)")
     test = (rabbitmq.get("healthcheck") or {}).get("test")
     if test != ["CMD", "rabbitmq-diagnostics", "-q", "ping"]:
-        problems.append(f"{BROKER}: healthcheck should be rabbitmq-diagnostics -q ping, not {test!r}")
+        problems.append(
+            f"{BROKER}: healthcheck should be rabbitmq-diagnostics -q ping, not {test!r}"
+        )
     if not rabbitmq.get("hostname"):
         # The node name, and with it the data directory, follows the hostname.
-        problems.append(f"{BROKER}: set a fixed hostname, or a re-created container ignores its data")
+        problems.append(
+            f"{BROKER}: set a fixed hostname, or a re-created container ignores its data"
+        )
     return problems
 
 
@@ -265,7 +285,9 @@ def toxiproxy_config_problems(proxies: Any) -> list[str]:
             problems.append(f"proxy {i}: enabled must be true or false")
         unknown = set(proxy) - {"name", "listen", "upstream", "enabled"}
         if unknown:
-            problems.append(f"proxy {i}: unknown fields {sorted(unknown)} (the config holds proxies only)")
+            problems.append(
+                f"proxy {i}: unknown fields {sorted(unknown)} (the config holds proxies only)"
+            )
         for field in ("listen", "upstream"):
             value = str(proxy.get(field, ""))
             if value and not re.fullmatch(r"[^:\s]+:\d{1,5}", value):
@@ -286,15 +308,23 @@ def toxiproxy_service_problems(compose: Compose, proxies: list[dict[str, Any]]) 
         return [f"no {TOXIPROXY} service"]
     problems = []
     if not TOXIPROXY_IMAGE.match(str(toxiproxy.get("image", ""))):
-        problems.append(f"{TOXIPROXY}: image {toxiproxy.get('image')!r} is not a pinned ghcr.io/shopify/toxiproxy 2.x")
+        problems.append(
+            f"{TOXIPROXY}: image {toxiproxy.get('image')!r} is not a pinned ghcr.io/shopify/toxiproxy 2.x"
+        )
     command = toxiproxy.get("command") or []
     if "-host=0.0.0.0" not in command:
-        problems.append(f"{TOXIPROXY}: without -host=0.0.0.0 the API is unreachable from outside the container")
+        problems.append(
+            f"{TOXIPROXY}: without -host=0.0.0.0 the API is unreachable from outside the container"
+        )
     test = (toxiproxy.get("healthcheck") or {}).get("test") or []
     if test[:1] != ["CMD"] or not str(test[1:2] and test[1]).startswith("/toxiproxy-cli"):
-        problems.append(f"{TOXIPROXY}: the image has no shell; the healthcheck must be [\"CMD\", \"/toxiproxy-cli\", ...]")
+        problems.append(
+            f'{TOXIPROXY}: the image has no shell; the healthcheck must be ["CMD", "/toxiproxy-cli", ...]'
+        )
     elif test[2:3] == ["inspect"] and proxies and test[3:4] != [proxies[-1].get("name")]:
-        problems.append(f"{TOXIPROXY}: the healthcheck should inspect the config's last proxy ({proxies[-1].get('name')})")
+        problems.append(
+            f"{TOXIPROXY}: the healthcheck should inspect the config's last proxy ({proxies[-1].get('name')})"
+        )
     published = {p.container_port for p in published_ports(toxiproxy)}
     if 8474 not in published:
         problems.append(f"{TOXIPROXY}: the API port 8474 is not published")
@@ -325,13 +355,19 @@ def amqp_link_problems(compose: Compose, proxies: list[dict[str, Any]]) -> list[
         parts = urlsplit(url)
         listen_port = int(proxy["listen"].rsplit(":", 1)[1])
         if parts.scheme != "amqp" or parts.hostname != TOXIPROXY or parts.port != listen_port:
-            problems.append(f"{name}: {key}={url} must go to {TOXIPROXY}:{listen_port} (proxy amqp_{service})")
+            problems.append(
+                f"{name}: {key}={url} must go to {TOXIPROXY}:{listen_port} (proxy amqp_{service})"
+            )
         if (parts.username, parts.password) != login:
             problems.append(f"{name}: {key} does not use the broker's login {login[0]}/{login[1]}")
         if "heartbeat" not in parse_qs(parts.query):
-            problems.append(f"{name}: {key} has no short heartbeat, so a black-holed link goes unnoticed")
+            problems.append(
+                f"{name}: {key} has no short heartbeat, so a black-holed link goes unnoticed"
+            )
         if proxy["upstream"] != f"{BROKER}:{AMQP_CONTAINER_PORT}":
-            problems.append(f"amqp_{service}: upstream {proxy['upstream']} is not {BROKER}:{AMQP_CONTAINER_PORT}")
+            problems.append(
+                f"amqp_{service}: upstream {proxy['upstream']} is not {BROKER}:{AMQP_CONTAINER_PORT}"
+            )
         if f"amqp_{service}" in used_proxies:
             problems.append(f"{name}: shares proxy amqp_{service}")
         used_proxies.add(f"amqp_{service}")
@@ -340,7 +376,9 @@ def amqp_link_problems(compose: Compose, proxies: list[dict[str, Any]]) -> list[
     if http_order is None:
         problems.append("the Toxiproxy config has no http_order proxy")
     elif http_order["upstream"] != f"{compose_service('order')}:{order_port}":
-        problems.append(f"http_order: upstream {http_order['upstream']} is not {compose_service('order')}:{order_port}")
+        problems.append(
+            f"http_order: upstream {http_order['upstream']} is not {compose_service('order')}:{order_port}"
+        )
     return problems
 
 
@@ -361,10 +399,16 @@ def saga_service_problems(compose: Compose) -> list[str]:
         if env.get(f"SAGA_{service.upper()}_PORT") != str(port):
             problems.append(f"{name}: SAGA_{service.upper()}_PORT must be {port} (the seed's port)")
         if env.get("SAGA_HOST") != "0.0.0.0":
-            problems.append(f"{name}: SAGA_HOST must be 0.0.0.0, or nothing outside the container reaches it")
+            problems.append(
+                f"{name}: SAGA_HOST must be 0.0.0.0, or nothing outside the container reaches it"
+            )
         if env.get("SAGA_DATA_DIR") != DATA_DIR:
-            problems.append(f"{name}: SAGA_DATA_DIR must be {DATA_DIR}, where its volume is mounted")
-        if not any(p.container_port == port and p.host_port == port for p in published_ports(definition)):
+            problems.append(
+                f"{name}: SAGA_DATA_DIR must be {DATA_DIR}, where its volume is mounted"
+            )
+        if not any(
+            p.container_port == port and p.host_port == port for p in published_ports(definition)
+        ):
             problems.append(f"{name}: port {port} is not published as {port}")
         test = " ".join((definition.get("healthcheck") or {}).get("test") or [])
         if f"127.0.0.1:{port}/ready" not in test:
@@ -373,11 +417,15 @@ def saga_service_problems(compose: Compose) -> list[str]:
         if (build if isinstance(build, str) else build.get("context")) != ".":
             problems.append(f"{name}: build the project's one Dockerfile (context .)")
         if "SAGA_CHAOS_TOKEN" in env and interpolate(env["SAGA_CHAOS_TOKEN"], {}) != "":
-            problems.append(f"{name}: SAGA_CHAOS_TOKEN must default to empty: crash points off unless set")
+            problems.append(
+                f"{name}: SAGA_CHAOS_TOKEN must default to empty: crash points off unless set"
+            )
     return problems
 
 
-def command_problems(compose: Compose, service_argv: Callable[[str], list[str]], interpreter: str) -> list[str]:
+def command_problems(
+    compose: Compose, service_argv: Callable[[str], list[str]], interpreter: str
+) -> list[str]:
     """Each container runs the local runner's argv, with `python` for the runner's interpreter."""
     services = _services(compose)
     problems = []
@@ -387,7 +435,9 @@ def command_problems(compose: Compose, service_argv: Callable[[str], list[str]],
             continue
         local = list(service_argv(service))
         if local[:1] != [interpreter]:
-            problems.append(f"the local runner's argv for {service} does not start with the interpreter: {local}")
+            problems.append(
+                f"the local runner's argv for {service} does not start with the interpreter: {local}"
+            )
             continue
         expected = ["python", *local[1:]]
         command = services[name].get("command")
@@ -481,16 +531,24 @@ def dockerfile_problems(dockerfile_path: Path, context: Path) -> list[str]:
         if any(flag.startswith("--from") for flag in command.flags):
             continue
         if len(command.value) < 2:
-            problems.append(f"line {command.start_line}: {command.cmd} needs a source and a destination")
+            problems.append(
+                f"line {command.start_line}: {command.cmd} needs a source and a destination"
+            )
             continue
         for source in command.value[:-1]:
             if re.match(r"^[a-z]+://", source):
-                problems.append(f"line {command.start_line}: {command.cmd} from a URL; vendor the file instead")
+                problems.append(
+                    f"line {command.start_line}: {command.cmd} from a URL; vendor the file instead"
+                )
                 continue
             if not (context / source).exists():
-                problems.append(f"line {command.start_line}: {command.cmd} source {source!r} does not exist")
+                problems.append(
+                    f"line {command.start_line}: {command.cmd} source {source!r} does not exist"
+                )
             elif is_ignored(source, patterns):
-                problems.append(f"line {command.start_line}: {command.cmd} source {source!r} is excluded by .dockerignore")
+                problems.append(
+                    f"line {command.start_line}: {command.cmd} source {source!r} is excluded by .dockerignore"
+                )
             copied.add(source.strip("/").removeprefix("./"))
     runs = " ; ".join(" ".join(c.value) for c in commands if c.cmd == "RUN")
     if not re.search(r"\bpip install(\s+-\S+)*\s+\.(\s|$)", runs):
@@ -503,7 +561,9 @@ def dockerfile_problems(dockerfile_path: Path, context: Path) -> list[str]:
         problems.append("the image should end with USER set to an unprivileged user")
     for command in commands:
         if command.cmd in ("CMD", "ENTRYPOINT") and not command.json:
-            problems.append(f"line {command.start_line}: use the exec form for {command.cmd} (signals reach python)")
+            problems.append(
+                f"line {command.start_line}: use the exec form for {command.cmd} (signals reach python)"
+            )
     return problems
 
 

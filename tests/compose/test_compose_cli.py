@@ -7,6 +7,7 @@ package brings v1; the docker CLI here has no Compose plugin.)
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 import subprocess
@@ -22,20 +23,22 @@ from tests.compose import checks
 CLIS = {"docker compose": ["docker", "compose"], "docker-compose": ["docker-compose"]}
 
 
-def _available(argv: list[str]) -> str | None:
+@functools.cache
+def _available(argv: tuple[str, ...]) -> str | None:
     """None if this Compose CLI works here, else why not."""
     if not shutil.which(argv[0]):
         return f"{argv[0]} is not installed"
     done = subprocess.run([*argv, "version"], capture_output=True, text=True, timeout=30)
     if done.returncode != 0:
-        return f"`{' '.join(argv)} version` failed: {(done.stderr or done.stdout).strip().splitlines()[:1]}"
+        first_line = ((done.stderr or done.stdout).strip().splitlines() or ["no output"])[0]
+        return f"`{' '.join(argv)} version` failed: {first_line}"
     return None
 
 
 @pytest.fixture(params=list(CLIS), ids=list(CLIS))
 def compose_cli(request: pytest.FixtureRequest) -> list[str]:
     argv = CLIS[request.param]
-    reason = _available(argv)
+    reason = _available(tuple(argv))
     if reason:
         pytest.skip(reason)
     return argv
@@ -47,7 +50,9 @@ def _env(**extra: str) -> dict[str, str]:
     return {**env, **extra}
 
 
-def _config(cli: list[str], compose_file: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+def _config(
+    cli: list[str], compose_file: Path, *args: str, **env: str
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [*cli, "-f", str(compose_file), "--project-directory", str(checks.ROOT), "config", *args],
         capture_output=True,
@@ -70,7 +75,9 @@ def test_compose_config_accepts_the_file(compose_cli: list[str]) -> None:
     ],
     ids=["unknown-key", "bad-condition"],
 )
-def test_compose_config_rejects_a_broken_file(compose_cli: list[str], tmp_path: Path, old: str, new: str, expected: str) -> None:
+def test_compose_config_rejects_a_broken_file(
+    compose_cli: list[str], tmp_path: Path, old: str, new: str, expected: str
+) -> None:
     text = checks.COMPOSE_FILE.read_text()
     assert old in text
     broken = tmp_path / "docker-compose.yml"
@@ -88,7 +95,9 @@ def test_compose_and_the_harness_resolve_the_file_alike(compose_cli: list[str], 
     done = _config(compose_cli, checks.COMPOSE_FILE, **extra)
     assert done.returncode == 0, done.stderr
     resolved = yaml.safe_load(done.stdout)["services"]
-    ours = ComposeSystem(checks.COMPOSE_FILE, env=_env(**extra), say=lambda line: None).compose["services"]
+    ours = ComposeSystem(checks.COMPOSE_FILE, env=_env(**extra), say=lambda line: None).compose[
+        "services"
+    ]
     for name in resolved:
         assert checks.environment(resolved[name]) == checks.environment(ours[name]), name
         assert resolved[name].get("command") == ours[name].get("command"), name

@@ -49,7 +49,6 @@ def test_an_entrypoint_wrapping_the_command_is_caught(compose: dict[str, Any]) -
 def test_the_command_names_a_real_entry_point() -> None:
     """`python -m system <service>` resolves: the package has a __main__ accepting each service."""
     import system.__main__ as entry
-
     from system.contracts import SERVICES
 
     for service in SERVICES:

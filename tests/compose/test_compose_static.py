@@ -60,7 +60,9 @@ def test_vendored_schema_checksum_notices_an_edit(tmp_path: Path) -> None:
     assert checks.schema_checksum_problems(edited)
 
 
-def test_compose_file_follows_the_compose_specification(compose: Compose, schema: dict[str, Any]) -> None:
+def test_compose_file_follows_the_compose_specification(
+    compose: Compose, schema: dict[str, Any]
+) -> None:
     assert checks.schema_problems(compose, schema) == []
 
 
@@ -73,14 +75,25 @@ def test_raw_compose_file_follows_the_compose_specification(schema: dict[str, An
     ("change", "expected"),
     [
         (lambda c: svc("rabbitmq")(c).update(hostnme="typo"), "services.rabbitmq"),
-        (lambda c: svc("order-service")(c)["depends_on"]["rabbitmq"].update(condition="healthy"), "healthy"),
+        (
+            lambda c: svc("order-service")(c)["depends_on"]["rabbitmq"].update(condition="healthy"),
+            "healthy",
+        ),
         (lambda c: svc("toxiproxy")(c)["healthcheck"].update(interval=5), "interval"),
         (lambda c: c.update(servics={}), "servics"),
         (lambda c: svc("payment-service")(c).update(command={"python": 1}), "command"),
     ],
-    ids=["unknown-key", "bad-condition", "duration-not-string", "unknown-top-level", "command-shape"],
+    ids=[
+        "unknown-key",
+        "bad-condition",
+        "duration-not-string",
+        "unknown-top-level",
+        "command-shape",
+    ],
 )
-def test_schema_rejects_a_broken_file(compose: Compose, schema: dict[str, Any], change, expected: str) -> None:
+def test_schema_rejects_a_broken_file(
+    compose: Compose, schema: dict[str, Any], change, expected: str
+) -> None:
     problems = checks.schema_problems(broken(compose, change), schema)
     assert any(expected in p for p in problems), problems
 
@@ -118,40 +131,154 @@ def _cycle(c: Compose) -> None:
 
 
 BROKEN_COMPOSE = [
-    ("paths", lambda c: svc("order-service")(c).update(build={"context": "no-such-dir"}), "build context"),
-    ("paths", lambda c: svc("order-service")(c)["build"].update(dockerfile="Dockerfile.nope"), "Dockerfile.nope"),
-    ("paths", lambda c: svc("toxiproxy")(c).update(volumes=["./deploy/nope.json:/config/toxiproxy.json:ro"]), "nope.json"),
+    (
+        "paths",
+        lambda c: svc("order-service")(c).update(build={"context": "no-such-dir"}),
+        "build context",
+    ),
+    (
+        "paths",
+        lambda c: svc("order-service")(c)["build"].update(dockerfile="Dockerfile.nope"),
+        "Dockerfile.nope",
+    ),
+    (
+        "paths",
+        lambda c: svc("toxiproxy")(c).update(
+            volumes=["./deploy/nope.json:/config/toxiproxy.json:ro"]
+        ),
+        "nope.json",
+    ),
     ("ports", lambda c: svc("rabbitmq")(c).update(ports=["127.0.0.1:5672:5672"]), "15672"),
     ("ports", lambda c: svc("delivery-service")(c).update(ports=["127.0.0.1:8003:8004"]), "8003"),
     ("ports", lambda c: svc("order-service")(c).update(ports=[480061]), "quoted"),
     ("healthchecks", _drop_healthcheck, "toxiproxy: no healthcheck"),
-    ("healthchecks", lambda c: svc("rabbitmq")(c)["healthcheck"].update(test="rabbitmq-diagnostics ping"), "rabbitmq"),
-    ("depends_on", lambda c: svc("order-service")(c)["depends_on"]["toxiproxy"].update(condition="service_started"), "service_healthy"),
+    (
+        "healthchecks",
+        lambda c: svc("rabbitmq")(c)["healthcheck"].update(test="rabbitmq-diagnostics ping"),
+        "rabbitmq",
+    ),
+    (
+        "depends_on",
+        lambda c: svc("order-service")(c)["depends_on"]["toxiproxy"].update(
+            condition="service_started"
+        ),
+        "service_healthy",
+    ),
     ("depends_on", _short_depends_on, "long form"),
     ("depends_on", _drop_healthcheck, "has no healthcheck"),
     ("depends_on", _cycle, "cycle"),
-    ("volumes", lambda c: svc("payment-service")(c).update(volumes=["./data:/data"]), "payment-service: no named volume"),
-    ("volumes", lambda c: svc("payment-service")(c).update(volumes=["order-data:/data"]), "shares volume"),
+    (
+        "volumes",
+        lambda c: svc("payment-service")(c).update(volumes=["./data:/data"]),
+        "payment-service: no named volume",
+    ),
+    (
+        "volumes",
+        lambda c: svc("payment-service")(c).update(volumes=["order-data:/data"]),
+        "shares volume",
+    ),
     ("volumes", lambda c: c["volumes"].pop("rabbitmq-data"), "not declared"),
-    ("rabbitmq", lambda c: svc("rabbitmq")(c)["environment"].update(RABBITMQ_DEFAULT_PASS="guest"), "admin/admin"),
+    (
+        "rabbitmq",
+        lambda c: svc("rabbitmq")(c)["environment"].update(RABBITMQ_DEFAULT_PASS="guest"),
+        "admin/admin",
+    ),
     ("rabbitmq", lambda c: svc("rabbitmq")(c).update(image="rabbitmq:3.10"), "-management"),
     ("rabbitmq", lambda c: svc("rabbitmq")(c).pop("hostname"), "hostname"),
-    ("toxiproxy_service", lambda c: svc("toxiproxy")(c)["healthcheck"].update(test=["CMD-SHELL", "toxiproxy-cli list"]), "no shell"),
-    ("toxiproxy_service", lambda c: svc("toxiproxy")(c).update(image="ghcr.io/shopify/toxiproxy:latest"), "pinned"),
-    ("toxiproxy_service", lambda c: svc("toxiproxy")(c).update(command=["-config=/config/toxiproxy.json"]), "-host"),
-    ("toxiproxy_service", lambda c: svc("toxiproxy")(c)["healthcheck"].update(test=["CMD", "/toxiproxy-cli", "inspect", "amqp_order"]), "last proxy"),
-    ("toxiproxy_service", lambda c: svc("toxiproxy")(c).update(ports=["127.0.0.1:28001:28001"]), "8474"),
-    ("amqp_links", lambda c: svc("payment-service")(c)["environment"].update(SAGA_AMQP_URL_PAYMENT="amqp://admin:admin@toxiproxy:56721/?heartbeat=5"), "56723"),
-    ("amqp_links", lambda c: svc("order-service")(c)["environment"].update(SAGA_AMQP_URL_ORDER="amqp://admin:admin@rabbitmq:5672/?heartbeat=5"), "must go to toxiproxy"),
-    ("amqp_links", lambda c: svc("delivery-service")(c)["environment"].update(SAGA_AMQP_URL_DELIVERY="amqp://guest:guest@toxiproxy:56724/?heartbeat=5"), "login"),
-    ("amqp_links", lambda c: svc("inventory-service")(c)["environment"].update(SAGA_AMQP_URL_INVENTORY="amqp://admin:admin@toxiproxy:56722/"), "heartbeat"),
-    ("amqp_links", lambda c: svc("inventory-service")(c)["environment"].pop("SAGA_AMQP_URL_INVENTORY"), "not set"),
-    ("saga_services", lambda c: svc("order-service")(c)["environment"].update(SAGA_HOST="127.0.0.1"), "SAGA_HOST"),
-    ("saga_services", lambda c: svc("payment-service")(c)["environment"].update(SAGA_PAYMENT_PORT="9003"), "8003"),
-    ("saga_services", lambda c: svc("order-service")(c)["environment"].update(SAGA_DATA_DIR="/tmp"), "SAGA_DATA_DIR"),
-    ("saga_services", lambda c: svc("order-service")(c)["environment"].update(SAGA_CHAOS_TOKEN="${SAGA_CHAOS_TOKEN:-s3cret}"), "crash points off"),
-    ("saga_services", lambda c: svc("order-service")(c)["environment"].update(SAGA_CHAOS_TOKEN="s3cret"), "crash points off"),
-    ("saga_services", lambda c: svc("delivery-service")(c)["healthcheck"].update(test=["CMD", "true"]), "/ready"),
+    (
+        "toxiproxy_service",
+        lambda c: svc("toxiproxy")(c)["healthcheck"].update(
+            test=["CMD-SHELL", "toxiproxy-cli list"]
+        ),
+        "no shell",
+    ),
+    (
+        "toxiproxy_service",
+        lambda c: svc("toxiproxy")(c).update(image="ghcr.io/shopify/toxiproxy:latest"),
+        "pinned",
+    ),
+    (
+        "toxiproxy_service",
+        lambda c: svc("toxiproxy")(c).update(command=["-config=/config/toxiproxy.json"]),
+        "-host",
+    ),
+    (
+        "toxiproxy_service",
+        lambda c: svc("toxiproxy")(c)["healthcheck"].update(
+            test=["CMD", "/toxiproxy-cli", "inspect", "amqp_order"]
+        ),
+        "last proxy",
+    ),
+    (
+        "toxiproxy_service",
+        lambda c: svc("toxiproxy")(c).update(ports=["127.0.0.1:28001:28001"]),
+        "8474",
+    ),
+    (
+        "amqp_links",
+        lambda c: svc("payment-service")(c)["environment"].update(
+            SAGA_AMQP_URL_PAYMENT="amqp://admin:admin@toxiproxy:56721/?heartbeat=5"
+        ),
+        "56723",
+    ),
+    (
+        "amqp_links",
+        lambda c: svc("order-service")(c)["environment"].update(
+            SAGA_AMQP_URL_ORDER="amqp://admin:admin@rabbitmq:5672/?heartbeat=5"
+        ),
+        "must go to toxiproxy",
+    ),
+    (
+        "amqp_links",
+        lambda c: svc("delivery-service")(c)["environment"].update(
+            SAGA_AMQP_URL_DELIVERY="amqp://guest:guest@toxiproxy:56724/?heartbeat=5"
+        ),
+        "login",
+    ),
+    (
+        "amqp_links",
+        lambda c: svc("inventory-service")(c)["environment"].update(
+            SAGA_AMQP_URL_INVENTORY="amqp://admin:admin@toxiproxy:56722/"
+        ),
+        "heartbeat",
+    ),
+    (
+        "amqp_links",
+        lambda c: svc("inventory-service")(c)["environment"].pop("SAGA_AMQP_URL_INVENTORY"),
+        "not set",
+    ),
+    (
+        "saga_services",
+        lambda c: svc("order-service")(c)["environment"].update(SAGA_HOST="127.0.0.1"),
+        "SAGA_HOST",
+    ),
+    (
+        "saga_services",
+        lambda c: svc("payment-service")(c)["environment"].update(SAGA_PAYMENT_PORT="9003"),
+        "8003",
+    ),
+    (
+        "saga_services",
+        lambda c: svc("order-service")(c)["environment"].update(SAGA_DATA_DIR="/tmp"),
+        "SAGA_DATA_DIR",
+    ),
+    (
+        "saga_services",
+        lambda c: svc("order-service")(c)["environment"].update(
+            SAGA_CHAOS_TOKEN="${SAGA_CHAOS_TOKEN:-s3cret}"
+        ),
+        "crash points off",
+    ),
+    (
+        "saga_services",
+        lambda c: svc("order-service")(c)["environment"].update(SAGA_CHAOS_TOKEN="s3cret"),
+        "crash points off",
+    ),
+    (
+        "saga_services",
+        lambda c: svc("delivery-service")(c)["healthcheck"].update(test=["CMD", "true"]),
+        "/ready",
+    ),
     ("saga_services", lambda c: c["services"].pop("inventory-service"), "no inventory-service"),
 ]
 
@@ -194,7 +321,9 @@ def test_toxiproxy_config_is_a_populate_array(proxies: list[dict[str, Any]]) -> 
     ],
     ids=["no-upstream", "dup-name", "dup-port", "toxics", "enabled-type", "listen-format"],
 )
-def test_toxiproxy_config_check_catches(proxies: list[dict[str, Any]], change, expected: str) -> None:
+def test_toxiproxy_config_check_catches(
+    proxies: list[dict[str, Any]], change, expected: str
+) -> None:
     problems = checks.toxiproxy_config_problems(broken(proxies, change))
     assert any(expected in p for p in problems), problems
 
@@ -218,7 +347,9 @@ def test_the_local_runner_derives_the_same_amqp_urls(compose: Compose, proxies) 
 
     listen = {p["name"]: p["listen"] for p in proxies}
     for service in SERVICES:
-        url = compose["services"][f"{service}-service"]["environment"][f"SAGA_AMQP_URL_{service.upper()}"]
+        url = compose["services"][f"{service}-service"]["environment"][
+            f"SAGA_AMQP_URL_{service.upper()}"
+        ]
         port = listen[amqp_proxy_name(service)].rsplit(":", 1)[1]
         expected = proxied_amqp_url("amqp://admin:admin@rabbitmq:5672/", f"toxiproxy:{port}", 5)
         assert url == expected

@@ -53,8 +53,18 @@ def _edit(context: Path, old: str, new: str) -> None:
         ("WORKDIR /app", "WORKDIR /app\nADD https://example.invalid/x.tgz /tmp/", "URL"),
         ("FROM python:3.11-slim", "FROM python:3.11-slim AS base\nFROM base", "one stage"),
     ],
-    ids=["base-image", "missing-source", "no-destination", "package-not-copied", "no-pip-install",
-         "root-user", "shell-form-cmd", "unknown-instruction", "add-url", "two-stages"],
+    ids=[
+        "base-image",
+        "missing-source",
+        "no-destination",
+        "package-not-copied",
+        "no-pip-install",
+        "root-user",
+        "shell-form-cmd",
+        "unknown-instruction",
+        "add-url",
+        "two-stages",
+    ],
 )
 def test_dockerfile_check_catches(context: Path, old: str, new: str, expected: str) -> None:
     _edit(context, old, new)
@@ -77,7 +87,9 @@ def test_the_readme_that_pyproject_names_is_needed(context: Path) -> None:
 
 def test_an_unparsable_dockerfile_is_reported(context: Path) -> None:
     (context / "Dockerfile").unlink()
-    assert any("does not parse" in p for p in checks.dockerfile_problems(context / "Dockerfile", context))
+    assert any(
+        "does not parse" in p for p in checks.dockerfile_problems(context / "Dockerfile", context)
+    )
 
 
 @pytest.mark.parametrize(

@@ -170,10 +170,14 @@ def test_heal_all_removes_only_chaos_toxics_and_enables_proxies(system, client):
 
 
 def test_module_level_shortcuts_use_the_proxy_map(system, client):
-    with network.latency("delivery", ms=1):
+    with network.inject("latency", "delivery", latency=1):
         assert toxic_names(client, "amqp_delivery") == ["chaos_latency_downstream"]
     fault = network.add("limit_data", "order", bytes=10)
     assert toxic_names(client, "amqp_order") == ["chaos_limit_data_downstream"]
     network.heal(fault)
     network.add("black_hole", "order")
+    with pytest.raises(Boom), network.partition("payment"):
+        assert client.get_proxy("amqp_payment").enabled is False
+        raise Boom
+    assert client.get_proxy("amqp_payment").enabled is True
     assert len(network.heal_all().removed) == 2

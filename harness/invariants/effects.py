@@ -1,0 +1,33 @@
+"""Effects are published once per cause: the outbox's promise, seen from the bus.
+
+Every outgoing message's id derives from the message that caused it, so a re-published effect
+(relay crash before marking sent, handler re-run after a crash before commit) carries the same
+message_id and the receiver's inbox absorbs it. Two different ids for one (cause, routing key)
+mean a service produced the same effect twice as two distinct messages: published before its
+state committed, or re-generated ids on a retry.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+from harness.invariants.common import DEFAULT_OPTIONS, CheckOptions, Findings, in_scope, order_scope
+from harness.model import History, SystemState, Verdict
+
+
+def one_effect_per_cause(history: History, state: SystemState, options: CheckOptions = DEFAULT_OPTIONS) -> Verdict:
+    found = Findings("one_effect_per_cause")
+    scope = order_scope(history, state, options)
+    ids: dict[tuple[str, str, str], set[str]] = defaultdict(set)
+    for m in history.messages:
+        if scope is not None and not in_scope(m.order_id, scope):
+            continue
+        # A saga's first command has no cause: the order itself is its cause.
+        ids[(m.order_id, m.causation_id or m.order_id, m.routing_key)].add(m.message_id)
+    for (order_id, cause, key), message_ids in ids.items():
+        if len(message_ids) > 1:
+            found.violation(order_id=order_id, causation_id=cause, routing_key=key,
+                            message_ids=sorted(message_ids), problem="one cause, several distinct effects")
+    if not history.messages:
+        found.note("no bus messages recorded: nothing to compare")
+    return found.verdict(checked=len(ids))
