@@ -151,11 +151,16 @@ class SagaWorld:
         self.cleanup.callback(heal_once)
         return window
 
-    def active_fault(self, kind: str, target: str) -> FaultWindow:
+    def find_active(self, kind: str, target: str) -> FaultWindow | None:
         for window in reversed(self.faults):
             if window.kind == kind and window.target == target and window.end is None:
                 return window
-        raise AssertionError(f"no active {kind} fault on {target} in this scenario")
+        return None
+
+    def active_fault(self, kind: str, target: str) -> FaultWindow:
+        window = self.find_active(kind, target)
+        assert window is not None, f"no active {kind} fault on {target} in this scenario"
+        return window
 
     def heal_all(self) -> None:
         for window in reversed(self.faults):

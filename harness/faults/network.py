@@ -97,6 +97,7 @@ def plan(
     spec = FAULT_KINDS.get(kind)
     if spec is None:
         raise FaultUsageError(f"unknown fault type {kind!r}: use one of {', '.join(FAULT_KINDS)}")
+    proxies = proxy_names(target)
     unknown = sorted(set(attributes) - set(spec.attributes))
     if unknown:
         raise FaultUsageError(
@@ -104,7 +105,7 @@ def plan(
         )
     missing = [a for a in spec.required if a not in attributes]
     if missing:
-        raise FaultUsageError(f"{kind} needs {', '.join(missing)}")
+        raise FaultUsageError(f"{kind} needs the attribute {', '.join(missing)}")
     for key, value in attributes.items():
         if isinstance(value, bool) or not isinstance(value, int) or value < 0:
             raise FaultUsageError(
@@ -120,7 +121,7 @@ def plan(
         ToxicPlan(
             proxy, spec.toxic_type, s, dict(attributes), toxicity, f"{CHAOS_PREFIX}{kind}_{s}"
         )
-        for proxy in proxy_names(target)
+        for proxy in proxies
         for s in streams
     ]
 

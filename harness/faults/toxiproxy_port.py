@@ -100,7 +100,11 @@ class ToxiproxyClient:
 
     # Server.
     def version(self) -> str:
-        return str(self._call("GET", "/version").json()["version"])
+        response = self._call("GET", "/version")
+        try:
+            return str(response.json()["version"])
+        except (ValueError, KeyError, TypeError):
+            return response.text.strip()  # before 2.7 the body was the bare version string
 
     def is_running(self) -> bool:
         try:

@@ -32,7 +32,7 @@ pre{background:#f6f6f6;padding:10px;overflow:auto;max-height:480px;border:1px so
 .caption{color:#666;font-size:12px;margin-top:2px}
 .legend .key{margin-right:14px;white-space:nowrap;font-size:12px}
 .legend i{display:inline-block;width:11px;height:11px;margin-right:4px;vertical-align:-1px}
-.cols{display:flex;gap:28px;flex-wrap:wrap}
+.cols{display:flex;gap:28px;flex-wrap:wrap}.cols>div{margin-right:16px}
 svg.chart{max-width:100%;height:auto;display:block}
 section.invariant{border-left:3px solid #ddd;padding-left:12px;margin:14px 0}
 .problems{background:#fff4e5;border:1px solid #ffcc80;padding:6px 12px;margin:10px 0}

@@ -11,6 +11,7 @@ whatever is still queued in its inbox is moved on after it.
 from __future__ import annotations
 
 import asyncio
+import logging
 import random
 from collections import deque
 from typing import TYPE_CHECKING, Any, Protocol
@@ -20,6 +21,8 @@ from harness.toxiproxy.model import ToxicSpec
 
 if TYPE_CHECKING:
     from harness.toxiproxy.connection import Connection, Side
+
+log = logging.getLogger("harness.toxiproxy")
 
 # Bytes queued inside a chain before the source stops being read. Upstream buffers up to 1024
 # chunks in front of a latency toxic; 16 MiB keeps a 100 ms latency from capping throughput.
@@ -122,6 +125,13 @@ class Stage:
 
         if not self.finished:
             self._task = asyncio.get_running_loop().create_task(run_stage(self))
+            self._task.add_done_callback(self._check_crash)
+
+    def _check_crash(self, task: asyncio.Task[None]) -> None:
+        # A toxic that crashes would otherwise leave its link silently stuck: drop the connection.
+        if not task.cancelled() and task.exception() is not None:
+            log.error("toxic %s crashed", self.spec.name, exc_info=task.exception())
+            self.link.conn.abort()
 
     async def interrupt(self) -> None:
         """Stop the toxic at a safe point; the chunk it holds has gone to `output`."""

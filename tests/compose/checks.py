@@ -416,6 +416,12 @@ def saga_service_problems(compose: Compose) -> list[str]:
         build = definition.get("build") or {}
         if (build if isinstance(build, str) else build.get("context")) != ".":
             problems.append(f"{name}: build the project's one Dockerfile (context .)")
+        if definition.get("init") is not True:
+            # pid_namespaces(7): PID 1 only gets signals it handles, so a crash point's
+            # os.kill(os.getpid(), SIGKILL) would be ignored and the "crash" would not happen.
+            problems.append(
+                f"{name}: set init: true, or a crash point cannot kill the service (PID 1)"
+            )
         if "SAGA_CHAOS_TOKEN" in env and interpolate(env["SAGA_CHAOS_TOKEN"], {}) != "":
             problems.append(
                 f"{name}: SAGA_CHAOS_TOKEN must default to empty: crash points off unless set"

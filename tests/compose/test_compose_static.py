@@ -280,6 +280,7 @@ BROKEN_COMPOSE = [
         "/ready",
     ),
     ("saga_services", lambda c: c["services"].pop("inventory-service"), "no inventory-service"),
+    ("saga_services", lambda c: svc("payment-service")(c).pop("init"), "init: true"),
 ]
 
 

@@ -149,3 +149,30 @@ def test_to_epoch_reads_numbers_and_iso_strings() -> None:
     assert to_epoch("2023-11-14T22:13:20Z") == T0
     assert to_epoch("2023-11-14T22:13:20.500000+00:00") == T0 + 0.5
     assert to_epoch("soon") is None and to_epoch(None) is None and to_epoch(True) is None
+
+
+def test_an_order_without_bus_traffic_uses_its_own_history_times() -> None:
+    ops = [
+        {"process": 0, "type": "invoke", "f": "place_order", "time": T0, "value": {}},
+        {
+            "process": 0,
+            "type": "ok",
+            "f": "place_order",
+            "time": T0 + 0.1,
+            "value": {"order_id": "a"},
+        },
+    ]
+    history = [
+        {"event": "inventory.reserve", "at": "2023-11-14T22:13:20.200000Z"},
+        {"event": "inventory.failed", "at": "2023-11-14T22:13:21Z"},
+    ]
+    orders = [
+        {
+            "order_id": "a",
+            "status": "failed",
+            "failure_reason": "insufficient_inventory",
+            "history": history,
+        }
+    ]
+    [span] = order_spans(ops, [], orders, end_of_run=T0 + 10)
+    assert (span.start, span.end, span.terminal) == (T0, T0 + 1.0, True)

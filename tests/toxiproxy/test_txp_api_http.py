@@ -7,7 +7,8 @@ import socket
 
 import httpx
 import pytest
-from txp_helpers import connect, free_port, round_trip
+
+from tests.toxiproxy.txp_helpers import connect, free_port, round_trip
 
 ERROR_TYPE = "text/plain; charset=utf-8"
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import socket
 
 import pytest
-from txp_helpers import free_port
 
 from harness.faults.toxiproxy_port import (
     AlreadyExists,
@@ -15,6 +14,7 @@ from harness.faults.toxiproxy_port import (
     ToxiproxyError,
     ToxiproxyUnreachable,
 )
+from tests.toxiproxy.txp_helpers import free_port
 
 
 def test_version_and_is_running(client):

@@ -10,7 +10,8 @@ import pytest
 from toxiproxy import Toxiproxy
 from toxiproxy.api import APIConsumer
 from toxiproxy.exceptions import InvalidToxic, NotFound, ProxyExists
-from txp_helpers import connect, recv_until_eof, round_trip
+
+from tests.toxiproxy.txp_helpers import connect, recv_until_eof, round_trip
 
 
 @pytest.fixture

@@ -5,11 +5,11 @@ from __future__ import annotations
 import random
 
 import pytest
-from txp_helpers import connect, round_trip
 
 from harness.faults.toxiproxy_port import ToxiproxyClient
 from harness.toxiproxy import rolls
 from harness.toxiproxy.testing import BackgroundToxiproxy
+from tests.toxiproxy.txp_helpers import connect, round_trip
 
 CONNECTIONS = 16
 

@@ -9,7 +9,8 @@ import socket
 import time
 
 import pytest
-from txp_helpers import (
+
+from tests.toxiproxy.txp_helpers import (
     IO_TIMEOUT,
     connect,
     eventually,

@@ -1,0 +1,280 @@
+"""Steps that break things on purpose, and the checks that say nothing broke for the customer.
+
+Every fault is registered on the scenario's world as it is injected, with the action that undoes
+it, and the `saga_world` fixture undoes whatever is still active in teardown, pass or fail.
+Steps that need process control (crash points, restarts, the broker) skip with a reason on an
+external target; network steps skip when no Toxiproxy is known.
+"""
+
+from __future__ import annotations
+
+import pytest
+from pytest_bdd import given, parsers, then, when
+
+from harness.bdd import nemesis
+from harness.bdd.tap import publish_again
+from harness.bdd.vocabulary import SCARCE_PRODUCT, burst_outcomes, outcome_carrying, receiving_service
+from harness.bdd.world import SagaWorld, eventually
+from harness.faults.network import NetworkFaults
+from harness.faults.toxiproxy_port import ToxiproxyClient
+from harness.invariants import check_all, summary
+from system.contracts import SERVICES
+from system.messaging.crashpoints import CRASH_POINTS
+
+
+def _service(name: str) -> str:
+    if name not in SERVICES:
+        raise ValueError(f"unknown service {name!r}: use one of {', '.join(SERVICES)}")
+    return name
+
+
+def _network(world: SagaWorld) -> NetworkFaults:
+    if "network" not in world.notes:
+        url = world.target.endpoints.toxiproxy_url
+        if not url:
+            pytest.skip("needs Toxiproxy: this target has no TOXIPROXY_URL, so links cannot be faulted")
+        faults = NetworkFaults(ToxiproxyClient(url))
+        # Registered first, so it closes after every fault registered later has healed.
+        world.cleanup.callback(faults.close)
+        world.notes["network"] = faults
+    return world.notes["network"]
+
+
+def _stats_total(stats: dict) -> int:
+    counts = stats.get("stats") or {}
+    return sum(int(counts.get(k, 0)) for k in ("handled", "duplicates", "dead_lettered"))
+
+
+# -- network -----------------------------------------------------------------------------------
+@given(parsers.parse("every link to the broker and the order API is slowed by {ms:d} ms"))
+@when(parsers.parse("every link to the broker and the order API is slowed by {ms:d} ms"))
+def slow_every_link(saga_world: SagaWorld, ms: int) -> None:
+    faults = _network(saga_world)
+    for target in ("all", "order_api"):
+        fault = faults.add("latency", target, latency=ms, jitter=ms // 5)
+        saga_world.add_fault("latency", target, lambda f=fault: faults.heal(f), ms=ms)
+
+
+@given(parsers.parse("the {service} service's link to the broker is slowed by {ms:d} ms"))
+@when(parsers.parse("the {service} service's link to the broker is slowed by {ms:d} ms"))
+def slow_one_link(saga_world: SagaWorld, service: str, ms: int) -> None:
+    faults = _network(saga_world)
+    fault = faults.add("latency", _service(service), latency=ms, jitter=ms // 5)
+    saga_world.add_fault("latency", service, lambda: faults.heal(fault), ms=ms)
+
+
+@given(parsers.parse("the {service} service is cut off from the broker"))
+@when(parsers.parse("the {service} service is cut off from the broker"))
+def cut_off(saga_world: SagaWorld, service: str) -> None:
+    faults = _network(saga_world)
+    fault = faults.partition_now(_service(service))
+    saga_world.add_fault("partition", service, lambda: faults.heal(fault))
+
+
+@when(parsers.parse("the {service} service's link to the broker is restored"))
+def restore_link(saga_world: SagaWorld, service: str) -> None:
+    saga_world.active_fault("partition", service).heal()
+
+
+@when("every fault is healed")
+def heal_everything(saga_world: SagaWorld) -> None:
+    saga_world.heal_all()
+
+
+@then(parsers.parse("the {service} service reports that it is not ready"))
+def reports_not_ready(saga_world: SagaWorld, service: str) -> None:
+    ready, why = eventually(lambda: saga_world.client.ready(_service(service)), lambda r: not r[0], timeout=20)
+    assert not ready, f"{service} still says it is ready"
+    saga_world.notes[f"not-ready:{service}"] = why
+
+
+@then(parsers.parse("the {service} service is ready again"))
+def ready_again(saga_world: SagaWorld, service: str) -> None:
+    ready, why = eventually(lambda: saga_world.client.ready(_service(service)), lambda r: r[0])
+    assert ready, f"{service} is still not ready: {why}"
+
+
+@then("every service is ready again")
+def all_ready(saga_world: SagaWorld) -> None:
+    states = eventually(
+        lambda: {s: saga_world.client.ready(s) for s in SERVICES}, lambda r: all(ok for ok, _ in r.values())
+    )
+    assert all(ok for ok, _ in states.values()), f"not ready: { {s: w for s, (ok, w) in states.items() if not ok} }"
+
+
+@then("the payment service still lists payments")
+def payments_still_listed(saga_world: SagaWorld) -> None:
+    payments = saga_world.client.payments()  # raises on anything but 2xx
+    assert isinstance(payments, list)
+
+
+@then(parsers.parse('every order waits at "{status}"'))
+def orders_wait_at(saga_world: SagaWorld, status: str) -> None:
+    def statuses() -> dict[str, str]:
+        return {i: (saga_world.client.order(i) or {}).get("status", "missing") for i in saga_world.orders}
+
+    seen = eventually(statuses, lambda s: all(v == status for v in s.values()), timeout=20)
+    assert all(v == status for v in seen.values()), f"expected every order at {status}: {seen}"
+
+
+@then("every order that got its stock waits for its payment")
+def served_orders_wait_for_payment(saga_world: SagaWorld) -> None:
+    def parked(order: dict) -> bool:
+        return order.get("status") == "inventory_reserved" or order.get("failure_reason") == "insufficient_inventory"
+
+    def reads() -> list[dict]:
+        return [saga_world.client.order(i) or {"order_id": i} for i in saga_world.orders]
+
+    seen = eventually(reads, lambda os: all(parked(o) for o in os), timeout=20)
+    wrong = {o["order_id"]: o.get("status") for o in seen if not parked(o)}
+    assert not wrong, f"orders not waiting for their payment: {wrong}"
+    assert any(o.get("status") == "inventory_reserved" for o in seen), "no order got as far as its payment"
+
+
+# -- crashes -----------------------------------------------------------------------------------
+@given(parsers.parse('the {service} service will die at "{point}" on a "{message}" message'))
+@when(parsers.parse('the {service} service will die at "{point}" on a "{message}" message'))
+def arm_crash(saga_world: SagaWorld, service: str, point: str, message: str) -> None:
+    system = saga_world.target.require_process_control()
+    token = saga_world.target.chaos_token
+    if not token:
+        pytest.skip("needs the chaos control surface: start the system with a chaos token (saga-harness up --chaos)")
+    assert point in CRASH_POINTS, f"unknown crash point {point!r}: use one of {', '.join(CRASH_POINTS)}"
+    url = saga_world.target.endpoints.services[_service(service)]
+    saga_world.notes[f"pid:{service}"] = system.pid(service)
+
+    def bring_back() -> None:
+        if system.pid(service) is None:
+            system.restart_service(service)
+        nemesis.disarm_crash_points(url, token)
+
+    nemesis.arm_crash_point(url, token, point, message)
+    saga_world.add_fault("crash", service, bring_back, point=point, routing_key=message)
+
+
+@then(parsers.parse("the {service} service dies"))
+def service_dies(saga_world: SagaWorld, service: str) -> None:
+    system = saga_world.target.require_process_control()
+    pid = eventually(lambda: system.pid(_service(service)), lambda p: p is None, timeout=20)
+    assert pid is None, f"{service} (pid {pid}) did not die at its crash point"
+
+
+@when(parsers.parse("the {service} service is restarted"))
+def restart(saga_world: SagaWorld, service: str) -> None:
+    system = saga_world.target.require_process_control()
+    system.restart_service(_service(service))
+    window = saga_world.find_active("crash", service)
+    if window is not None:
+        window.heal()  # ends the crash window in the history (and disarms what is left)
+
+
+@when(parsers.parse("the {service} service is restarted once it has died"))
+def restart_after_death(saga_world: SagaWorld, service: str) -> None:
+    service_dies(saga_world, service)
+    restart(saga_world, service)
+
+
+# -- the broker --------------------------------------------------------------------------------
+@when("the broker is restarted")
+def broker_restarted(saga_world: SagaWorld) -> None:
+    saga_world.target.require_process_control()
+    if nemesis.rabbitmqctl() is None:
+        pytest.skip("needs rabbitmqctl on this machine to restart the broker")
+    amqp_url = saga_world.target.endpoints.amqp_url
+    window = saga_world.add_fault("broker_restart", "rabbitmq", lambda: nemesis.ensure_broker_running(amqp_url))
+    nemesis.stop_broker()
+    nemesis.start_broker(amqp_url)
+    window.heal()
+
+
+# -- duplicates --------------------------------------------------------------------------------
+@given(parsers.parse('a finished order whose saga carried a "{message}" message'))
+def finished_order_carrying(saga_world: SagaWorld, message: str) -> None:
+    assert saga_world.tap is not None, 'add "Given the message bus is being recorded" to the scenario'
+    wanted = outcome_carrying(message)
+    product, quantity = (SCARCE_PRODUCT, 100) if wanted.scarce else ("product_1", 1)
+    response = saga_world.place(product, quantity, 12.5, force=wanted.force)
+    assert response.status_code == 201, response.text
+    saga_world.finish()
+    order_id = saga_world.order_id
+    found = eventually(
+        lambda: [m for m in saga_world.tap.of_order(order_id) if m.routing_key == message],
+        bool, timeout=10,
+    )
+    assert found, f"the bus never carried {message} for order {order_id}"
+    assert saga_world.wait_quiet(), "the system did not settle after the saga"
+    saga_world.notes["captured"] = found[0]
+    saga_world.notes["before"] = saga_world.snapshot(order_id)
+
+
+@when(parsers.parse('the "{message}" message is delivered again with the same message id'))
+def deliver_again(saga_world: SagaWorld, message: str) -> None:
+    captured = saga_world.notes["captured"]
+    assert captured.routing_key == message
+    service = receiving_service(message)
+    saga_world.notes["stats-before"] = saga_world.service_stats(service)
+    saga_world.notes["receiver"] = service
+    window = saga_world.add_fault("duplicate", message, lambda: None, message_id=captured.message_id)
+    publish_again(saga_world.target.endpoints.amqp_url, [captured])
+    window.heal()
+
+
+@then(parsers.parse("the {service} service takes the message in"))
+def takes_it_in(saga_world: SagaWorld, service: str) -> None:
+    assert service == saga_world.notes["receiver"], f"{saga_world.notes['receiver']} receives this message, not {service}"
+    before = _stats_total(saga_world.notes["stats-before"])
+    stats = eventually(lambda: saga_world.service_stats(service), lambda s: _stats_total(s) > before, timeout=15)
+    assert _stats_total(stats) > before, f"{service} never took the second delivery in: {stats}"
+    saga_world.notes["stats-after"] = stats
+
+
+@then("it recognises the message as a duplicate")
+def recognised_duplicate(saga_world: SagaWorld) -> None:
+    before = saga_world.notes["stats-before"]["stats"]["duplicates"]
+    after = saga_world.notes["stats-after"]["stats"]["duplicates"]
+    assert after == before + 1, f"duplicates counted: {before} -> {after} (handled it again instead?)"
+
+
+@then("nothing about the order, its payment, its delivery or its stock changed")
+def nothing_changed(saga_world: SagaWorld) -> None:
+    assert saga_world.wait_quiet(), "the system did not settle after the duplicate"
+    before = saga_world.notes["before"]
+    after = saga_world.snapshot(saga_world.order_id)
+    changed = {k: {"before": before[k], "after": after[k]} for k in before if before[k] != after[k]}
+    assert not changed, f"the duplicate changed: {changed}"
+
+
+@when("every message the bus carried so far is delivered again")
+def deliver_everything_again(saga_world: SagaWorld) -> None:
+    assert saga_world.tap is not None, 'add "Given the message bus is being recorded" to the scenario'
+    ours = set(saga_world.orders)
+    messages = [m for m in saga_world.tap.drain() if m.order_id in ours]
+    window = saga_world.add_fault("duplicate", "all", lambda: None, count=len(messages))
+    publish_again(saga_world.target.endpoints.amqp_url, messages)
+    window.heal()
+
+
+# -- a burst -----------------------------------------------------------------------------------
+@when(parsers.parse("a burst of {n:d} orders is placed with mixed outcomes"))
+def burst(saga_world: SagaWorld, n: int) -> None:
+    expected = saga_world.notes.setdefault("expected", {})
+    for i, wanted in enumerate(burst_outcomes(n)):
+        product, quantity = (SCARCE_PRODUCT, 100) if wanted.scarce else ("product_1", 1 + i % 3)
+        response = saga_world.place(product, quantity, 10.0 + i, force=wanted.force)
+        assert response.status_code == 201, f"burst order {i} refused: HTTP {response.status_code} {response.text}"
+        expected[saga_world.order_id] = wanted
+
+
+# -- the checker -------------------------------------------------------------------------------
+@then("every invariant holds for the orders of this scenario")
+def invariants_hold(saga_world: SagaWorld) -> None:
+    saga_world.finish()
+    saga_world.wait_quiet()  # the checker says so if it never settles: queues_drained fails
+    verdicts = check_all(
+        saga_world.history(),
+        saga_world.state(),
+        order_ids=saga_world.orders,
+        expected_dead_letters=saga_world.expected_dead_letters,
+    )
+    saga_world.notes["verdicts"] = verdicts
+    assert all(v.valid is True for v in verdicts), "invariants do not all hold:\n" + summary(verdicts)

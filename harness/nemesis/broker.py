@@ -1,0 +1,101 @@
+"""Restart the broker: stop RabbitMQ, hold it down a moment, start it, wait until it takes
+connections again.
+
+Locally that is `rabbitmqctl stop_app` / `start_app` (the Erlang node stays up, every connection
+drops, durable queues and persistent messages survive); for a compose target it is
+`docker compose stop rabbitmq` / `start rabbitmq`, the same restart with a hold in the middle.
+The shared broker serves every instance on the machine: a restart disturbs them all for seconds.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import aio_pika
+
+from harness.broker import run_sync
+from harness.nemesis.base import Injection, Nemesis, NemesisError, PlannedFault
+
+DEFAULT_WAIT_S = 60.0
+
+
+@dataclass(frozen=True)
+class BrokerControl:
+    """How to stop and start the broker: two argvs."""
+
+    stop_argv: tuple[str, ...]
+    start_argv: tuple[str, ...]
+    description: str
+
+    @classmethod
+    def rabbitmqctl(cls) -> BrokerControl:
+        ctl = shutil.which("rabbitmqctl")
+        if ctl is None:
+            raise NemesisError("rabbitmqctl is not on PATH: the broker cannot be restarted from here")
+        return cls((ctl, "stop_app"), (ctl, "start_app"), "rabbitmqctl stop_app / start_app")
+
+    @classmethod
+    def compose(cls, compose_file: str | None = None, service: str = "rabbitmq") -> BrokerControl:
+        docker = shutil.which("docker")
+        if docker is None:
+            raise NemesisError("docker is not on PATH: the compose broker cannot be restarted from here")
+        base = (docker, "compose", *(("-f", compose_file) if compose_file else ()))
+        return cls((*base, "stop", service), (*base, "start", service), f"docker compose stop/start {service}")
+
+
+def run(argv: tuple[str, ...], timeout: float = 120.0) -> None:
+    done = subprocess.run(list(argv), capture_output=True, text=True, timeout=timeout, check=False)
+    if done.returncode != 0:
+        raise NemesisError(f"{' '.join(argv)} failed ({done.returncode}): {(done.stderr or done.stdout).strip()}")
+
+
+async def _try_connect(amqp_url: str) -> None:
+    connection = await aio_pika.connect(amqp_url, timeout=3)
+    await connection.close()
+
+
+def wait_accepting(amqp_url: str, timeout: float = DEFAULT_WAIT_S) -> float:
+    """Poll an AMQP handshake until one succeeds; return how long it took. Bounded."""
+    began = time.monotonic()
+    last = "no attempt"
+    while time.monotonic() - began < timeout:
+        try:
+            run_sync(_try_connect(amqp_url))
+            return time.monotonic() - began
+        except Exception as exc:  # noqa: BLE001 - anything means "not yet"
+            last = f"{type(exc).__name__}: {exc}"
+        time.sleep(0.2)
+    raise NemesisError(f"the broker did not accept connections within {timeout:.0f}s ({last})")
+
+
+class BrokerNemesis(Nemesis):
+    name = "broker"
+    kinds = ("restart",)
+
+    def __init__(self, control: BrokerControl, amqp_url: str) -> None:
+        self.control = control
+        self.amqp_url = amqp_url
+        self._down = False
+
+    def inject(self, fault: PlannedFault, stop: threading.Event) -> Injection:
+        began = time.time()
+        run(self.control.stop_argv)
+        self._down = True
+        return Injection(began, {"how": self.control.description})
+
+    def heal(self, fault: PlannedFault, injection: Injection) -> dict[str, Any]:
+        run(self.control.start_argv)
+        self._down = False
+        waited = wait_accepting(self.amqp_url, float(fault.params.get("wait_s", DEFAULT_WAIT_S)))
+        return {"accepting_after_s": round(waited, 3)}
+
+    def heal_all(self) -> None:
+        if self._down:
+            run(self.control.start_argv)
+            self._down = False
+            wait_accepting(self.amqp_url)

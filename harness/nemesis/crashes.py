@@ -1,0 +1,157 @@
+"""Process crashes: SIGKILL a service at a planned moment, or arm a named crash point inside it and
+let the next message that reaches that line kill it; then bring it back.
+
+`kill` needs process control (the local target). `crashpoint` needs the chaos control surface
+(SAGA_CHAOS_TOKEN on the services); on a target without process control something else (compose's
+restart policy) must bring the service back, and the nemesis waits for it to be ready.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+import httpx
+
+from harness.nemesis.base import Injection, Nemesis, NemesisError, PlannedFault
+from harness.runner.local import LocalSystem
+from system.messaging.crashpoints import CRASH_POINTS
+
+KINDS = ("kill", "crashpoint")
+DEFAULT_TRIGGER_TIMEOUT_S = 20.0
+RESTART_TIMEOUT_S = 60.0
+
+
+class ChaosSurfaceError(NemesisError):
+    """The crash-point control surface refused (off, wrong token): a set-up problem, not chaos."""
+
+
+def arm_crash_point(
+    base_url: str, token: str, point: str, routing_key: str | None = None, skip: int = 0
+) -> dict[str, Any]:
+    response = httpx.post(
+        f"{base_url}/_chaos/crashpoints",
+        json={"point": point, "routing_key": routing_key, "skip": skip},
+        headers={"X-Chaos-Token": token},
+        timeout=5,
+    )
+    if response.status_code in (403, 404):
+        raise ChaosSurfaceError(f"{base_url}: crash points refused ({response.status_code}: {_detail(response)})")
+    response.raise_for_status()
+    return response.json()
+
+
+def disarm_crash_points(base_url: str, token: str) -> bool:
+    """Disarm everything on one service; False if it did not answer (it may be down)."""
+    try:
+        response = httpx.delete(f"{base_url}/_chaos/crashpoints", headers={"X-Chaos-Token": token}, timeout=5)
+    except httpx.HTTPError:
+        return False
+    return response.status_code == 204
+
+
+def crash_surface_problem(base_url: str, token: str | None) -> str | None:
+    """None if the service's crash-point surface answers with this token, else why not."""
+    if not token:
+        return "no chaos token (start the system with `saga-harness up --chaos`, or set SAGA_CHAOS_TOKEN)"
+    try:
+        response = httpx.get(f"{base_url}/_chaos/crashpoints", headers={"X-Chaos-Token": token}, timeout=5)
+    except httpx.HTTPError as exc:
+        return f"{base_url} did not answer ({type(exc).__name__})"
+    if response.status_code == 404:
+        return f"{base_url}: chaos control is off (the service was started without SAGA_CHAOS_TOKEN)"
+    if response.status_code == 403:
+        return f"{base_url}: the chaos token is wrong (the service was started with another one)"
+    return None if response.status_code == 200 else f"{base_url}: answered {response.status_code}"
+
+
+def _detail(response: httpx.Response) -> str:
+    try:
+        return str(response.json().get("detail", response.text))
+    except ValueError:
+        return response.text
+
+
+class CrashNemesis(Nemesis):
+    name = "crash"
+    kinds = KINDS
+
+    def __init__(self, services: dict[str, str], token: str | None, system: LocalSystem | None) -> None:
+        self.services = services  # service -> base URL
+        self.token = token
+        self.system = system
+
+    # -- inject ------------------------------------------------------------------------------------
+    def inject(self, fault: PlannedFault, stop: threading.Event) -> Injection:
+        service = fault.target
+        if fault.kind == "kill":
+            if self.system is None:
+                raise NemesisError("kill needs process control, which this target does not give")
+            pid = self.system.kill_service(service)
+            if pid is None:
+                raise NemesisError(f"{service} was not running, nothing to kill")
+            return Injection(time.time(), {"pid": pid})
+        return self._crash_at_point(fault, stop)
+
+    def _crash_at_point(self, fault: PlannedFault, stop: threading.Event) -> Injection:
+        service, point = fault.target, str(fault.params["point"])
+        if point not in CRASH_POINTS:
+            raise NemesisError(f"unknown crash point {point!r}")
+        if not self.token:
+            raise ChaosSurfaceError("crash points need a chaos token")
+        pid = self.system.pid(service) if self.system else None
+        base = self.services[service]
+        routing_key = fault.params.get("routing_key")
+        arm_crash_point(base, self.token, point, routing_key, int(fault.params.get("skip", 0)))
+        armed_at = time.time()
+        detail = {"point": point, "routing_key": routing_key, "armed_at": armed_at, "pid": pid}
+        timeout = float(fault.params.get("trigger_timeout_s", DEFAULT_TRIGGER_TIMEOUT_S))
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and not stop.is_set():
+            if not self._alive(service):
+                return Injection(time.time(), {**detail, "triggered": True})
+            time.sleep(0.05)
+        # No message reached the point in time: disarm, so it cannot fire later unplanned.
+        disarm_crash_points(base, self.token)
+        if not self._alive(service):  # it fired between the last poll and the disarm
+            return Injection(time.time(), {**detail, "triggered": True})
+        return Injection(time.time(), {**detail, "triggered": False}, effective=False)
+
+    def _alive(self, service: str) -> bool:
+        if self.system is not None:
+            return self.system.pid(service) is not None
+        try:
+            return httpx.get(f"{self.services[service]}/health", timeout=1.0).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    # -- heal --------------------------------------------------------------------------------------
+    def heal(self, fault: PlannedFault, injection: Injection) -> dict[str, Any]:
+        if not injection.effective:
+            return {}
+        return self._bring_back(fault.target)
+
+    def _bring_back(self, service: str) -> dict[str, Any]:
+        began = time.monotonic()
+        if self.system is not None:
+            status = self.system.restart_service(service, timeout=RESTART_TIMEOUT_S)
+            return {"restarted_pid": status.pid, "restart_s": round(time.monotonic() - began, 3)}
+        # No process control: the platform (compose's restart policy) must restart it.
+        deadline = began + RESTART_TIMEOUT_S
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{self.services[service]}/ready", timeout=1.0).status_code == 200:
+                    return {"restart_s": round(time.monotonic() - began, 3)}
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.2)
+        raise NemesisError(f"{service} did not come back within {RESTART_TIMEOUT_S:.0f}s after its crash")
+
+    def heal_all(self) -> None:
+        """Disarm every crash point and restart any service that is down."""
+        for service, base in self.services.items():
+            if self.token:
+                disarm_crash_points(base, self.token)
+            if self.system is not None and self.system.pid(service) is None:
+                self.system.restart_service(service, timeout=RESTART_TIMEOUT_S)

@@ -1,0 +1,315 @@
+"""Customers placing orders on the saga, each followed to its end, judged for consistency at stop.
+
+    locust -f load/locustfile.py --headless -u 50 -r 10 -t 60s --host http://127.0.0.1:8001
+
+A customer draws an order kind from the mix (--saga-mix), POSTs it with an Idempotency-Key,
+polls GET /orders/{id} until the saga ends (bounded by --saga-timeout) and reports the saga's
+latency, POST to terminal status, as a `SAGA` entry named `saga: <outcome>`. Every POST is
+recorded as a Jepsen-style operation (invoke, then ok / fail / info). When the test stops, the
+run's record is saved and `python -m load.verdict` settles and checks it; a broken invariant or
+an order not terminal by the deadline makes Locust exit non-zero with the counterexamples.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import random
+import subprocess
+import sys
+import time
+import uuid
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))  # `load` from any working directory
+
+import gevent  # noqa: E402
+from locust import FastHttpUser, events, task  # noqa: E402
+from locust.runners import STATE_STOPPED, LocalRunner  # noqa: E402
+
+from harness.model import Operation  # noqa: E402
+from load.mix import DEFAULT_MIX, Mix, MixError, OrderKind, order_body, outcome_of  # noqa: E402
+from load.record import RunRecord, Targets  # noqa: E402
+from system.contracts import DEFAULT_PORTS  # noqa: E402
+
+POST_ATTEMPTS = 3  # an ambiguous or refused POST is retried with the same key, like a real client
+USAGE_EXIT_CODE = 254
+
+
+def _port(service: str) -> int:
+    return int(os.environ.get(f"SAGA_{service.upper()}_PORT") or DEFAULT_PORTS[service])
+
+
+def default_host() -> str:
+    return os.environ.get("SAGA_ORDER_URL") or f"http://127.0.0.1:{_port('order')}"
+
+
+@events.init_command_line_parser.add_listener
+def add_options(parser: Any) -> None:
+    parser.add_argument("--saga-mix", env_var="SAGA_LOAD_MIX", default=DEFAULT_MIX,
+                        help="order kinds and weights: success, insufficient_stock, payment_failure, "
+                             "delivery_failure, idempotent_retry, random")
+    parser.add_argument("--saga-seed", env_var="SAGA_LOAD_SEED", type=int, default=None,
+                        help="seed for the mix and the chaos plan (default: random, logged)")
+    parser.add_argument("--saga-timeout", env_var="SAGA_LOAD_SAGA_TIMEOUT", type=float, default=30.0,
+                        help="seconds a customer follows one order before reporting `saga: timeout`")
+    parser.add_argument("--saga-think-time", env_var="SAGA_LOAD_THINK_TIME", type=float, default=0.0,
+                        help="seconds a customer waits between orders")
+    parser.add_argument("--saga-check-deadline", env_var="SAGA_LOAD_CHECK_DEADLINE", type=float, default=60.0,
+                        help="every order must be terminal this many seconds after stop (or heal)")
+    parser.add_argument("--saga-skip-check", env_var="SAGA_LOAD_SKIP_CHECK", action="store_true", default=False,
+                        help="save the run record but do not run the consistency check")
+    parser.add_argument("--saga-run-dir", env_var="SAGA_LOAD_RUN_DIR", default="runs",
+                        help="where each run's record.json and verdict.json go (a subfolder per run)")
+    for service in ("inventory", "payment", "delivery"):
+        parser.add_argument(f"--{service}-url", env_var=f"SAGA_{service.upper()}_URL", default="",
+                            help=f"{service} service URL (default: --host's hostname, port {DEFAULT_PORTS[service]} "
+                                 f"or $SAGA_{service.upper()}_PORT)")
+    parser.add_argument("--amqp-url", env_var="SAGA_AMQP_URL", default="",
+                        help="broker for the queue and dead-letter checks (default: guest@--host's hostname:5672)")
+    parser.add_argument("--saga-skip-broker-check", env_var="SAGA_LOAD_SKIP_BROKER_CHECK", action="store_true",
+                        default=False, help="skip the queues_drained and dead_letters_accounted invariants")
+    parser.add_argument("--chaos-victim", env_var="SAGA_CHAOS_VICTIM", default="",
+                        help="load/shapes.py: the service to SIGKILL (default: drawn from the seed)")
+    parser.add_argument("--chaos-latency-ms", env_var="SAGA_CHAOS_LATENCY_MS", type=int, default=0,
+                        help="load/shapes.py: latency on every AMQP link (default: drawn from the seed)")
+
+
+@events.init.add_listener
+def validate_options(environment: Any, **_: Any) -> None:
+    options = environment.parsed_options
+    if options is None:  # used as a library, without Locust's command line
+        return
+    try:
+        environment.saga_mix = Mix.parse(options.saga_mix)
+    except MixError as exc:
+        sys.stderr.write(f"--saga-mix: {exc}\n")
+        sys.exit(USAGE_EXIT_CODE)
+    seed = options.saga_seed
+    environment.saga_seed = seed if seed is not None else random.SystemRandom().randrange(2**31)
+
+
+def targets_for(host: str, options: Any) -> Targets:
+    """The other services default to the order host's hostname with their own ports."""
+    hostname = (host.split("://", 1)[-1].split("/", 1)[0].rsplit(":", 1)[0]) or "127.0.0.1"
+
+    def url(service: str) -> str:
+        return getattr(options, f"{service}_url") or f"http://{hostname}:{_port(service)}"
+
+    amqp = None if options.saga_skip_broker_check else (options.amqp_url or f"amqp://guest:guest@{hostname}:5672/")
+    return Targets(order=host.rstrip("/"), inventory=url("inventory"), payment=url("payment"),
+                   delivery=url("delivery"), amqp_url=amqp)
+
+
+@events.test_start.add_listener
+def start_run(environment: Any, **_: Any) -> None:
+    options = environment.parsed_options
+    try:  # the web UI may have changed it since init
+        environment.saga_mix = Mix.parse(options.saga_mix)
+    except MixError as exc:
+        print(f"--saga-mix: {exc}; keeping {environment.saga_mix}", flush=True)
+    host = environment.host or options.host or default_host()
+    record = RunRecord(
+        run_id=uuid.uuid4().hex[:8],
+        seed=environment.saga_seed,
+        targets=targets_for(host, options),
+        mix=str(environment.saga_mix),
+        deadline_s=options.saga_check_deadline,
+    )
+    environment.saga_run = record
+    environment.saga_processes = itertools.count(1)
+    print(f"saga-load run {record.run_id}: seed {record.seed}, mix {record.mix}, host {host}", flush=True)
+
+
+class Customer(FastHttpUser):
+    host = default_host()
+    network_timeout = 10.0
+    connection_timeout = 5.0
+
+    def wait_time(self) -> float:
+        return self.environment.parsed_options.saga_think_time
+
+    def on_start(self) -> None:
+        env = self.environment
+        self.saga_run: RunRecord = env.saga_run
+        self.process_id = next(env.saga_processes)
+        self.rng = random.Random(f"{self.saga_run.seed}:{self.process_id}")
+        self.user_id = f"load-{self.saga_run.run_id}-{self.process_id}"
+        self.orders = itertools.count(1)
+
+    @task
+    def place_and_follow(self) -> None:
+        kind = self.environment.saga_mix.draw(self.rng)
+        body = order_body(kind, self.user_id, self.rng)
+        key = f"{self.user_id}-{next(self.orders)}"
+        sent = time.time()
+        order_id = self.place(kind, body, key)
+        if order_id is None:
+            return
+        if kind.retry_same_key:
+            self.post(kind, body, key, name="POST /orders (same key again)", expect_order=order_id)
+        self.follow(kind, order_id, sent)
+
+    # -- placing -------------------------------------------------------------------------------
+    def place(self, kind: OrderKind, body: dict[str, Any], key: str) -> str | None:
+        for attempt in range(POST_ATTEMPTS):
+            result, order_id = self.post(kind, body, key)
+            if result == "ok" or result == "rejected":
+                return order_id
+            gevent.sleep(0.5 * 2**attempt)  # refused or unknown: back off, retry with the same key
+        return None
+
+    def post(
+        self, kind: OrderKind, body: dict[str, Any], key: str, name: str = "POST /orders",
+        expect_order: str | None = None,
+    ) -> tuple[str, str | None]:
+        """One POST as one operation. Returns ("ok", id), ("rejected", None) or ("retry", None)."""
+        value: dict[str, Any] = {"idempotency_key": key, "kind": kind.name, "request": body}
+        self.record("invoke", value)
+        # Killed mid-request (the test stopping): the order may exist, so the outcome is unknown.
+        ending: tuple[str, dict[str, Any], str | None] = ("info", value, "interrupted")
+        try:
+            with self.client.post("/orders", json=body, headers={"Idempotency-Key": key}, name=name,
+                                  catch_response=True) as response:
+                ending = self.classify(response, value, expect_order)
+        finally:
+            self.record(*ending)
+        op_type, done, _ = ending
+        if op_type == "ok":
+            return "ok", done["order_id"]
+        return ("rejected", None) if op_type == "fail" and response.status_code else ("retry", None)
+
+    @staticmethod
+    def classify(response: Any, value: dict[str, Any], expect_order: str | None) -> tuple[str, dict[str, Any], str | None]:
+        status = response.status_code
+        if status in (200, 201):
+            try:
+                order_id = response.json()["order_id"]
+            except (ValueError, KeyError, TypeError):
+                response.failure("2xx without an order_id")
+                return "info", value, "2xx without an order_id"
+            if expect_order and order_id != expect_order:
+                response.failure(f"same Idempotency-Key answered order {order_id}, first answer was {expect_order}")
+            return "ok", {**value, "order_id": order_id, "http_status": status}, None
+        if status == 0:  # no HTTP answer at all
+            error = getattr(response, "error", None)
+            # Refused: nothing reached the service. Anything else (timeout, reset): unknown.
+            definite = isinstance(error, ConnectionRefusedError)
+            return ("fail" if definite else "info"), value, f"{type(error).__name__}: {error}"
+        text = (response.text or "")[:200]
+        return ("fail" if status < 500 else "info"), {**value, "http_status": status}, f"HTTP {status}: {text}"
+
+    def record(self, op_type: str, value: dict[str, Any], error: str | None = None) -> None:
+        self.saga_run.operations.append(Operation(self.process_id, op_type, "place_order", time.time(), value, error))  # type: ignore[arg-type]
+
+    # -- following -----------------------------------------------------------------------------
+    def follow(self, kind: OrderKind, order_id: str, sent: float) -> None:
+        deadline = time.monotonic() + self.environment.parsed_options.saga_timeout
+        delay = 0.05
+        while True:
+            order = self.read_order(order_id)
+            outcome = outcome_of(order) if order else None
+            if outcome is not None:
+                seen = time.time()
+                exc = None if outcome in kind.expected else AssertionError(
+                    f"{kind.name} order {order_id} ended {outcome}; expected {'/'.join(sorted(kind.expected))}")
+                self.report_saga(outcome, saga_latency(sent, seen, order), exc)
+                return
+            if time.monotonic() > deadline:
+                status = order.get("status") if order else "unread"
+                self.report_saga("timeout", time.time() - sent, TimeoutError(
+                    f"order {order_id} still {status} after {self.environment.parsed_options.saga_timeout:.0f}s"))
+                return
+            gevent.sleep(delay)
+            delay = min(delay * 1.5, 0.5)
+
+    def read_order(self, order_id: str) -> dict[str, Any] | None:
+        with self.client.get(f"/orders/{order_id}", name="GET /orders/{id}", catch_response=True) as response:
+            if response.status_code == 200:
+                return response.json()
+            return None
+
+    def report_saga(self, outcome: str, seconds: float, exc: Exception | None) -> None:
+        self.environment.events.request.fire(
+            request_type="SAGA", name=f"saga: {outcome}", response_time=seconds * 1000.0,
+            response_length=0, exception=exc, context={},
+        )
+
+
+def saga_latency(sent: float, seen: float, order: dict[str, Any]) -> float:
+    """POST to terminal status: the order service's timestamp of the last step when the clocks
+    agree (polling would round it up), else when the poll saw it."""
+    try:
+        ended = datetime.fromisoformat(str(order["history"][-1]["at"])).timestamp()
+    except (KeyError, IndexError, TypeError, ValueError):
+        return seen - sent
+    return ended - sent if sent <= ended <= seen else seen - sent
+
+
+# --- the end of a test: heal, save, check -----------------------------------------------------------
+@events.test_stop.add_listener
+def finish_run(environment: Any, **_: Any) -> None:
+    record: RunRecord | None = getattr(environment, "saga_run", None)
+    if record is None or record.stopped_at is not None:
+        return
+    record.stopped_at = time.time()
+    chaos = heal_chaos(environment, record)
+    if not isinstance(environment.runner, LocalRunner):
+        print("saga-load: the consistency check needs a single-process run (the operations live on the "
+              "workers); run without --master/--worker/--processes to get a verdict", flush=True)
+        return
+    folder = Path(environment.parsed_options.saga_run_dir) / f"load-{datetime.now():%Y%m%d-%H%M%S}-{record.run_id}"
+    path = record.save(folder / "record.json")
+    print(f"saga-load run {record.run_id}: {len(record.operations)} operations, "
+          f"{len(record.order_ids())} orders; record {path}", flush=True)
+    if environment.parsed_options.saga_skip_check:
+        print(f"saga-load: check skipped; run it with: python -m load.verdict {path}", flush=True)
+        return
+    code = run_verdict(path, record.deadline_s)
+    # The verdict decides when it is not valid; under chaos, request failures are expected,
+    # so a valid verdict decides too. Otherwise Locust's own rule (--exit-code-on-error) applies.
+    if code != 0 or chaos:
+        previous = environment.process_exit_code or 0
+        environment.process_exit_code = code if previous == 0 else previous
+
+
+def heal_chaos(environment: Any, record: RunRecord) -> bool:
+    nemesis = getattr(environment, "saga_nemesis", None)
+    if nemesis is None:
+        return False
+    environment.saga_nemesis = None
+    try:
+        nemesis.heal()
+    except Exception as exc:  # noqa: BLE001 - the check must still run; the open fault makes it unknown
+        print(f"chaos: HEALING FAILED: {type(exc).__name__}: {exc}; heal by hand: saga-harness fault heal", flush=True)
+    finally:
+        nemesis.finished = True
+        nemesis.close()
+    record.faults = list(nemesis.events)
+    record.healed_at = nemesis.healed_at
+    record.chaos_plan = nemesis.plan.describe()
+    return True
+
+
+def run_verdict(path: Path, deadline_s: float) -> int:
+    """The check in a process of its own: no gevent there, and a crash cannot take Locust down."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p)}
+    try:
+        done = subprocess.run([sys.executable, "-m", "load.verdict", str(path)], cwd=ROOT, env=env,
+                              timeout=deadline_s + 120)
+    except subprocess.TimeoutExpired:
+        print(f"saga-load verdict: UNKNOWN (the check did not finish; rerun: python -m load.verdict {path})", flush=True)
+        return 2
+    return done.returncode
+
+
+@events.quitting.add_listener
+def stop_before_quitting(environment: Any, **_: Any) -> None:
+    # Ctrl-C and SIGTERM go straight to quitting, and Locust picks the exit code right after:
+    # stop the test first so the heal and the check still run and their code counts.
+    runner = environment.runner
+    if runner is not None and runner.state != STATE_STOPPED and getattr(environment, "saga_run", None):
+        runner.stop()
