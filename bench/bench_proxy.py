@@ -131,10 +131,22 @@ def main() -> int:
         return 0
 
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    echo = subprocess.Popen([sys.executable, __file__, "--serve-echo"], stdout=subprocess.PIPE, text=True)
+    echo = subprocess.Popen(
+        [sys.executable, __file__, "--serve-echo"], stdout=subprocess.PIPE, text=True
+    )
     api_port = _free_port()
     proxy_proc = subprocess.Popen(
-        [sys.executable, "-m", "harness.toxiproxy", "--port", str(api_port), "--seed", str(args.seed), "--log-level", "WARNING"],
+        [
+            sys.executable,
+            "-m",
+            "harness.toxiproxy",
+            "--port",
+            str(api_port),
+            "--seed",
+            str(args.seed),
+            "--log-level",
+            "WARNING",
+        ],
         env=env,
         cwd=ROOT,
     )
@@ -142,7 +154,12 @@ def main() -> int:
         echo_port = int(echo.stdout.readline())  # type: ignore[union-attr]
         url = f"http://127.0.0.1:{api_port}"
         _wait_api(url, time.monotonic() + 10)
-        proxy = _api(url, "POST", "/proxies", {"name": "bench", "listen": "127.0.0.1:0", "upstream": f"127.0.0.1:{echo_port}"})
+        proxy = _api(
+            url,
+            "POST",
+            "/proxies",
+            {"name": "bench", "listen": "127.0.0.1:0", "upstream": f"127.0.0.1:{echo_port}"},
+        )
         proxy_port = int(proxy["listen"].rsplit(":", 1)[1])
 
         # Alternate blocks so that drift (CPU frequency, other load) hits both paths alike.
@@ -170,7 +187,9 @@ def main() -> int:
     for label, d, p in rows:
         added = f"{p - d:12.1f}" if "round" in label else f"{'':12}"
         print(f"{label:24}{d:12.1f}{p:12.1f}{added}")
-    print(f"({args.rounds} round trips of 64 B each path; {args.megabytes} MiB echoed, best of 3; seed {args.seed})")
+    print(
+        f"({args.rounds} round trips of 64 B each path; {args.megabytes} MiB echoed, best of 3; seed {args.seed})"
+    )
     return 0
 
 

@@ -22,6 +22,7 @@ import uuid
 from datetime import datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # `load` from any working directory
@@ -66,8 +67,8 @@ def add_options(parser: Any) -> None:
                         help="where each run's record.json and verdict.json go (a subfolder per run)")
     for service in ("inventory", "payment", "delivery"):
         parser.add_argument(f"--{service}-url", env_var=f"SAGA_{service.upper()}_URL", default="",
-                            help=f"{service} service URL (default: --host's hostname, port {DEFAULT_PORTS[service]} "
-                                 f"or $SAGA_{service.upper()}_PORT)")
+                            help=f"{service} service URL (default: --host's hostname and port + "
+                                 f"{DEFAULT_PORTS[service] - DEFAULT_PORTS['order']})")
     parser.add_argument("--amqp-url", env_var="SAGA_AMQP_URL", default="",
                         help="broker for the queue and dead-letter checks (default: guest@--host's hostname:5672)")
     parser.add_argument("--saga-skip-broker-check", env_var="SAGA_LOAD_SKIP_BROKER_CHECK", action="store_true",
@@ -93,11 +94,18 @@ def validate_options(environment: Any, **_: Any) -> None:
 
 
 def targets_for(host: str, options: Any) -> Targets:
-    """The other services default to the order host's hostname with their own ports."""
-    hostname = (host.split("://", 1)[-1].split("/", 1)[0].rsplit(":", 1)[0]) or "127.0.0.1"
+    """The other services default to the order host's hostname, on the ports that follow the
+    order port as everywhere in this project (8001 -> 8002-8004, an instance's base+1 -> base+2..)."""
+    parts = urlsplit(host if "://" in host else f"http://{host}")
+    hostname = parts.hostname or "127.0.0.1"
 
     def url(service: str) -> str:
-        return getattr(options, f"{service}_url") or f"http://{hostname}:{_port(service)}"
+        given = getattr(options, f"{service}_url")
+        if given:
+            return given.rstrip("/")
+        offset = DEFAULT_PORTS[service] - DEFAULT_PORTS["order"]
+        port = parts.port + offset if parts.port else DEFAULT_PORTS[service]
+        return f"{parts.scheme or 'http'}://{hostname}:{port}"
 
     amqp = None if options.saga_skip_broker_check else (options.amqp_url or f"amqp://guest:guest@{hostname}:5672/")
     return Targets(order=host.rstrip("/"), inventory=url("inventory"), payment=url("payment"),
@@ -215,13 +223,13 @@ class Customer(FastHttpUser):
             if outcome is not None:
                 seen = time.time()
                 exc = None if outcome in kind.expected else AssertionError(
-                    f"{kind.name} order {order_id} ended {outcome}; expected {'/'.join(sorted(kind.expected))}")
+                    f"{kind.name} order ended {outcome}; expected {'/'.join(sorted(kind.expected))}")
                 self.report_saga(outcome, saga_latency(sent, seen, order), exc)
                 return
             if time.monotonic() > deadline:
                 status = order.get("status") if order else "unread"
                 self.report_saga("timeout", time.time() - sent, TimeoutError(
-                    f"order {order_id} still {status} after {self.environment.parsed_options.saga_timeout:.0f}s"))
+                    f"order still {status} after {self.environment.parsed_options.saga_timeout:.0f}s"))
                 return
             gevent.sleep(delay)
             delay = min(delay * 1.5, 0.5)

@@ -13,7 +13,12 @@ from pytest_bdd import given, parsers, then, when
 
 from harness.bdd import nemesis
 from harness.bdd.tap import publish_again
-from harness.bdd.vocabulary import SCARCE_PRODUCT, burst_outcomes, outcome_carrying, receiving_service
+from harness.bdd.vocabulary import (
+    SCARCE_PRODUCT,
+    burst_outcomes,
+    outcome_carrying,
+    receiving_service,
+)
 from harness.bdd.world import SagaWorld, eventually
 from harness.faults.network import NetworkFaults
 from harness.faults.toxiproxy_port import ToxiproxyClient

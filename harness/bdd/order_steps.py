@@ -12,7 +12,7 @@ import pytest
 from pytest_bdd import given, parsers, then, when
 
 from harness.bdd.tap import BusTap, first_unique
-from harness.bdd.vocabulary import FAILURE_REASONS, SEED_TRACES, OUTCOMES, lookup, outcome
+from harness.bdd.vocabulary import FAILURE_REASONS, OUTCOMES, SEED_TRACES, lookup, outcome
 from harness.bdd.world import SagaWorld, eventually
 from harness.client import SagaClient
 from harness.invariants.common import same_money

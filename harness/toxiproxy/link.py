@@ -144,6 +144,8 @@ class Stage:
         except asyncio.CancelledError:
             if asyncio.current_task().cancelling():  # type: ignore[union-attr]
                 raise  # we are being cancelled ourselves, not just the stage
+        except Exception:
+            pass  # a crashed toxic: _check_crash has logged it and dropped the connection
 
     def cancel(self) -> None:
         if self._task is not None:

@@ -72,7 +72,7 @@ def test_plan_black_hole_hits_both_streams_of_every_link():
     [
         ("earthquake", {}, "unknown fault type"),
         ("latency", {"latency": 1, "speed": 2}, "no attribute speed"),
-        ("latency", {}, "needs latency"),
+        ("latency", {}, "needs the attribute latency"),
         ("latency", {"latency": -1}, "non-negative integer"),
     ],
 )

@@ -121,7 +121,9 @@ def test_limit_data_counts_across_chunks(client, proxy):
 
 
 def test_slicer_splits_data_into_pieces(client, proxy):
-    client.add_toxic(proxy.name, "slicer", {"average_size": 10, "size_variation": 4, "delay": 5000})
+    client.add_toxic(
+        proxy.name, "slicer", {"average_size": 10, "size_variation": 4, "delay": 20_000}
+    )
     payload = bytes(range(100))
     with connect(proxy.listen) as sock:
         sock.sendall(payload)
