@@ -9,7 +9,7 @@ Feature: A service killed at a crash point and restarted
     Given the saga system is running
     And the message bus is being recorded
 
-  Scenario Outline: The <service> service dies at <point> on <message> and the order still completes once
+  Scenario Outline: A service dies at a crash point and the order still completes once
     Given the <service> service will die at "<point>" on a "<message>" message
     When a customer orders 2 units of "product_1" for 21.00
     Then the <service> service dies

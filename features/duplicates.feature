@@ -8,7 +8,7 @@ Feature: Every message delivered twice has no double effect
     Given the saga system is running
     And the message bus is being recorded
 
-  Scenario Outline: A second delivery of <message> changes nothing
+  Scenario Outline: A message delivered a second time changes nothing
     Given a finished order whose saga carried a "<message>" message
     When the "<message>" message is delivered again with the same message id
     Then the <service> service takes the message in

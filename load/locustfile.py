@@ -292,7 +292,8 @@ def heal_chaos(environment: Any, record: RunRecord) -> bool:
     try:
         nemesis.heal()
     except Exception as exc:  # noqa: BLE001 - the check must still run; the open fault makes it unknown
-        print(f"chaos: HEALING FAILED: {type(exc).__name__}: {exc}; heal by hand: saga-harness fault heal", flush=True)
+        print(f"chaos: HEALING FAILED: {type(exc).__name__}: {exc}; heal by hand: "
+              "`saga-harness fault heal` and `saga-harness up` (same SAGA_HOME)", flush=True)
     finally:
         nemesis.finished = True
         nemesis.close()

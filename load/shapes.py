@@ -11,6 +11,7 @@ The locustfile heals again when the test stops (abort included), before its cons
 
 from __future__ import annotations
 
+import atexit
 import os
 import sys
 from pathlib import Path
@@ -61,4 +62,17 @@ class ChaosShape(LoadTestShape):
         for stage in plan.describe():
             print(f"  {stage['from_s']:6.1f}s-{stage['to_s']:6.1f}s {stage['stage']:8} {stage['faults']}", flush=True)
         env.saga_nemesis = nemesis
+        # The locustfile heals at test stop; a second Ctrl-C can skip that, the interpreter's exit cannot.
+        atexit.register(heal_at_exit, nemesis)
         return nemesis
+
+
+def heal_at_exit(nemesis: Nemesis) -> None:
+    if nemesis.finished:
+        return
+    try:
+        nemesis.heal()
+        print("chaos: healed at exit", flush=True)
+    except Exception as exc:  # noqa: BLE001 - last resort: say how to heal by hand
+        print(f"chaos: HEALING FAILED at exit ({type(exc).__name__}: {exc}); heal by hand with "
+              "`saga-harness fault heal` and `saga-harness up` (same SAGA_HOME)", flush=True)

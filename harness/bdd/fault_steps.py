@@ -282,4 +282,9 @@ def invariants_hold(saga_world: SagaWorld) -> None:
         expected_dead_letters=saga_world.expected_dead_letters,
     )
     saga_world.notes["verdicts"] = verdicts
+    # Shown with the failure (and with -rP): what was done to the system, and what the checker said.
+    for w in saga_world.faults:
+        print(f"fault {w.kind} on {w.target}: {w.detail} ({(w.end or 0) - w.start:.1f}s)")
+    print(f"{len(saga_world.orders)} orders, {len(saga_world.tap.messages) if saga_world.tap else 0} messages recorded")
+    print(summary(verdicts))
     assert all(v.valid is True for v in verdicts), "invariants do not all hold:\n" + summary(verdicts)

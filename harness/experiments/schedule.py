@@ -43,12 +43,26 @@ def _occurrences(spec: FaultSpec, rng: random.Random) -> list[tuple[str, dict[st
     return [rng.choice(combos) for _ in range(spec.count)]
 
 
+# Process control is serialised: two crash faults at once could both restart one service, and a
+# kill during a crash-point wait would pass for the crash point. One lane per such nemesis.
+_ONE_LANE = ("crash", "broker")
+
+
+def lane_of(experiment: Experiment, index: int) -> int:
+    nemesis = experiment.faults[index].nemesis
+    if nemesis in _ONE_LANE:
+        return next(i for i, f in enumerate(experiment.faults) if f.nemesis == nemesis)
+    return index
+
+
 def plan_faults(experiment: Experiment, seed: int) -> list[PlannedFault]:
-    """Every spec is a lane; its faults are spread over the spec's window of the planned load."""
+    """Each spec's faults are spread over the spec's window of the planned load; specs run side by
+    side, except crash and broker faults, which take turns (see lane_of)."""
     load_s = experiment.load.duration_s
     plan: list[PlannedFault] = []
-    for lane, spec in enumerate(experiment.faults):
-        rng = random.Random(f"{seed}:faults:{lane}")
+    for index, spec in enumerate(experiment.faults):
+        rng = random.Random(f"{seed}:faults:{index}")
+        lane = lane_of(experiment, index)
         occurrences = _occurrences(spec, rng)
         start, end = spec.window[0] * load_s, spec.window[1] * load_s
         slot = (end - start) / len(occurrences)

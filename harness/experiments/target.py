@@ -10,9 +10,9 @@ from dataclasses import dataclass
 import httpx
 
 from harness.experiments.model import Experiment
+from harness.nemesis.base import NemesisError
 from harness.nemesis.broker import BrokerControl
 from harness.nemesis.crashes import crash_surface_problem
-from harness.nemesis.base import NemesisError
 from harness.runner.layout import Endpoints
 from harness.runner.local import LocalSystem
 

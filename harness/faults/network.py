@@ -145,7 +145,9 @@ def load_proxy_map(path: str | Path | None = None) -> ProxyMap:
         data: dict[str, Any] = json.loads(path.read_text())
     except FileNotFoundError:
         return ProxyMap(fallback)
-    return ProxyMap(str(data.get("toxiproxy_url") or fallback), dict(data.get("proxies") or {}))
+    # An explicit TOXIPROXY_URL (say, the compose demo's real Toxiproxy) wins over a local run's map.
+    url = os.environ.get("TOXIPROXY_URL") or data.get("toxiproxy_url") or fallback
+    return ProxyMap(str(url), dict(data.get("proxies") or {}))
 
 
 # --- the shell ---------------------------------------------------------------------------------

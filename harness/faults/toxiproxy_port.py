@@ -1,19 +1,32 @@
-"""Our port to a Toxiproxy 2.x server (the real one or harness.toxiproxy).
+"""Our port to a Toxiproxy 2.x server (the real one or harness.toxiproxy), over toxiproxy-python.
 
-Why not toxiproxy-python directly: it keeps host and port as class-level globals (two servers in
-one process are impossible), swallows 5xx answers (a bind failure looks like success) and cannot
-update a toxic. This client talks the same HTTP API, one instance per server URL, and raises a
-`ToxiproxyError` carrying status and upstream's message on anything but success. It only uses
-endpoints and methods every 2.x release has (POST for updates: PATCH only exists since 2.6).
+toxiproxy-python is the client: every request goes through its `APIConsumer`, and its
+ProxyExists / NotFound / InvalidToxic become our errors. The port mends what the library gets
+wrong for a chaos harness:
+- host and port are class-level globals: each call sets them for its own server under a lock, so
+  one process can talk to several servers (tests do);
+- it ignores 5xx answers (a bind failure looks like success): a response hook raises on them;
+- it passes no timeout (a black-holed API would hang a run): every call passes one;
+- its high-level objects cannot update a toxic or read one back: we use its transport for those.
+Only endpoints and methods every 2.x release has are used (POST for updates: PATCH is 2.6+).
 """
 
 from __future__ import annotations
 
+import json
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
-import httpx
+import requests
+from toxiproxy import exceptions as library_errors
+from toxiproxy.api import APIConsumer
+
+# toxiproxy-python keeps the server address in class attributes: one call at a time sets them.
+_LIBRARY_GLOBALS = threading.RLock()
 
 DEFAULT_URL = "http://127.0.0.1:8474"
 
@@ -85,12 +98,14 @@ class Proxy:
 class ToxiproxyClient:
     def __init__(self, url: str = DEFAULT_URL, timeout: float = 10.0) -> None:
         self.url = url.rstrip("/")
-        self._http = httpx.Client(
-            base_url=self.url, timeout=timeout, headers={"User-Agent": "saga-harness"}
-        )
+        parts = urlsplit(self.url)
+        if parts.scheme != "http" or not parts.hostname:
+            raise ValueError(f"Toxiproxy URL must look like http://host:port, not {url!r}")
+        self._host, self._port = parts.hostname, parts.port or 80
+        self._timeout = timeout
 
     def close(self) -> None:
-        self._http.close()
+        """Nothing to release: the library opens a connection per request."""
 
     def __enter__(self) -> ToxiproxyClient:
         return self
@@ -197,24 +212,57 @@ class ToxiproxyClient:
     def remove_toxic(self, proxy: str, name: str) -> None:
         self._call("DELETE", f"/proxies/{_seg(proxy)}/toxics/{_seg(name)}")
 
-    # Transport.
-    def _call(self, method: str, path: str, json: Any = None) -> httpx.Response:
+    # Transport: toxiproxy-python's APIConsumer, pointed at this server for the call's duration.
+    @contextmanager
+    def _library(self) -> Iterator[None]:
+        with _LIBRARY_GLOBALS:
+            saved = (APIConsumer.host, APIConsumer.port)
+            APIConsumer.host, APIConsumer.port = self._host, self._port
+            try:
+                yield
+            finally:
+                APIConsumer.host, APIConsumer.port = saved
+
+    def _call(self, method: str, path: str, json: Any = None) -> requests.Response:
+        what = f"{method} {path}"
+        options: dict[str, Any] = {
+            "timeout": self._timeout,
+            "headers": {"User-Agent": "saga-harness"},
+            "hooks": {"response": _raise_unless_2xx_or_library_handled(what)},
+        }
+        send = {"GET": APIConsumer.get, "POST": APIConsumer.post, "DELETE": APIConsumer.delete}[method]
         try:
-            response = self._http.request(method, path, json=json)
-        except httpx.TransportError as exc:
+            with self._library():
+                return send(path, json=json, **options)
+        except library_errors.ProxyExists as exc:
+            raise AlreadyExists(f"{what}: HTTP 409: {_message(exc.args[0])}", 409) from None
+        except library_errors.NotFound as exc:
+            raise NotFound(f"{what}: HTTP 404: {_message(exc.args[0])}", 404) from None
+        except library_errors.InvalidToxic as exc:
+            raise BadRequest(f"{what}: HTTP 400: {_message(exc.args[0])}", 400) from None
+        except (requests.ConnectionError, requests.Timeout) as exc:
             raise ToxiproxyUnreachable(f"Toxiproxy at {self.url} is unreachable: {exc}") from exc
-        if response.is_success:
-            return response
-        raise _error(response, f"{method} {path}")
 
 
-def _error(response: httpx.Response, what: str) -> ToxiproxyError:
+def _raise_unless_2xx_or_library_handled(what: str):
+    """A requests hook: raise on what toxiproxy-python would let through (5xx, 403, 405...)."""
+
+    def hook(response: requests.Response, *args: Any, **kwargs: Any) -> requests.Response:
+        if response.ok or response.status_code in _BY_STATUS:
+            return response  # 2xx, or a status the library maps to its own exception
+        raise ToxiproxyError(
+            f"{what}: HTTP {response.status_code}: {_message(response.content)}", response.status_code
+        )
+
+    return hook
+
+
+def _message(body: bytes | str) -> str:
+    text = body.decode(errors="replace") if isinstance(body, bytes) else str(body)
     try:
-        message = str(response.json()["error"])
+        return str(json.loads(text)["error"])
     except (ValueError, KeyError, TypeError):
-        message = response.text.strip() or response.reason_phrase
-    cls = _BY_STATUS.get(response.status_code, ToxiproxyError)
-    return cls(f"{what}: HTTP {response.status_code}: {message}", response.status_code)
+        return text.strip() or "no message"
 
 
 def _seg(name: str) -> str:

@@ -16,7 +16,6 @@ from harness.nemesis.base import (
     NemesisError,
     PlannedFault,
 )
-
 from harness.nemesis.broker import BrokerNemesis
 from harness.nemesis.crashes import CrashNemesis
 from harness.nemesis.duplicates import DuplicatesNemesis

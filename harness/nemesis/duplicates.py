@@ -50,8 +50,7 @@ class Duplicator(Tap):
 
     def __init__(self, amqp_url: str, *, durable: bool = False) -> None:
         super().__init__(amqp_url, durable=durable)
-        self._settings: DuplicateSettings | None = None
-        self._rng = random.Random(0)
+        self._windows: dict[int, tuple[DuplicateSettings, random.Random]] = {}  # open windows by fault id
         self._lock = threading.Lock()
         self._exchange: Any = None
         self._pending: set[asyncio.Task] = set()
@@ -64,14 +63,18 @@ class Duplicator(Tap):
         self._exchange = await channel.get_exchange(EXCHANGE)
 
     # -- control (any thread) ------------------------------------------------------------------
-    def activate(self, settings: DuplicateSettings, rng: random.Random) -> None:
+    def activate(self, window: int, settings: DuplicateSettings, rng: random.Random) -> None:
+        """Open a duplication window. Windows overlap freely: each copies on its own dice."""
         with self._lock:
-            self._settings = settings
-            self._rng = rng
+            self._windows[window] = (settings, rng)
 
-    def deactivate(self) -> None:
+    def deactivate(self, window: int | None = None) -> None:
+        """Close one window (None: all of them)."""
         with self._lock:
-            self._settings = None
+            if window is None:
+                self._windows.clear()
+            else:
+                self._windows.pop(window, None)
 
     def pending(self) -> int:
         return len(self._pending)
@@ -88,10 +91,12 @@ class Duplicator(Tap):
         if (incoming.headers or {}).get(DUPLICATE_HEADER):
             return
         with self._lock:
-            settings, rng = self._settings, self._rng
-            delay = choose(settings, incoming.routing_key or "", rng) if settings else None
-        if delay is None:
-            return
+            delays = [choose(settings, incoming.routing_key or "", rng) for _, (settings, rng) in sorted(self._windows.items())]
+        for delay in delays:
+            if delay is not None:
+                self._copy(incoming, delay)
+
+    def _copy(self, incoming: AbstractIncomingMessage, delay: float) -> None:
         copy = aio_pika.Message(
             body=incoming.body,
             message_id=incoming.message_id,
@@ -130,13 +135,13 @@ class DuplicatesNemesis(Nemesis):
     def inject(self, fault: PlannedFault, stop: threading.Event) -> Injection:
         settings = settings_from(fault)
         before = self.duplicator.published
-        self.duplicator.activate(settings, random.Random(f"{self.seed}:duplicates:{fault.id}"))
+        self.duplicator.activate(fault.id, settings, random.Random(f"{self.seed}:duplicates:{fault.id}"))
         return Injection(time.time(), {"keys": list(settings.keys)}, handle=before)
 
     def heal(self, fault: PlannedFault, injection: Injection) -> dict[str, Any]:
-        self.duplicator.deactivate()
+        self.duplicator.deactivate(fault.id)
         # Copies still waiting out their delay are published later; they count in the run total.
-        return {"duplicated_in_window": self.duplicator.published - injection.handle}
+        return {"copies_published_during_window": self.duplicator.published - injection.handle}
 
     def heal_all(self) -> None:
         self.duplicator.deactivate()

@@ -10,8 +10,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-import httpx
-
+from harness.faults.toxiproxy_port import ToxiproxyClient, ToxiproxyError
 from harness.runner import processes
 from harness.runner.commands import toxiproxy_argv
 from harness.runner.layout import Layout, broker_address, service_port
@@ -32,10 +31,7 @@ def toxiproxy_url(env: dict[str, str] | os._Environ = os.environ) -> str:
 
 
 def _reachable(url: str) -> bool:
-    try:
-        return httpx.get(f"{url}/version", timeout=1.0).status_code == 200
-    except httpx.HTTPError:
-        return False
+    return ToxiproxyClient(url, timeout=1.0).is_running()
 
 
 def ensure_toxiproxy(layout: Layout, env: dict[str, str], cwd: Path, timeout: float = 15.0) -> tuple[str, str]:
@@ -65,30 +61,27 @@ def ensure_proxies(layout: Layout, url: str, amqp_url: str, env: dict[str, str])
     wanted = {amqp_proxy_name(s): f"{broker_host}:{broker_port}" for s in SERVICES}
     wanted[HTTP_ORDER_PROXY] = f"127.0.0.1:{service_port('order', env)}"
     previous = (layout.read_proxy_map() or {}).get("proxies", {})
-    with httpx.Client(base_url=url, timeout=5.0) as client:
-        existing = client.get("/proxies").raise_for_status().json()
-        for name, upstream in wanted.items():
-            current = existing.get(name)
-            if current and current["upstream"] == upstream:
-                if not current.get("enabled", True):
-                    client.post(f"/proxies/{name}", json={"enabled": True}).raise_for_status()
-                continue
-            if current:
-                client.delete(f"/proxies/{name}").raise_for_status()
-            listen = previous.get(name, {}).get("listen", "127.0.0.1:0")
-            response = client.post("/proxies", json={"name": name, "listen": listen, "upstream": upstream})
-            if response.status_code >= 400 and listen != "127.0.0.1:0":
-                response = client.post(
-                    "/proxies", json={"name": name, "listen": "127.0.0.1:0", "upstream": upstream}
-                )
-            response.raise_for_status()
-        proxies = client.get("/proxies").raise_for_status().json()
+    client = ToxiproxyClient(url, timeout=5.0)
+    existing = client.proxies()
+    for name, upstream in wanted.items():
+        current = existing.get(name)
+        if current and current.upstream == upstream:
+            if not current.enabled:
+                client.enable(name)
+            continue
+        if current:
+            client.delete_proxy(name)
+        listen = previous.get(name, {}).get("listen", "127.0.0.1:0")
+        try:
+            client.create_proxy(name, upstream, listen)
+        except ToxiproxyError:
+            if listen == "127.0.0.1:0":
+                raise
+            client.create_proxy(name, upstream, "127.0.0.1:0")  # the old port is taken now
+    proxies = client.proxies()
     proxy_map = {
         "toxiproxy_url": url,
-        "proxies": {
-            name: {"listen": proxies[name]["listen"], "upstream": proxies[name]["upstream"]}
-            for name in wanted
-        },
+        "proxies": {name: {"listen": proxies[name].listen, "upstream": proxies[name].upstream} for name in wanted},
     }
     layout.write_proxy_map(proxy_map)
     return proxy_map
