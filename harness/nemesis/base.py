@@ -70,9 +70,11 @@ class Nemesis(ABC):
 
     def heal_all(self) -> None:
         """Undo anything this nemesis may have left behind (the run is ending, maybe badly)."""
+        return None
 
     def close(self) -> None:
         """Release connections and threads."""
+        return None
 
 
 class FaultLog:

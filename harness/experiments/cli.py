@@ -1,0 +1,175 @@
+"""`saga-harness chaos list | run`, `saga-harness check`, `saga-harness analyze RUN_DIR`.
+
+Exit codes: 0 valid, 1 invalid, 2 unknown, 254 bad usage (a bad experiment file, an unknown
+name, a target that cannot do what the experiment asks), 255 the harness crashed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import textwrap
+import traceback
+from pathlib import Path
+
+from harness.experiments.loading import load_experiment, shipped_paths
+from harness.experiments.model import ExperimentError
+
+EXIT_USAGE, EXIT_CRASHED = 254, 255
+_EXIT = {True: 0, False: 1, "unknown": 2}
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    chaos = subparsers.add_parser("chaos", help="list and run chaos experiments")
+    chaos_sub = chaos.add_subparsers(dest="chaos_command", metavar="ACTION", parser_class=type(chaos))
+    chaos.set_defaults(func=lambda args: _usage(chaos))
+
+    listing = chaos_sub.add_parser("list", help="the shipped experiments")
+    listing.set_defaults(func=list_experiments)
+
+    run = chaos_sub.add_parser("run", help="run one experiment (a shipped name or a YAML/Python file)")
+    run.add_argument("experiment", metavar="NAME|FILE")
+    run.add_argument("--seed", type=int, help="replay this seed (default: a fresh one, printed)")
+    run.add_argument("--orders", type=_positive_int, help="orders to place (default: the experiment's)")
+    run.add_argument("--rate", type=_positive_float, help="orders per second (default: the experiment's)")
+    run.add_argument("--runs-dir", type=Path, default=Path("runs"), help="where run directories go (runs)")
+    run.add_argument("--target", choices=("local", "external"), default="local",
+                     help="local: this SAGA_HOME's processes (started if down); external: SAGA_*_URL")
+    run.add_argument("--no-report", action="store_true", help="skip report.html")
+    run.set_defaults(func=run_command)
+
+    check = subparsers.add_parser("check", help="check the invariants on a running system now")
+    check.add_argument("--target", choices=("local", "external"), default="local")
+    check.add_argument("--deadline", type=_positive_float, default=60.0,
+                       help="an order still in flight this long after it began is a violation (60)")
+    check.add_argument("--invariant", action="append", dest="only", metavar="NAME",
+                       help="check only this invariant (repeatable)")
+    check.add_argument("--json", action="store_true", help="print the verdicts as JSON")
+    check.set_defaults(func=check_command)
+
+    analyze = subparsers.add_parser("analyze", help="re-check a stored run from its files")
+    analyze.add_argument("run_dir", type=Path, metavar="RUN_DIR")
+    analyze.add_argument("--json", action="store_true", help="print the verdicts as JSON")
+    analyze.set_defaults(func=analyze_command)
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be > 0, not {value}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be > 0, not {text}")
+    return value
+
+
+def _usage(parser: argparse.ArgumentParser) -> int:
+    parser.print_help(sys.stderr)
+    return EXIT_USAGE
+
+
+def _guard(body):
+    """Bad usage -> 254 with the message; anything unexpected -> 255 with the traceback."""
+    from harness.experiments.rundir import RunDirError
+    from harness.experiments.target import TargetProblem
+    from harness.invariants import UnknownInvariant
+
+    try:
+        return body()
+    except (ExperimentError, TargetProblem, RunDirError, UnknownInvariant) as exc:
+        print(f"saga-harness: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except Exception:  # noqa: BLE001 - the harness itself broke
+        traceback.print_exc()
+        print("saga-harness: crashed (exit 255)", file=sys.stderr)
+        return EXIT_CRASHED
+
+
+# --- chaos list ----------------------------------------------------------------------------------
+def list_experiments(args: argparse.Namespace) -> int:
+    def body() -> int:
+        for name in shipped_paths():
+            try:
+                experiment = load_experiment(name)
+            except ExperimentError as exc:
+                print(f"{name:18} BROKEN: {exc}")
+                continue
+            load = experiment.load
+            faults = ", ".join(sorted({f"{f.nemesis}/{f.kind}" for f in experiment.faults})) or "none"
+            first = textwrap.shorten(experiment.description, 110, placeholder=" ...")
+            print(f"{name:18} {load.orders} orders at {load.rate:g}/s; faults: {faults}")
+            if first:
+                print(f"{'':18} {first}")
+        return 0
+
+    return _guard(body)
+
+
+# --- chaos run -----------------------------------------------------------------------------------
+def run_command(args: argparse.Namespace) -> int:
+    def body() -> int:
+        from harness.experiments.runner import run_experiment
+        from harness.experiments.target import external_target, local_target
+
+        experiment = load_experiment(args.experiment).with_load(args.orders, args.rate)
+        target = local_target() if args.target == "local" else external_target()
+        outcome = run_experiment(experiment, target, seed=args.seed, runs_dir=args.runs_dir,
+                                 render=not args.no_report)
+        return outcome.exit_code
+
+    return _guard(body)
+
+
+# --- check ----------------------------------------------------------------------------------------
+def check_command(args: argparse.Namespace) -> int:
+    def body() -> int:
+        from harness.client import SagaClient
+        from harness.experiments.target import external_target, local_target
+        from harness.invariants import check_all
+        from harness.model import History, overall
+
+        target = local_target(start=False) if args.target == "local" else external_target()
+        with SagaClient(target.endpoints) as client:
+            state = client.read_state()
+        # No history: the checks compare final state only (trace_legal skips the bus comparison).
+        verdicts = check_all(History(), state, terminal_deadline_s=args.deadline, only=args.only)
+        _print_verdicts(verdicts, args.json, extra={"orders": len(state.orders)})
+        return _EXIT[overall(verdicts)]
+
+    return _guard(body)
+
+
+# --- analyze --------------------------------------------------------------------------------------
+def analyze_command(args: argparse.Namespace) -> int:
+    def body() -> int:
+        from harness.experiments.rundir import RunDirError
+        from harness.experiments.runner import check_stored
+        from harness.model import overall
+
+        if not args.run_dir.is_dir():
+            raise RunDirError(f"{args.run_dir} is not a directory")
+        verdicts, results = check_stored(args.run_dir)
+        now = overall(verdicts)
+        stored = results.get("valid")
+        _print_verdicts(verdicts, args.json, extra={"run": str(args.run_dir), "stored_valid": stored})
+        if not args.json and stored != now:
+            print(f"note: the stored verdict was {stored}; the files now say {now}")
+        return _EXIT[now]
+
+    return _guard(body)
+
+
+def _print_verdicts(verdicts, as_json: bool, extra: dict) -> None:
+    from harness.invariants import summary
+    from harness.model import overall
+
+    if as_json:
+        print(json.dumps({**extra, "valid": overall(verdicts), "verdicts": [v.to_dict() for v in verdicts]},
+                         indent=2, default=str))
+    else:
+        print(summary(verdicts))
