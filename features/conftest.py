@@ -22,6 +22,10 @@ MARKERS = {
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    # pytest-bdd writes the Cucumber report with a bare open(): make sure its folder exists.
+    report = getattr(config.option, "cucumber_json_path", None)
+    if report:
+        Path(report).expanduser().resolve().parent.mkdir(parents=True, exist_ok=True)
     registered = {line.split(":")[0] for line in config.getini("markers")}
     for name, description in MARKERS.items():
         if name not in registered:

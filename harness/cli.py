@@ -17,6 +17,7 @@ COMMAND_MODULES = [
     "harness.faults.cli",
     "harness.demo",
     "harness.report.cli",
+    "harness.sim.cli",
 ]
 
 EXIT_VALID, EXIT_INVALID, EXIT_UNKNOWN, EXIT_USAGE, EXIT_CRASHED = 0, 1, 2, 254, 255

@@ -104,6 +104,7 @@ class Tap:
         self._lost_at: float | None = None
         self._gaps: list[tuple[float, float | None]] = []
         self._gaps_lock = threading.Lock()
+        self._closing = False
 
     # -- lifecycle (called from any thread) ----------------------------------------------------
     def start(self, timeout: float = 15.0) -> None:
@@ -113,14 +114,17 @@ class Tap:
         try:
             ready.result(timeout)
         except BaseException:
-            if self._loop is not None:
-                self._loop.call_soon_threadsafe(self._loop.stop)
+            loop, self._loop = self._loop, None
+            if loop is not None and not loop.is_closed():
+                try:
+                    loop.call_soon_threadsafe(loop.stop)
+                except RuntimeError:  # closed meanwhile by its own thread
+                    pass
             self._thread.join(timeout)
-            self._loop = None
             raise
 
     def stop(self, timeout: float = 10.0) -> None:
-        if self._loop is None or self._thread is None:
+        if self._loop is None or self._thread is None or self._loop.is_closed():
             return
         try:
             self.call(self._shutdown(), timeout)
@@ -180,6 +184,7 @@ class Tap:
         """Hook: more set-up on the tap's connection (the duplicator opens its publisher here)."""
 
     async def _shutdown(self) -> None:
+        self._closing = True
         await self.on_close()
         if self._queue is not None and self.durable:
             try:
@@ -208,6 +213,8 @@ class Tap:
 
     # -- connection watch ------------------------------------------------------------------------
     def _on_lost(self, *_: Any) -> None:
+        if self._closing:  # our own stop(), not a lost connection
+            return
         with self._gaps_lock:
             if self._lost_at is None:
                 self._lost_at = time.time()

@@ -31,8 +31,9 @@ import gevent  # noqa: E402
 from locust import FastHttpUser, events, task  # noqa: E402
 from locust.runners import STATE_STOPPED, LocalRunner  # noqa: E402
 
-from harness.model import Operation  # noqa: E402
+from harness.model import Operation, OpType  # noqa: E402
 from load.mix import DEFAULT_MIX, Mix, MixError, OrderKind, order_body, outcome_of  # noqa: E402
+from load.operations import PostAnswer, classify_post, saga_latency  # noqa: E402
 from load.record import RunRecord, Targets  # noqa: E402
 from system.contracts import DEFAULT_PORTS  # noqa: E402
 
@@ -164,54 +165,36 @@ class Customer(FastHttpUser):
     # -- placing -------------------------------------------------------------------------------
     def place(self, kind: OrderKind, body: dict[str, Any], key: str) -> str | None:
         for attempt in range(POST_ATTEMPTS):
-            result, order_id = self.post(kind, body, key)
-            if result == "ok" or result == "rejected":
-                return order_id
+            answer = self.post(kind, body, key)
+            if answer.op_type == "ok":
+                return answer.value["order_id"]
+            if not answer.retry:
+                return None
             gevent.sleep(0.5 * 2**attempt)  # refused or unknown: back off, retry with the same key
         return None
 
     def post(
         self, kind: OrderKind, body: dict[str, Any], key: str, name: str = "POST /orders",
         expect_order: str | None = None,
-    ) -> tuple[str, str | None]:
-        """One POST as one operation. Returns ("ok", id), ("rejected", None) or ("retry", None)."""
+    ) -> PostAnswer:
+        """One POST, recorded as one operation (invoke, then its ending)."""
         value: dict[str, Any] = {"idempotency_key": key, "kind": kind.name, "request": body}
         self.record("invoke", value)
         # Killed mid-request (the test stopping): the order may exist, so the outcome is unknown.
-        ending: tuple[str, dict[str, Any], str | None] = ("info", value, "interrupted")
+        answer = PostAnswer("info", value, "interrupted")
         try:
             with self.client.post("/orders", json=body, headers={"Idempotency-Key": key}, name=name,
                                   catch_response=True) as response:
-                ending = self.classify(response, value, expect_order)
+                answer = classify_post(response.status_code, parse_json(response),
+                                       getattr(response, "error", None), value, expect_order)
+                if answer.complaint:
+                    response.failure(answer.complaint)
         finally:
-            self.record(*ending)
-        op_type, done, _ = ending
-        if op_type == "ok":
-            return "ok", done["order_id"]
-        return ("rejected", None) if op_type == "fail" and response.status_code else ("retry", None)
+            self.record(answer.op_type, answer.value, answer.error)
+        return answer
 
-    @staticmethod
-    def classify(response: Any, value: dict[str, Any], expect_order: str | None) -> tuple[str, dict[str, Any], str | None]:
-        status = response.status_code
-        if status in (200, 201):
-            try:
-                order_id = response.json()["order_id"]
-            except (ValueError, KeyError, TypeError):
-                response.failure("2xx without an order_id")
-                return "info", value, "2xx without an order_id"
-            if expect_order and order_id != expect_order:
-                response.failure(f"same Idempotency-Key answered order {order_id}, first answer was {expect_order}")
-            return "ok", {**value, "order_id": order_id, "http_status": status}, None
-        if status == 0:  # no HTTP answer at all
-            error = getattr(response, "error", None)
-            # Refused: nothing reached the service. Anything else (timeout, reset): unknown.
-            definite = isinstance(error, ConnectionRefusedError)
-            return ("fail" if definite else "info"), value, f"{type(error).__name__}: {error}"
-        text = (response.text or "")[:200]
-        return ("fail" if status < 500 else "info"), {**value, "http_status": status}, f"HTTP {status}: {text}"
-
-    def record(self, op_type: str, value: dict[str, Any], error: str | None = None) -> None:
-        self.saga_run.operations.append(Operation(self.process_id, op_type, "place_order", time.time(), value, error))  # type: ignore[arg-type]
+    def record(self, op_type: OpType, value: dict[str, Any], error: str | None = None) -> None:
+        self.saga_run.operations.append(Operation(self.process_id, op_type, "place_order", time.time(), value, error))
 
     # -- following -----------------------------------------------------------------------------
     def follow(self, kind: OrderKind, order_id: str, sent: float) -> None:
@@ -245,16 +228,6 @@ class Customer(FastHttpUser):
             request_type="SAGA", name=f"saga: {outcome}", response_time=seconds * 1000.0,
             response_length=0, exception=exc, context={},
         )
-
-
-def saga_latency(sent: float, seen: float, order: dict[str, Any]) -> float:
-    """POST to terminal status: the order service's timestamp of the last step when the clocks
-    agree (polling would round it up), else when the poll saw it."""
-    try:
-        ended = datetime.fromisoformat(str(order["history"][-1]["at"])).timestamp()
-    except (KeyError, IndexError, TypeError, ValueError):
-        return seen - sent
-    return ended - sent if sent <= ended <= seen else seen - sent
 
 
 # --- the end of a test: heal, save, check -----------------------------------------------------------
@@ -294,13 +267,22 @@ def heal_chaos(environment: Any, record: RunRecord) -> bool:
     except Exception as exc:  # noqa: BLE001 - the check must still run; the open fault makes it unknown
         print(f"chaos: HEALING FAILED: {type(exc).__name__}: {exc}; heal by hand: "
               "`saga-harness fault heal` and `saga-harness up` (same SAGA_HOME)", flush=True)
-    finally:
+    else:  # not on a second Ctrl-C either: then the shape's exit hook tries again
         nemesis.finished = True
         nemesis.close()
     record.faults = list(nemesis.events)
     record.healed_at = nemesis.healed_at
     record.chaos_plan = nemesis.plan.describe()
     return True
+
+
+def parse_json(response: Any) -> Any:
+    if not response.status_code:  # no HTTP answer: nothing to parse
+        return None
+    try:
+        return response.json()
+    except ValueError:
+        return None
 
 
 def run_verdict(path: Path, deadline_s: float) -> int:

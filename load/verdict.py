@@ -17,7 +17,7 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import httpx
 
@@ -28,11 +28,12 @@ from harness.invariants.broker import WORK_QUEUES
 from harness.model import SystemState, Verdict, overall
 from harness.runner.layout import Endpoints
 from load.record import RunRecord, Targets
+from system.order.domain import STATUSES, TERMINAL_STATUSES
 
 BROKER_INVARIANTS = ("queues_drained", "dead_letters_accounted")
 ORDER_PAGE = 100_000  # GET /orders' largest page
 POLL_S = 0.5
-TERMINAL = ("completed", "failed")
+IN_FLIGHT = tuple(s for s in STATUSES if s not in TERMINAL_STATUSES)
 
 Say = Callable[[str], None]
 
@@ -109,6 +110,16 @@ class StateReader:
                     mine.append(response.raise_for_status().json())
         return mine
 
+    def in_flight(self) -> int:
+        """How many of the run's orders are not terminal yet. Asks only for in-flight orders:
+        the whole list is heavy on the order service, and this runs while sagas still finish."""
+        http = self.client.http
+        count = 0
+        for status in IN_FLIGHT:
+            page = http.get(f"{self.targets.order}/orders", params={"status": status, "limit": ORDER_PAGE})
+            count += len(own_orders(page.raise_for_status().json(), self.ids, self.keys))
+        return count
+
     def work_queues_empty(self) -> bool:
         if not self.targets.amqp_url:
             return True
@@ -136,8 +147,7 @@ def settle(reader: StateReader, record: RunRecord, say: Say, wait: bool = True) 
     last_error = ""
     while True:
         try:
-            orders = reader.orders()
-            pending = sum(1 for o in orders if o.get("status") not in TERMINAL)
+            pending = reader.in_flight()
             if pending == 0 and reader.work_queues_empty():
                 return
             last_error = f"{pending} orders still in flight"
@@ -159,8 +169,14 @@ def run_check(record: RunRecord, say: Say = print, wait: bool = True) -> tuple[l
     return judge(record, state), state
 
 
+class UsageParser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:  # argparse's own exit code 2 means "unknown" here
+        self.print_usage(sys.stderr)
+        self.exit(254, f"{self.prog}: error: {message}\n")
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m load.verdict", description=__doc__.split("\n")[0])
+    parser = UsageParser(prog="python -m load.verdict", description=__doc__.split("\n")[0])
     parser.add_argument("record", type=Path, help="record.json written by a load run")
     parser.add_argument("--out", type=Path, help="where to write the verdicts (default: verdict.json beside the record)")
     parser.add_argument("--no-wait", action="store_true", help="judge the state as it is now")

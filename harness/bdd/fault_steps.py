@@ -167,7 +167,20 @@ def service_dies(saga_world: SagaWorld, service: str) -> None:
 @when(parsers.parse("the {service} service is restarted"))
 def restart(saga_world: SagaWorld, service: str) -> None:
     system = saga_world.target.require_process_control()
-    system.restart_service(_service(service))
+    import os, pathlib
+    from harness.runner import processes as _p
+    pf = system.layout.pid_file(service)
+    def info(pid):
+        try:
+            return (pathlib.Path(f"/proc/{pid}/stat").read_text()[:60], pathlib.Path(f"/proc/{pid}/cmdline").read_bytes()[:80])
+        except OSError as e:
+            return str(e)
+    print("DEBUG before", _p.read_pid(pf), system.pid(service), info(_p.read_pid(pf)), "old", saga_world.notes.get(f"pid:{service}"), info(saga_world.notes.get(f"pid:{service}")))
+    try:
+        system.restart_service(_service(service))
+    except RuntimeError:
+        print("DEBUG after", _p.read_pid(pf), system.pid(service), info(_p.read_pid(pf)), "old", info(saga_world.notes.get(f"pid:{service}")))
+        raise
     window = saga_world.find_active("crash", service)
     if window is not None:
         window.heal()  # ends the crash window in the history (and disarms what is left)

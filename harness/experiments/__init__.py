@@ -6,6 +6,7 @@
 """
 
 from harness.experiments.loading import load_experiment, shipped_paths
-from harness.experiments.model import Experiment, ExperimentError, parse_experiment
+from harness.experiments.model import Experiment, ExperimentError
+from harness.experiments.validation import parse_experiment
 
 __all__ = ["Experiment", "ExperimentError", "load_experiment", "parse_experiment", "shipped_paths"]

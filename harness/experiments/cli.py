@@ -45,6 +45,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                        help="an order still in flight this long after it began is a violation (60)")
     check.add_argument("--invariant", action="append", dest="only", metavar="NAME",
                        help="check only this invariant (repeatable)")
+    check.add_argument("--expected-dead-letter", action="append", default=[], metavar="MESSAGE_ID",
+                       help="a dead letter put there on purpose (repeatable); any other one is a violation")
     check.add_argument("--json", action="store_true", help="print the verdicts as JSON")
     check.set_defaults(func=check_command)
 
@@ -137,7 +139,8 @@ def check_command(args: argparse.Namespace) -> int:
         with SagaClient(target.endpoints) as client:
             state = client.read_state()
         # No history: the checks compare final state only (trace_legal skips the bus comparison).
-        verdicts = check_all(History(), state, terminal_deadline_s=args.deadline, only=args.only)
+        verdicts = check_all(History(), state, terminal_deadline_s=args.deadline, only=args.only,
+                             expected_dead_letters=args.expected_dead_letter)
         _print_verdicts(verdicts, args.json, extra={"orders": len(state.orders)})
         return _EXIT[overall(verdicts)]
 

@@ -9,7 +9,8 @@ from typing import Any
 
 import yaml
 
-from harness.experiments.model import Experiment, ExperimentError, parse_experiment
+from harness.experiments.model import Experiment, ExperimentError
+from harness.experiments.validation import parse_experiment
 
 SHIPPED_DIR = Path(__file__).with_name("shipped")
 YAML_SUFFIXES = (".yaml", ".yml")

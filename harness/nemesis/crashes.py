@@ -103,9 +103,16 @@ class CrashNemesis(Nemesis):
         pid = self.system.pid(service) if self.system else None
         base = self.services[service]
         routing_key = fault.params.get("routing_key")
-        arm_crash_point(base, self.token, point, routing_key, int(fault.params.get("skip", 0)))
         armed_at = time.time()
         detail = {"point": point, "routing_key": routing_key, "armed_at": armed_at, "pid": pid}
+        try:
+            arm_crash_point(base, self.token, point, routing_key, int(fault.params.get("skip", 0)))
+        except httpx.TransportError:
+            # Under load the point can fire before the service has written its answer: the
+            # SIGKILL cuts the response off. A dead service is the crash we asked for.
+            if self._wait_dead(service, 2.0):
+                return Injection(time.time(), {**detail, "triggered": True})
+            raise
         timeout = float(fault.params.get("trigger_timeout_s", DEFAULT_TRIGGER_TIMEOUT_S))
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline and not stop.is_set():
@@ -117,6 +124,14 @@ class CrashNemesis(Nemesis):
         if not self._alive(service):  # it fired between the last poll and the disarm
             return Injection(time.time(), {**detail, "triggered": True})
         return Injection(time.time(), {**detail, "triggered": False}, effective=False)
+
+    def _wait_dead(self, service: str, timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if not self._alive(service):
+                return True
+            time.sleep(0.05)
+        return False
 
     def _alive(self, service: str) -> bool:
         if self.system is not None:

@@ -13,15 +13,8 @@ from harness.nemesis.base import Injection, Nemesis, PlannedFault
 
 PARTITION = "partition"
 KINDS = (PARTITION, *FAULT_KINDS)
-TARGETS = ("order", "inventory", "payment", "delivery", "order_api", "all")
 # Options of a toxic that are not among its attributes.
 TOXIC_OPTIONS = ("stream", "toxicity")
-
-
-def accepted_params(kind: str) -> tuple[str, ...]:
-    if kind == PARTITION:
-        return ()
-    return (*FAULT_KINDS[kind].attributes, *TOXIC_OPTIONS)
 
 
 def split_params(params: dict[str, Any]) -> tuple[str | None, float, dict[str, int]]:

@@ -84,7 +84,7 @@ class SimBroker:
                 payload=msg.payload,
             )
         )
-        self.log.emit("publish", by, msg.type, msg.message_id, msg.order_id)
+        self.log.emit(f"publish {by} {msg.type} {msg.message_id} {msg.order_id}")
         for queue in self.routes[msg.type]:
             self._enqueue(queue, Envelope(msg))
 
@@ -102,7 +102,7 @@ class SimBroker:
         while self._delayed and self._delayed[0][0] <= self.clock.tick:
             _, _, queue, envelope = heapq.heappop(self._delayed)
             queue.ready.append(envelope)
-            self.log.emit("arrive", queue.name, envelope.message.message_id)
+            self.log.emit(f"arrive {queue.name} {envelope.message.message_id}")
 
     def next_release(self) -> int | None:
         return self._delayed[0][0] if self._delayed else None
@@ -158,7 +158,7 @@ class SimBroker:
         self.dead_letters[service].append(
             DeadLetter(dead_letter_queue_name(service), msg.type, msg.message_id, reason, msg.order_id)
         )
-        self.log.emit("dead-letter", service, msg.type, msg.message_id, reason)
+        self.log.emit(f"dead-letter {service} {msg.type} {msg.message_id} {reason}")
 
     def consumer_died(self, service: str) -> int:
         """The connection is gone: every unacked delivery goes back to the head of the queue."""
@@ -189,4 +189,4 @@ class SimBroker:
     def _fault(self, kind: str, target: str, **detail: object) -> None:
         now = self.clock.now()
         self.faults.append(FaultEvent(kind, target, now, now, dict(detail)))
-        self.log.emit("fault", kind, target, *detail.values())
+        self.log.emit(" ".join(["fault", kind, target, *map(str, detail.values())]))

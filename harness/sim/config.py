@@ -23,10 +23,15 @@ class SimConfig:
     max_attempts: int = DEFAULT_MAX_ATTEMPTS
     payment_failure_rate: float = 0.2
     delivery_failure_rate: float = 0.1
-    max_steps: int = 0  # 0: a generous bound from the number of orders
+    heal_after: int = 0  # faults stop after this many steps; 0: a bound from the number of orders
+    max_steps: int = 0  # the run stops here even if not quiescent; 0: a bound from the above
+
+    def heal_step(self) -> int:
+        # A saga takes about a dozen steps, so only extreme fault rates (a crash loop) get here.
+        return self.heal_after or 1_000 + 100 * self.orders
 
     def step_limit(self) -> int:
-        return self.max_steps or 20_000 + 2_000 * self.orders
+        return self.max_steps or 2 * self.heal_step() + 10_000
 
     def replay_command(self) -> str:
         """The `saga-harness simulate` command line that runs exactly this again."""
@@ -47,6 +52,8 @@ class SimConfig:
             args += ["--delivery-failure-rate", f"{self.delivery_failure_rate:g}"]
         if self.max_attempts != DEFAULT_MAX_ATTEMPTS:
             args += ["--max-attempts", str(self.max_attempts)]
+        if self.heal_after:
+            args += ["--heal-after", str(self.heal_after)]
         if self.max_steps:
             args += ["--max-steps", str(self.max_steps)]
         return shlex.join(args)

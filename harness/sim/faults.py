@@ -25,7 +25,7 @@ FAULT_KINDS: dict[str, tuple[float, str]] = {
     "reorder": (0.25, "hand the consumer a random ready message instead of the oldest (per delivery)"),
     "crash_before_commit": (0.01, "crash inside the transaction; it is discarded (per hit)"),
     "crash_after_commit": (0.01, "crash after commit, before ack; redelivered (per hit)"),
-    "crash_after_publish": (0.01, "crash after the relay published, before it marked rows sent (per hit)"),
+    "crash_after_publish": (0.01, "crash after the relay published, before it marked rows sent (per relay round)"),
     "kill": (0.002, "SIGKILL a random service between steps (per step)"),
     "retry": (0.1, "the client re-sends an order with the same Idempotency-Key (per order)"),
     "dupnew": (0.02, "re-publish a message under a NEW message_id, as a buggy sender would (per publish)"),
@@ -74,8 +74,20 @@ class FaultSpec:
         return dict(self.rates).get(kind, 0.0)
 
     def to_text(self) -> str:
+        """Canonical and short: aliases where they fit, rates only where not the default."""
+        rates = dict(self.rates)
         parts = []
-        for kind, rate in self.rates:
+        if all(rates.get(k) == FAULT_KINDS[k][0] for k in ALIASES["all"]):
+            parts.append("all")
+            for k in ALIASES["all"]:
+                del rates[k]
+        crash = {rates.get(k) for k in CRASH_KIND_POINT}
+        if len(crash) == 1 and None not in crash:
+            rate = crash.pop()
+            parts.append("crash" if rate == FAULT_KINDS["crash_before_commit"][0] else f"crash={rate:g}")
+            for k in CRASH_KIND_POINT:
+                del rates[k]
+        for kind, rate in sorted(rates.items()):
             parts.append(kind if rate == FAULT_KINDS[kind][0] else f"{kind}={rate:g}")
         return ",".join(parts) or "none"
 
@@ -98,7 +110,7 @@ class ScheduledFault:
     dup:ROUTING_KEY[:NTH]                       deliver the nth delivery of that key twice
     delay:ROUTING_KEY[:NTH[:STEPS]]             hold the nth routed copy back STEPS steps
     dupnew:ROUTING_KEY[:NTH]                    re-publish the nth publish under a new id
-    kill:SERVICE:STEP                           kill the service at that step
+    kill:SERVICE:TICK                           kill the service at that virtual tick (or the next one it is up)
     """
 
     kind: str
@@ -143,7 +155,7 @@ def _parse_one(item: str) -> ScheduledFault:
             nth = _count(rest[1]) if len(rest) > 1 else 0
             steps = max(1, _count(rest[2])) if len(rest) > 2 else 10
             return ScheduledFault("delay", routing_key=_key(rest[0]), nth=nth, steps=steps)
-        if kind == "kill" and len(rest) == 2:
+        if kind == "kill" and len(rest) == 2:  # nth holds the tick
             return ScheduledFault("kill", service=_service(rest[0]), nth=_count(rest[1]))
     except ValueError as exc:
         raise FaultSpecError(f"scheduled fault {item!r}: {exc}") from None
@@ -221,9 +233,9 @@ class FaultInjector:
     def _dice(self, p: float) -> bool:
         return p > 0.0 and self.rng.random() < p
 
-    def crash_at(self, service: str, point: str, routing_key: str) -> bool:
+    def crash_at(self, service: str, point: str, routing_key: str, dice: bool = True) -> bool:
         scheduled = bool(self.armed) and self._scheduled("crash", routing_key, service, point)
-        return scheduled or self._dice(self.p_crash[point])
+        return scheduled or (dice and self._dice(self.p_crash[point]))
 
     def duplicate(self, routing_key: str) -> bool:
         scheduled = bool(self.armed) and self._scheduled("dup", routing_key)
@@ -260,3 +272,9 @@ class FaultInjector:
 
     def client_retries(self) -> bool:
         return self._dice(self.p_retry)
+
+    def heal(self) -> None:
+        """No more faults of any kind: what a chaos run's heal phase does before the final check."""
+        self.armed = []
+        self.p_dup = self.p_delay = self.p_reorder = self.p_kill = self.p_retry = self.p_dupnew = 0.0
+        self.p_crash = dict.fromkeys(self.p_crash, 0.0)

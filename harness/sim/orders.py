@@ -106,6 +106,7 @@ class SimClient:
         self.injector = injector
         self.operations = operations
         self.retries = 0
+        self.journal: list[tuple[object, ...]] | None = None  # see SimService.journal
 
     def has_work(self) -> bool:
         return bool(self.pending)
@@ -125,11 +126,13 @@ class SimClient:
         else:
             outcome = place_order(plan.order_id, plan.request, self.clock.iso(), plan.idempotency_key)
             self.store.insert(outcome.state, outcome.messages)
+            if self.journal is not None:
+                self.journal.append(("place", outcome.state, outcome.messages, self.clock.iso()))
             order_id, status = plan.order_id, outcome.state.status
         self.operations.append(
             Operation(plan.index, "ok", "place_order", now, {**value, "order_id": order_id, "status": status})
         )
-        self.log.emit("place", plan.index, order_id, "retry" if is_retry else plan.kind)
+        self.log.emit(f"place {plan.index} {order_id} {'retry' if is_retry else plan.kind}")
         if not is_retry and self.injector.client_retries():
             self.retries += 1
             # Later, at a random point among the orders still to come.

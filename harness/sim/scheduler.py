@@ -3,7 +3,8 @@
 Enabled things: the client places its next order; a live service handles its next delivery or
 runs its outbox relay; a dead service restarts. A seeded random picks among them, so every
 interleaving is reachable and each is replayable. Virtual time moves one tick per step (and
-jumps ahead to the next delayed arrival when nothing else can happen).
+jumps ahead to the next delayed arrival when nothing else can happen). After `heal_step` steps
+no more faults are injected, as in a chaos run's heal phase, so the run can quiesce.
 """
 
 from __future__ import annotations
@@ -24,11 +25,16 @@ def run_to_quiescence(world: World) -> RunOutcome:
     clock, broker, injector, client = world.clock, world.broker, world.injector, world.client
     services = list(world.services.values())
     order = world.services["order"]
+    # (service, its queue, its store): the enabled checks are inlined, this loop is the hot path.
+    parts = [(s, broker.queues[s.name], s.store) for s in services]
     rng = world.schedule_rng
     kills = injector.p_kill > 0 or any(f.kind == "kill" for f in injector.schedule)
-    limit = world.config.step_limit()
+    limit, heal = world.config.step_limit(), world.config.heal_step()
     steps = 0
     while steps < limit:
+        if steps == heal:
+            injector.heal()
+            world.log.emit("heal")
         clock.tick += 1
         broker.release_due()
         if kills:
@@ -38,13 +44,13 @@ def run_to_quiescence(world: World) -> RunOutcome:
         actions: list[Callable[[], None]] = []
         if order.up and client.has_work():
             actions.append(client.place_next)
-        for service in services:
+        for service, queue, store in parts:
             if not service.up:
                 actions.append(service.restart)
                 continue
-            if service.has_work():
+            if queue.ready or len(queue.unacked) > queue.taken:  # broker.has_work
                 actions.append(service.handle_next)
-            if service.has_unsent():
+            if store.has_unsent():
                 actions.append(service.relay)
             if service.pending:
                 actions.append(service.finish_pending)

@@ -80,15 +80,14 @@ class SimService:
         self._down: tuple[float, str] | None = None
         # publish_before_commit only: handlers that published and have not committed yet.
         self.pending: list[tuple[Envelope, Message, HandlerContext]] = []
+        # Every finished transaction, in order, when a test wants to replay them against SQLite.
+        self.journal: list[tuple[Any, ...]] | None = None
         self.stats = {"handled": 0, "duplicates": 0, "crashes": 0, "published": 0, "lost": 0}
         self._ack_first = "ack_before_commit" in defects
         self._no_outbox = "publish_before_commit" in defects
         self._no_dedup = "no_inbox_dedup" in defects
 
     # -- consumer ----------------------------------------------------------------------------
-    def has_work(self) -> bool:
-        return self.broker.has_work(self.name)
-
     def handle_next(self) -> None:
         envelope = self.broker.next_delivery(self.name, self.prefetch)
         if envelope is None:
@@ -100,7 +99,7 @@ class SimService:
 
     def _on_message(self, envelope: Envelope) -> None:
         msg = envelope.message
-        self.log.emit("deliver", self.name, msg.type, msg.message_id, int(envelope.redelivered))
+        self.log.emit(f"deliver {self.name} {msg.type} {msg.message_id} {int(envelope.redelivered)}")
         if self._ack_first:
             self._ack(envelope)
         ctx = HandlerContext(now=self.clock.iso(), decisions=self.decisions, defects=self.defects)
@@ -139,12 +138,16 @@ class SimService:
         """handling.handle_message: True when the inbox says it was handled before."""
         store = self.store
         if msg.message_id in store.inbox and not self._no_dedup:
-            self.log.emit("duplicate", self.name, msg.message_id)
+            self.log.emit(f"duplicate {self.name} {msg.message_id}")
+            if self.journal is not None:
+                self.journal.append((self.name, msg, ctx, use_outbox))
             return True
         outcome = self.decide(store.load(msg), msg, ctx)
         self._crash_point(BEFORE_COMMIT, msg.type)  # still inside the transaction: nothing written
         store.commit(msg, outcome.state, outcome.messages if use_outbox else ())
-        self.log.emit("commit", self.name, msg.message_id, outcome.note)
+        self.log.emit(f"commit {self.name} {msg.message_id} {outcome.note}")
+        if self.journal is not None:
+            self.journal.append((self.name, msg, ctx, use_outbox))
         return False
 
     def _publish_first(self, msg: Message, ctx: HandlerContext) -> None:
@@ -155,7 +158,7 @@ class SimService:
             self.stats["published"] += 1
 
     def _handler_failed(self, envelope: Envelope, exc: Exception) -> None:
-        self.log.emit("handler-failed", self.name, envelope.message.message_id, repr(exc))
+        self.log.emit(f"handler-failed {self.name} {envelope.message.message_id} {exc!r}")
         if self._ack_first:  # already acked: nothing left to retry
             self.stats["lost"] += 1
             return
@@ -167,29 +170,28 @@ class SimService:
 
     def _ack(self, envelope: Envelope) -> None:
         self.broker.ack(self.name, envelope)
-        self.log.emit("ack", self.name, envelope.message.message_id)
+        self.log.emit(f"ack {self.name} {envelope.message.message_id}")
 
     # -- outbox relay --------------------------------------------------------------------------
-    def has_unsent(self) -> bool:
-        return self.store.has_unsent()
-
     def relay(self) -> None:
         rows = self.store.unsent()[:RELAY_BATCH]
         try:
             for row in rows:
                 self.broker.publish(row.message, self.name)
-            for row in rows:
-                self._crash_point(AFTER_PUBLISH_BEFORE_MARK_SENT, row.message.type)
+            for i, row in enumerate(rows):
+                # A schedule counts every row's hit, as the real crash point does; the dice roll
+                # once per round, or a large backlog would crash nearly every round, forever.
+                self._crash_point(AFTER_PUBLISH_BEFORE_MARK_SENT, row.message.type, dice=i == 0)
         except Crashed as crash:
             self.crash(crash.point)  # published, not marked: re-published after the restart
             return
         self.store.mark_sent(rows)
         self.stats["published"] += len(rows)
-        self.log.emit("mark-sent", self.name, len(rows))
+        self.log.emit(f"mark-sent {self.name} {len(rows)}")
 
     # -- process life ----------------------------------------------------------------------------
-    def _crash_point(self, point: str, routing_key: str) -> None:
-        if self.injector.crash_at(self.name, point, routing_key):
+    def _crash_point(self, point: str, routing_key: str, dice: bool = True) -> None:
+        if self.injector.crash_at(self.name, point, routing_key, dice):
             raise Crashed(point)
 
     def crash(self, point: str) -> None:
@@ -199,13 +201,19 @@ class SimService:
         self._down = (self.clock.now(), point)
         self.stats["crashes"] += 1
         returned = self.broker.consumer_died(self.name)
-        self.log.emit("crash", self.name, point, returned)
+        self.log.emit(f"crash {self.name} {point} {returned}")
+
+    def open_fault(self) -> FaultEvent | None:
+        """The crash this service has not restarted from yet (a run cut short), if any."""
+        if self._down is None:
+            return None
+        since, point = self._down
+        return FaultEvent("kill" if point == "kill" else "crash", self.name, since, None, {"point": point})
 
     def restart(self) -> None:
         self.up = True
-        if self._down is not None:
-            since, point = self._down
-            kind = "kill" if point == "kill" else "crash"
-            self.faults.append(FaultEvent(kind, self.name, since, self.clock.now(), {"point": point}))
+        fault = self.open_fault()
+        if fault is not None:
+            self.faults.append(replace(fault, end=self.clock.now()))
             self._down = None
-        self.log.emit("restart", self.name)
+        self.log.emit(f"restart {self.name}")

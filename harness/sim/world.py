@@ -27,7 +27,7 @@ def _rng(seed: int, stream: str) -> random.Random:
 
 
 class World:
-    def __init__(self, config: SimConfig, keep_events: bool = False) -> None:
+    def __init__(self, config: SimConfig, keep_events: bool = False, journal: list | None = None) -> None:
         self.config = config
         self.clock = VirtualClock()
         self.log = EventLog(self.clock, keep=keep_events)
@@ -49,14 +49,19 @@ class World:
         self.order_ids = [p.order_id for p in plans]
         self.client = SimClient(plans, self.order_store, self.clock, self.log, self.injector, self.operations)
         self.schedule_rng = _rng(config.seed, "schedule")
+        if journal is not None:  # one list, in commit order across all services
+            self.client.journal = journal
+            for service in self.services.values():
+                service.journal = journal
 
     @property
     def order_store(self) -> OrderStore:
         return self.services["order"].store  # type: ignore[return-value]
 
     def history(self) -> History:
-        faults = sorted(self.faults, key=lambda f: f.start)
-        healed = max((f.end or f.start for f in faults), default=None)
+        still_down = [f for s in self.services.values() if (f := s.open_fault()) is not None]
+        faults = sorted(self.faults + still_down, key=lambda f: f.start)
+        healed = None if still_down else max((f.end or f.start for f in faults), default=None)
         return History(list(self.broker.recorded), list(self.operations), faults, healed)
 
     def state(self) -> SystemState:

@@ -1,0 +1,114 @@
+"""The end of a run: results.json (the verdict and the figures), report.html, the summary; and
+`check_stored`, which re-checks a run from its files alone (`saga-harness analyze`)."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+from harness.experiments import rundir
+from harness.experiments.run import Run
+from harness.invariants import check_all, summary
+from harness.model import SystemState, Validity, Verdict, overall
+
+EXIT_CODES: dict[Any, int] = {True: 0, False: 1, "unknown": 2}
+EXIT_CRASHED = 255
+
+
+def validity(run: Run) -> Validity:
+    if run.crashed:
+        return "unknown"
+    verdict = overall(run.verdicts) if run.verdicts else "unknown"
+    # A fault the plan could not inject makes the run something other than what it claims:
+    # a violation found is still a violation, but "valid" becomes "unknown".
+    if verdict is True and run.errors:
+        return "unknown"
+    return verdict
+
+
+def finish(run: Run, render: bool) -> dict[str, Any]:
+    finished = time.time()
+    history = run.history()
+    rundir.write_history(run.run_dir, history)
+    rundir.write_json(run.run_dir / rundir.STATE, rundir.state_to_dict(run.state or SystemState()))
+    valid = validity(run)
+    events = history.faults
+    results = {
+        "name": run.experiment.name,
+        "seed": run.seed,
+        "valid": valid,
+        "verdicts": [v.to_dict() for v in run.verdicts],
+        "started": run.started,
+        "finished": finished,
+        "wall_s": round(finished - run.started, 3),
+        "counts": {
+            "orders": len(run.scope),
+            "faults": len(events),
+            "duplicates": run.duplicator.published if run.duplicator else 0,
+            "crashes": sum(1 for e in events if e.kind == "crash"),
+            "broker_restarts": sum(1 for e in events if e.kind == "broker_restart"),
+            "messages": len(history.messages),
+            "operations": run.oplog.counts(),
+            "invariants": len(run.verdicts),
+        },
+        "target": run.target.kind,
+        "run_tag": run.run_tag,
+        "healed_at": run.healed_at,
+        "check": {
+            "terminal_deadline_s": run.experiment.quiet.deadline_s,
+            "order_ids": run.scope,
+            "expected_dead_letters": run.expected_dead_letters,
+            "only": list(run.experiment.invariants) if run.experiment.invariants is not None else None,
+        },
+        "phases": run.phases,
+        "recorder": {
+            "durable": bool(run.recorder and run.recorder.durable),
+            "gaps": run.recorder.gaps() if run.recorder else [],
+        },
+        "errors": run.errors,
+        "crashed": run.crashed,
+    }
+    results["exit_code"] = EXIT_CRASHED if run.crashed else EXIT_CODES[valid]
+    rundir.write_json(run.run_dir / rundir.RESULTS, results)
+    if render:
+        render_report_of(run)
+    if run.verdicts:
+        run.say(summary(run.verdicts))
+    run.log(f"{'valid' if valid is True else 'INVALID' if valid is False else 'unknown'}: "
+            f"{results['counts']['orders']} orders, {results['counts']['faults']} faults, "
+            f"{results['counts']['crashes']} crashes, {results['counts']['duplicates']} duplicates, "
+            f"{results['counts']['messages']} messages, {results['wall_s']:.1f}s -> {run.run_dir}")
+    return results
+
+
+def render_report_of(run: Run) -> None:
+    try:
+        from harness.report.html import render_report
+    except ImportError as exc:
+        if not (exc.name or "").startswith("harness.report"):
+            raise  # the renderer is there but broken: say so
+        run.log("no report renderer installed (harness.report.html); report.html not written")
+        return
+    try:
+        path = render_report(run.run_dir)
+        run.log(f"report: {path}")
+    except Exception as exc:  # noqa: BLE001 - the run's verdict stands without its report
+        run.log(f"rendering the report failed: {type(exc).__name__}: {exc}")
+
+
+def check_stored(run_dir: Path) -> tuple[list[Verdict], dict[str, Any]]:
+    """Re-check a stored run from its files: the same invariants, the same options."""
+    results = rundir.read_json(run_dir / rundir.RESULTS)
+    options = results.get("check") or {}
+    history = rundir.load_history(run_dir, results.get("healed_at"))
+    state = rundir.load_state(run_dir)
+    verdicts = check_all(
+        history, state,
+        terminal_deadline_s=float(options.get("terminal_deadline_s", 60.0)),
+        order_ids=options.get("order_ids"),
+        expected_dead_letters=options.get("expected_dead_letters") or (),
+        only=options.get("only"),
+    )
+    return verdicts, results
+

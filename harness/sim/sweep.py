@@ -1,0 +1,28 @@
+"""Many seeds, varied fault mixes: the configs of a `--runs K` sweep."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import replace
+
+from harness.sim.config import SimConfig
+from harness.sim.faults import FaultSpec
+
+# A seed picks its mix (seed % len), so a failing seed's replay names the mix it ran with.
+SWEEP_MIXES = (
+    "all",
+    "dup,reorder",
+    "crash",
+    "dup,delay",
+    "kill,retry,reorder",
+    "crash,dup,delay",
+    "crash_after_publish=0.05,reorder",
+    "dup=0.2,crash=0.03,kill",
+)
+
+
+def sweep_configs(base: SimConfig, runs: int, fixed_faults: bool) -> Iterator[SimConfig]:
+    """seed, seed+1, ...; each with the base's faults if given, else a mix from the seed."""
+    for seed in range(base.seed, base.seed + runs):
+        faults = base.faults if fixed_faults else FaultSpec.parse(SWEEP_MIXES[seed % len(SWEEP_MIXES)])
+        yield replace(base, seed=seed, faults=faults)
