@@ -18,6 +18,7 @@ COMMAND_MODULES = [
     "harness.demo",
     "harness.report.cli",
     "harness.sim.cli",
+    "harness.zoo.cli",
 ]
 
 EXIT_VALID, EXIT_INVALID, EXIT_UNKNOWN, EXIT_USAGE, EXIT_CRASHED = 0, 1, 2, 254, 255

@@ -150,7 +150,7 @@ def arm_crash(saga_world: SagaWorld, service: str, point: str, message: str) -> 
 
     def bring_back() -> None:
         if system.pid(service) is None:
-            system.restart_service(service)
+            nemesis.restart_service(system, service)
         nemesis.disarm_crash_points(url, token)
 
     nemesis.arm_crash_point(url, token, point, message)
@@ -160,27 +160,19 @@ def arm_crash(saga_world: SagaWorld, service: str, point: str, message: str) -> 
 @then(parsers.parse("the {service} service dies"))
 def service_dies(saga_world: SagaWorld, service: str) -> None:
     system = saga_world.target.require_process_control()
-    pid = eventually(lambda: system.pid(_service(service)), lambda p: p is None, timeout=20)
-    assert pid is None, f"{service} (pid {pid}) did not die at its crash point"
+    old = saga_world.notes.get(f"pid:{service}")
+
+    def dead() -> bool:
+        # Gone for the runner, and really gone: a dying process still holds its port and files.
+        return system.pid(_service(service)) is None and (old is None or nemesis.process_gone(old))
+
+    assert eventually(dead, bool, timeout=20), f"{service} (pid {old}) did not die at its crash point"
 
 
 @when(parsers.parse("the {service} service is restarted"))
 def restart(saga_world: SagaWorld, service: str) -> None:
     system = saga_world.target.require_process_control()
-    import os, pathlib
-    from harness.runner import processes as _p
-    pf = system.layout.pid_file(service)
-    def info(pid):
-        try:
-            return (pathlib.Path(f"/proc/{pid}/stat").read_text()[:60], pathlib.Path(f"/proc/{pid}/cmdline").read_bytes()[:80])
-        except OSError as e:
-            return str(e)
-    print("DEBUG before", _p.read_pid(pf), system.pid(service), info(_p.read_pid(pf)), "old", saga_world.notes.get(f"pid:{service}"), info(saga_world.notes.get(f"pid:{service}")))
-    try:
-        system.restart_service(_service(service))
-    except RuntimeError:
-        print("DEBUG after", _p.read_pid(pf), system.pid(service), info(_p.read_pid(pf)), "old", info(saga_world.notes.get(f"pid:{service}")))
-        raise
+    nemesis.restart_service(system, _service(service))
     window = saga_world.find_active("crash", service)
     if window is not None:
         window.heal()  # ends the crash window in the history (and disarms what is left)

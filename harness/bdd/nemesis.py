@@ -1,4 +1,4 @@
-"""Process faults the steps need: crash points inside a service, and restarting the broker.
+"""Process faults the steps need: crash points, restarting a service, restarting the broker.
 
 Crash points are armed through the service's chaos surface (POST /_chaos/crashpoints with the
 X-Chaos-Token header); the process then SIGKILLs itself when it reaches the point.
@@ -10,13 +10,19 @@ serves every instance on the machine, so a restart is kept short and is always u
 
 from __future__ import annotations
 
+import os
 import shutil
 import socket
 import subprocess
 import time
+from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 import httpx
+
+if TYPE_CHECKING:
+    from harness.runner.local import LocalSystem
 
 RABBITMQCTL_TIMEOUT_S = 60.0
 
@@ -47,6 +53,37 @@ def disarm_crash_points(service_url: str, token: str) -> bool:
     except httpx.HTTPError:
         return False
     return response.status_code == 204
+
+
+# --- processes ------------------------------------------------------------------------------
+def process_gone(pid: int) -> bool:
+    """No such process, or only its zombie: it holds no port, file or lock any more."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        pass
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[-1].split()[0]
+    except (OSError, IndexError):
+        return True
+    return state in ("Z", "X")
+
+
+def restart_service(system: LocalSystem, service: str, timeout: float = 30.0) -> None:
+    """Start the service if it is down and wait until it is ready.
+
+    Not `LocalSystem.restart_service` alone: right after exec, /proc/<pid>/cmdline can read empty
+    for a few milliseconds on this kernel, and the runner then takes the new process for a dead
+    one and gives up at once. Waiting until the runner sees the process closes that window.
+    """
+    if system.pid(service) is None:
+        system.start_service(service)
+    deadline = time.monotonic() + 5.0
+    while system.pid(service) is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    system.wait_ready(timeout, (service,))
 
 
 # --- the broker ----------------------------------------------------------------------------

@@ -1,0 +1,69 @@
+"""Which detector is meant to catch which defect, and by which invariants."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from system.defects import DEFECTS
+
+# A re-publish under a NEW id is itself what one_effect_per_cause forbids; detectors that
+# inject such sender retries check the other invariants (the retry is the fault, not the bug).
+SENDER_RETRY_EXEMPT = frozenset({"one_effect_per_cause"})
+
+
+@dataclass(frozen=True)
+class Detector:
+    kind: str  # "sim" | "experiment"
+    name: str  # what the table shows: the simulation's command or the experiment's name
+    catches_with: tuple[str, ...]  # any of these invariants firing counts as caught
+    params: dict[str, Any] = field(default_factory=dict)
+    ignore: frozenset[str] = frozenset()  # invariants this detector's faults break by design
+
+
+def _sim(catches_with: tuple[str, ...], ignore: frozenset[str] = frozenset(), **params: Any) -> Detector:
+    return Detector("sim", "simulation", catches_with, params, ignore)
+
+
+def _experiment(name: str, catches_with: tuple[str, ...], **params: Any) -> Detector:
+    return Detector("experiment", name, catches_with, params)
+
+
+MONEY = ("failed_order_not_charged", "nobody_charged_twice", "completed_order_charged_once")
+STOCK = ("stock_conserved", "availability_non_negative", "no_orphan_reservation")
+
+# Fast detectors: the deterministic simulator, milliseconds each.
+SIM_DETECTORS: dict[str, Detector] = {
+    "no_inbox_dedup": _sim(STOCK + MONEY, orders=30, faults="dup=0.3"),
+    "ack_before_commit": _sim(
+        ("orders_terminal",), orders=10, schedule="crash:payment:before_commit:payment.process:0"
+    ),
+    "publish_before_commit": _sim(("orders_terminal", "one_effect_per_cause", "trace_legal"), orders=20),
+    "no_delivery_compensation": _sim(MONEY + STOCK + ("trace_legal",), orders=10, mix="success,delivery_failed"),
+    "refund_not_idempotent": _sim(
+        MONEY, SENDER_RETRY_EXEMPT, orders=6, mix="delivery_failed", schedule="dupnew:payment.refund:0"
+    ),
+    "release_not_idempotent": _sim(
+        STOCK, SENDER_RETRY_EXEMPT, orders=6, mix="payment_failed", schedule="dupnew:inventory.release:0"
+    ),
+    "unstable_payment_decision": _sim(
+        MONEY, SENDER_RETRY_EXEMPT, orders=30, mix="dice", faults="dupnew=0.3"
+    ),
+    "complete_before_delivery": _sim(
+        ("completed_order_charged_once", "trace_legal"), orders=10, mix="success,delivery_failed"
+    ),
+}
+
+# Real processes, real RabbitMQ: the shipped chaos experiments at a small size.
+EXPERIMENT_DETECTORS: dict[str, Detector] = {
+    "no_inbox_dedup": _experiment("duplicate-storm", STOCK + MONEY),
+    "ack_before_commit": _experiment("crash-loop", ("orders_terminal",)),
+    "publish_before_commit": _experiment("crash-loop", ("one_effect_per_cause", "orders_terminal", "trace_legal")),
+    "no_delivery_compensation": _experiment("latency", MONEY + STOCK + ("trace_legal",)),
+    "refund_not_idempotent": _experiment("sender-retries", MONEY),
+    "release_not_idempotent": _experiment("sender-retries", STOCK),
+    "unstable_payment_decision": _experiment("sender-retries", MONEY),
+    "complete_before_delivery": _experiment("latency", ("completed_order_charged_once", "trace_legal")),
+}
+
+assert set(SIM_DETECTORS) == set(DEFECTS) == set(EXPERIMENT_DETECTORS), "every defect needs detectors"

@@ -1,0 +1,41 @@
+"""The defect zoo: every defect caught by its simulation detector, every control passing."""
+
+import pytest
+
+from harness.model import Verdict
+from harness.zoo.catalog import SIM_DETECTORS, Detector
+from harness.zoo.simulated import run_sim_case
+from harness.zoo.verdicts import judge, table
+from system.defects import DEFECTS
+
+
+@pytest.mark.parametrize("defect", sorted(DEFECTS))
+def test_simulation_catches_the_defect_and_passes_without_it(defect):
+    result = run_sim_case(defect, SIM_DETECTORS[defect], seed=1)
+    assert result.caught_by, f"{defect} not caught; replay: {result.replay}"
+    assert not result.control_broken, f"control failed for {defect}: {result.control_broken}"
+    assert f"--defects {defect}" in result.replay
+
+
+DETECTOR = Detector("sim", "simulation", ("stock_conserved",), ignore=frozenset({"one_effect_per_cause"}))
+
+
+def v(name, valid):
+    return Verdict(name, valid)
+
+
+def test_judge_needs_an_expected_invariant_to_fire():
+    quiet = judge("d", DETECTOR, [v("stock_conserved", True), v("trace_legal", False)], [], 1.0, "cmd")
+    assert not quiet.caught and quiet.caught_by == ()
+
+
+def test_judge_refuses_a_catch_when_the_control_fails_too():
+    noisy = judge("d", DETECTOR, [v("stock_conserved", False)], [v("orders_terminal", False)], 1.0, "cmd")
+    assert noisy.caught_by == ("stock_conserved",) and not noisy.caught
+    assert "FAILS: orders_terminal" in table([noisy])
+    assert table([noisy]).endswith("caught 0/1")
+
+
+def test_judge_ignores_what_the_detector_breaks_by_design():
+    ok = judge("d", DETECTOR, [v("stock_conserved", False)], [v("one_effect_per_cause", False)], 1.0, "cmd")
+    assert ok.caught and table([ok]).endswith("caught 1/1")
