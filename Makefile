@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test test-fast up down status bench load zoo lint clean
+.PHONY: install demo test test-fast up down status bench load load-chaos zoo lint clean
 
 install: $(STAMP)
 
@@ -37,7 +37,26 @@ test-fast: install
 	@$(BIN)/python -m pytest -q -p no:cacheprovider -m "not integration"
 
 bench: install
-	@for b in bench/bench_*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
+	@echo "== proxy: loopback echo direct vs through the bundled Toxiproxy"; $(BIN)/python bench/bench_proxy.py
+	@echo "== saga: AMQP ceiling vs end-to-end sagas/s"; $(BIN)/python bench/bench_saga.py
+	@echo "== checker: invariants over 1,000,000 recorded messages"; $(BIN)/python bench/bench_checker.py --messages 1000000
+	@echo "== simulator: simulated sagas/s with every invariant checked"; $(BIN)/python bench/bench_sim.py
+
+# A short headless Locust run against the local system; ends with a consistency verdict.
+load: install
+	@mkdir -p reports
+	@$(BIN)/saga-harness up
+	@$(BIN)/locust -f load/locustfile.py --headless -u 20 -r 10 -t 30s --host http://127.0.0.1:8001 --only-summary --html reports/load.html
+
+# The same with staged faults: warm-up, latency on every link, a crash, heal.
+load-chaos: install
+	@mkdir -p reports
+	@$(BIN)/saga-harness up --chaos
+	@$(BIN)/locust -f load/locustfile.py,load/shapes.py --headless -u 20 -r 10 -t 60s --host http://127.0.0.1:8001 --only-summary --html reports/load-chaos.html
+
+# Every opt-in defect, caught by a simulation AND by a chaos experiment on real processes.
+zoo: install
+	@$(BIN)/saga-harness zoo --detectors all
 
 lint: install
 	@$(BIN)/ruff check .

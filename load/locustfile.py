@@ -22,7 +22,6 @@ import uuid
 from datetime import datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # `load` from any working directory
@@ -34,7 +33,7 @@ from locust.runners import STATE_STOPPED, LocalRunner  # noqa: E402
 from harness.model import Operation, OpType  # noqa: E402
 from load.mix import DEFAULT_MIX, Mix, MixError, OrderKind, order_body, outcome_of  # noqa: E402
 from load.operations import PostAnswer, classify_post, saga_latency  # noqa: E402
-from load.record import RunRecord, Targets  # noqa: E402
+from load.record import RunRecord, derive_targets  # noqa: E402
 from system.contracts import DEFAULT_PORTS  # noqa: E402
 
 POST_ATTEMPTS = 3  # an ambiguous or refused POST is retried with the same key, like a real client
@@ -94,25 +93,6 @@ def validate_options(environment: Any, **_: Any) -> None:
     environment.saga_seed = seed if seed is not None else random.SystemRandom().randrange(2**31)
 
 
-def targets_for(host: str, options: Any) -> Targets:
-    """The other services default to the order host's hostname, on the ports that follow the
-    order port as everywhere in this project (8001 -> 8002-8004, an instance's base+1 -> base+2..)."""
-    parts = urlsplit(host if "://" in host else f"http://{host}")
-    hostname = parts.hostname or "127.0.0.1"
-
-    def url(service: str) -> str:
-        given = getattr(options, f"{service}_url")
-        if given:
-            return given.rstrip("/")
-        offset = DEFAULT_PORTS[service] - DEFAULT_PORTS["order"]
-        port = parts.port + offset if parts.port else DEFAULT_PORTS[service]
-        return f"{parts.scheme or 'http'}://{hostname}:{port}"
-
-    amqp = None if options.saga_skip_broker_check else (options.amqp_url or f"amqp://guest:guest@{hostname}:5672/")
-    return Targets(order=host.rstrip("/"), inventory=url("inventory"), payment=url("payment"),
-                   delivery=url("delivery"), amqp_url=amqp)
-
-
 @events.test_start.add_listener
 def start_run(environment: Any, **_: Any) -> None:
     options = environment.parsed_options
@@ -124,7 +104,9 @@ def start_run(environment: Any, **_: Any) -> None:
     record = RunRecord(
         run_id=uuid.uuid4().hex[:8],
         seed=environment.saga_seed,
-        targets=targets_for(host, options),
+        targets=derive_targets(host, inventory=options.inventory_url, payment=options.payment_url,
+                               delivery=options.delivery_url, amqp_url=options.amqp_url,
+                               skip_broker=options.saga_skip_broker_check),
         mix=str(environment.saga_mix),
         deadline_s=options.saga_check_deadline,
     )

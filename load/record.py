@@ -11,8 +11,10 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from harness.model import FaultEvent, History, Operation
+from system.contracts import DEFAULT_PORTS
 
 
 @dataclass
@@ -24,6 +26,32 @@ class Targets:
     payment: str
     delivery: str
     amqp_url: str | None  # None: skip the broker's invariants (queues, dead letters)
+
+
+def derive_targets(
+    host: str,
+    *,
+    inventory: str = "",
+    payment: str = "",
+    delivery: str = "",
+    amqp_url: str = "",
+    skip_broker: bool = False,
+) -> Targets:
+    """The URLs given, else the order host's name on the ports that follow the order port, as
+    everywhere in this project (8001 -> 8002-8004; an instance's base+1 -> base+2..)."""
+    parts = urlsplit(host if "://" in host else f"http://{host}")
+    hostname = parts.hostname or "127.0.0.1"
+    given = {"inventory": inventory, "payment": payment, "delivery": delivery}
+
+    def url(service: str) -> str:
+        if given[service]:
+            return given[service].rstrip("/")
+        offset = DEFAULT_PORTS[service] - DEFAULT_PORTS["order"]
+        port = parts.port + offset if parts.port else DEFAULT_PORTS[service]
+        return f"{parts.scheme or 'http'}://{hostname}:{port}"
+
+    amqp = None if skip_broker else (amqp_url or f"amqp://guest:guest@{hostname}:5672/")
+    return Targets(host.rstrip("/"), url("inventory"), url("payment"), url("delivery"), amqp)
 
 
 @dataclass

@@ -18,6 +18,7 @@ from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NoReturn
+from urllib.parse import urlsplit
 
 import httpx
 
@@ -33,6 +34,7 @@ from system.order.domain import STATUSES, TERMINAL_STATUSES
 BROKER_INVARIANTS = ("queues_drained", "dead_letters_accounted")
 ORDER_PAGE = 100_000  # GET /orders' largest page
 POLL_S = 0.5
+FINAL_READ_RETRY_S = 15.0  # at least this long to retry the final read (a broker restart takes ~5 s)
 IN_FLIGHT = tuple(s for s in STATUSES if s not in TERMINAL_STATUSES)
 
 Say = Callable[[str], None]
@@ -126,35 +128,67 @@ class StateReader:
         depths = run_sync(queue_depths(self.targets.amqp_url))
         return all(depths.get(q, 0) == 0 for q in WORK_QUEUES)
 
-    def final_state(self, say: Say) -> SystemState:
+    def final_state(self, include_broker: bool = True) -> SystemState:
+        """One read of everything; raises if any part cannot be read."""
         state = SystemState(orders=self.orders(), read_at=time.time())
         state.inventory = self.client.inventory()
         state.reservations = self.client.reservations()
         state.payments = self.client.payments()
         state.deliveries = self.client.deliveries()
-        if self.targets.amqp_url:
-            try:
-                state.queues = run_sync(queue_depths(self.targets.amqp_url))
-                state.dead_letters = run_sync(peek_dead_letters(self.targets.amqp_url))
-            except Exception as exc:  # noqa: BLE001 - the broker invariants then answer "unknown"
-                say(f"could not read the broker at {self.targets.amqp_url}: {type(exc).__name__}: {exc}")
+        if include_broker and self.targets.amqp_url:
+            state.queues = run_sync(queue_depths(self.targets.amqp_url))
+            state.dead_letters = run_sync(peek_dead_letters(self.targets.amqp_url))
         return state
+
+
+def read_final_state(reader: StateReader, say: Say, until: float) -> SystemState:
+    """Retry a failed read until `until` (a service or the broker restarting must not make the
+    verdict unknown); then read without the broker, whose invariants then answer "unknown"."""
+    said = ""
+    while True:
+        try:
+            return reader.final_state()
+        except Exception as exc:  # noqa: BLE001 - retried, then reported
+            failure = f"{type(exc).__name__}: {exc}"
+        if time.time() >= until:
+            break
+        if failure != said:
+            say(f"final read failed ({failure}); retrying for up to {until - time.time():.0f}s")
+            said = failure
+        time.sleep(1.0)
+    state = reader.final_state(include_broker=False)  # an HTTP failure here makes the run unknown
+    say(f"could not read the broker at {redacted(reader.targets.amqp_url or '')}: {failure}")
+    return state
+
+
+def redacted(url: str) -> str:
+    """The URL without its password, for messages."""
+    parts = urlsplit(url)
+    if not parts.password:
+        return url
+    return parts._replace(netloc=parts.netloc.replace(f":{parts.password}@", ":***@", 1)).geturl()
 
 
 def settle(reader: StateReader, record: RunRecord, say: Say, wait: bool = True) -> None:
     """Poll until the run's orders are terminal and the work queues empty, or the deadline passes."""
     deadline = record.settle_from() + record.deadline_s + POLL_S
-    last_error = ""
+    waiting_for = ""
     while True:
         try:
             pending = reader.in_flight()
-            if pending == 0 and reader.work_queues_empty():
+            if pending:
+                waiting_for = f"{pending} orders still in flight"
+            elif not reader.work_queues_empty():
+                waiting_for = "messages still in the work queues"
+            else:
                 return
-            last_error = f"{pending} orders still in flight"
-        except Exception as exc:  # noqa: BLE001 - a service restarting: keep polling until the deadline
-            last_error = f"{type(exc).__name__}: {exc}"
+        except Exception as exc:  # noqa: BLE001 - a service or the broker restarting: keep polling
+            failure = f"cannot read: {type(exc).__name__}: {exc}"
+            if failure != waiting_for:
+                say(f"{failure} (retrying until the deadline)")
+            waiting_for = failure
         if not wait or time.time() >= deadline:
-            say(f"stopped waiting at the deadline ({record.deadline_s:.0f}s after stop/heal): {last_error}")
+            say(f"stopped waiting at the deadline ({record.deadline_s:.0f}s after stop/heal): {waiting_for}")
             return
         time.sleep(POLL_S)
 
@@ -163,7 +197,8 @@ def run_check(record: RunRecord, say: Say = print, wait: bool = True) -> tuple[l
     reader = StateReader(record)
     try:
         settle(reader, record, say, wait)
-        state = reader.final_state(say)
+        state = read_final_state(reader, say, until=max(record.settle_from() + record.deadline_s,
+                                                        time.time() + FINAL_READ_RETRY_S))
     finally:
         reader.close()
     return judge(record, state), state

@@ -6,6 +6,7 @@ This is the composition root of a service process: config -> SQLite -> messaging
 from __future__ import annotations
 
 import logging
+import os
 import sqlite3
 from collections.abc import Callable
 from contextlib import asynccontextmanager
@@ -83,7 +84,7 @@ def create_app(config: ServiceConfig, logic: ServiceLogic, routes: RouterFactory
 
     @app.get("/health")
     async def health() -> dict:
-        return {"status": "alive", "service": config.service}
+        return {"status": "alive", "service": config.service, "pid": os.getpid()}
 
     @app.get("/ready")
     async def ready() -> JSONResponse:
@@ -93,6 +94,7 @@ def create_app(config: ServiceConfig, logic: ServiceLogic, routes: RouterFactory
             "service": config.service,
             "ready": ok,
             "reason": reason,
+            "pid": os.getpid(),  # lets a runner tell its own process from another on the port
             "outbox_backlog": outbox_backlog(conn()),
             "stats": runtime.stats,
         }

@@ -3,9 +3,9 @@
 Crash points are armed through the service's chaos surface (POST /_chaos/crashpoints with the
 X-Chaos-Token header); the process then SIGKILLs itself when it reaches the point.
 
-The broker restart is a small `rabbitmqctl stop_app` / `start_app` helper with a bounded wait
-(to be swapped for `harness.nemesis.broker` once the chaos nemeses land). The shared RabbitMQ
-serves every instance on the machine, so a restart is kept short and is always undone.
+The broker restart uses the chaos nemesis's `BrokerControl` (`rabbitmqctl stop_app` /
+`start_app`) and its bounded wait for an AMQP handshake. The shared RabbitMQ serves every
+instance on the machine, so a restart is kept short and is always undone.
 """
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ from __future__ import annotations
 import os
 import shutil
 import socket
-import subprocess
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -21,14 +20,11 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from harness.nemesis.base import NemesisError
+from harness.nemesis.broker import DEFAULT_WAIT_S, BrokerControl, wait_accepting
+
 if TYPE_CHECKING:
     from harness.runner.local import LocalSystem
-
-RABBITMQCTL_TIMEOUT_S = 60.0
-
-
-class NemesisError(RuntimeError):
-    pass
 
 
 # --- crash points ------------------------------------------------------------------------
@@ -86,18 +82,10 @@ def restart_service(system: LocalSystem, service: str, timeout: float = 30.0) ->
     system.wait_ready(timeout, (service,))
 
 
-# --- the broker ----------------------------------------------------------------------------
+# --- the broker ------------------------------------------------------------------------------
+# The chaos nemesis's own control (`rabbitmqctl stop_app` / `start_app`) and its bounded wait.
 def rabbitmqctl() -> str | None:
     return shutil.which("rabbitmqctl")
-
-
-def _ctl(*args: str) -> None:
-    ctl = rabbitmqctl()
-    if ctl is None:
-        raise NemesisError("rabbitmqctl is not on PATH: the broker cannot be restarted from here")
-    done = subprocess.run([ctl, *args], capture_output=True, text=True, timeout=RABBITMQCTL_TIMEOUT_S)
-    if done.returncode != 0:
-        raise NemesisError(f"rabbitmqctl {' '.join(args)} failed ({done.returncode}): {done.stderr.strip()}")
 
 
 def broker_accepts(amqp_url: str, timeout: float = 1.0) -> bool:
@@ -110,17 +98,13 @@ def broker_accepts(amqp_url: str, timeout: float = 1.0) -> bool:
 
 
 def stop_broker() -> None:
-    _ctl("stop_app")
+    BrokerControl.rabbitmqctl().stop()
 
 
-def start_broker(amqp_url: str, timeout: float = 60.0) -> None:
-    """Start the app again and wait, bounded, until it takes connections."""
-    _ctl("start_app")
-    deadline = time.monotonic() + timeout
-    while not broker_accepts(amqp_url):
-        if time.monotonic() > deadline:
-            raise NemesisError(f"the broker did not take connections within {timeout:.0f}s of start_app")
-        time.sleep(0.2)
+def start_broker(amqp_url: str, timeout: float = DEFAULT_WAIT_S) -> float:
+    """Start the app again and wait, bounded, until an AMQP handshake succeeds; return the wait."""
+    BrokerControl.rabbitmqctl().start()
+    return wait_accepting(amqp_url, timeout)
 
 
 def ensure_broker_running(amqp_url: str) -> None:

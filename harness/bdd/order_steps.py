@@ -12,7 +12,14 @@ import pytest
 from pytest_bdd import given, parsers, then, when
 
 from harness.bdd.tap import BusTap, first_unique
-from harness.bdd.vocabulary import FAILURE_REASONS, OUTCOMES, SEED_TRACES, lookup, outcome
+from harness.bdd.vocabulary import (
+    FAILURE_REASONS,
+    OUTCOMES,
+    SEED_TRACES,
+    force_from_row,
+    lookup,
+    outcome,
+)
 from harness.bdd.world import SagaWorld, eventually
 from harness.client import SagaClient
 from harness.invariants.common import same_money
@@ -51,7 +58,8 @@ def system_running(saga_world: SagaWorld) -> None:
 
 @given("the message bus is being recorded")
 def bus_recorded(saga_world: SagaWorld) -> None:
-    tap = BusTap(saga_world.target.endpoints.amqp_url).start()
+    tap = BusTap(saga_world.target.endpoints.amqp_url)
+    tap.start()
     saga_world.tap = tap
     saga_world.cleanup.callback(tap.stop)
 
@@ -103,16 +111,18 @@ def different_request(saga_world: SagaWorld, key: str) -> None:
 
 @when("customers place these orders:")
 def place_these(saga_world: SagaWorld, datatable: list[list[str]]) -> None:
+    """Columns product, quantity, amount, and either outcome (checked later by "every order ends
+    as expected") or payment/delivery ("succeed", "fail" or blank: blank leaves it to the dice)."""
     header, *rows = datatable
     expected = saga_world.notes.setdefault("expected", {})
     for row in rows:
         cells = dict(zip(header, row, strict=True))
-        wanted = outcome(cells["outcome"])
-        response = saga_world.place(
-            cells["product"], int(cells["quantity"]), float(cells["amount"]), force=wanted.force
-        )
+        wanted = outcome(cells["outcome"]) if "outcome" in cells else None
+        force = wanted.force if wanted else force_from_row(cells.get("payment", ""), cells.get("delivery", ""))
+        response = saga_world.place(cells["product"], int(cells["quantity"]), float(cells["amount"]), force=force)
         assert response.status_code == 201, f"order {cells} refused: HTTP {response.status_code} {response.text}"
-        expected[saga_world.order_id] = wanted
+        if wanted:
+            expected[saga_world.order_id] = wanted
 
 
 # -- Then: the order ---------------------------------------------------------------------------

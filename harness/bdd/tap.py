@@ -2,30 +2,26 @@
 
 Every message any service publishes lands in the tap as well, with its body and properties, so a
 scenario can read the trace the bus really carried and re-publish a real message unchanged.
-Synchronous on purpose (pytest-bdd steps cannot be async): each call opens a short connection
-through `harness.broker.run_sync` and the queue keeps what arrives in between.
-
-The queue is durable with an `x-expires`, so it outlives a broker restart in the middle of a
-scenario and still disappears by itself if a run dies before `stop()`.
+It is `harness.recorder.Tap` (its own loop in a background thread, so sync steps can use it) with
+a durable queue: the queue outlives a broker restart in the middle of a scenario, and its
+`x-expires` removes it by itself if a run dies before `stop()`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import threading
 import time
-import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-import aio_pika
+from aio_pika.abc import AbstractIncomingMessage
 
 from harness.broker import publish_raw, run_sync
 from harness.model import RecordedMessage
-from system.contracts import EXCHANGE
-
-TAP_EXPIRES_MS = 10 * 60 * 1000
+from harness.recorder import Tap
 
 
 @dataclass(frozen=True)
@@ -84,58 +80,39 @@ def tapped(routing_key: str, body: bytes, message_id: str | None, correlation_id
     )
 
 
-class BusTap:
-    def __init__(self, amqp_url: str, name: str | None = None) -> None:
-        self.amqp_url = amqp_url
-        self.queue = name or f"harness.tap.{uuid.uuid4().hex[:12]}"
-        self.messages: list[TappedMessage] = []
+class BusTap(Tap):
+    """harness.recorder's tap, keeping each message whole (body included) so it can be re-sent."""
 
-    def start(self) -> BusTap:
-        run_sync(self._declare())
-        return self
+    prefix = "harness.bdd.tap"
 
-    def drain(self) -> list[TappedMessage]:
-        """Take everything that arrived since the last drain; return all messages seen so far."""
-        self.messages.extend(run_sync(self._take()))
-        return self.messages
+    def __init__(self, amqp_url: str) -> None:
+        # Durable: a scenario that restarts the broker keeps what was published meanwhile.
+        super().__init__(amqp_url, durable=True)
+        self._lock = threading.Lock()
+        self._messages: list[TappedMessage] = []
 
-    def stop(self) -> None:
-        run_sync(self._delete())
+    async def on_message(self, incoming: AbstractIncomingMessage) -> None:
+        message = tapped(incoming.routing_key or "", incoming.body, incoming.message_id,
+                         incoming.correlation_id, bool(incoming.redelivered), time.time())
+        with self._lock:
+            self._messages.append(message)
+
+    @property
+    def messages(self) -> list[TappedMessage]:
+        """Everything the tap received so far, in arrival order."""
+        with self._lock:
+            return list(self._messages)
+
+    def settle(self, timeout: float = 10.0) -> bool:
+        """Wait (bounded) until the tap queue is empty and quiet, so `messages` is complete."""
+        return self.drain(timeout=timeout)
 
     def of_order(self, order_id: str) -> list[TappedMessage]:
-        return [m for m in self.drain() if m.order_id == order_id]
+        return [m for m in self.messages if m.order_id == order_id]
 
     def recorded(self) -> list[RecordedMessage]:
-        return [m.recorded() for m in self.drain()]
-
-    async def _declare(self) -> None:
-        connection = await aio_pika.connect(self.amqp_url, timeout=5)
-        async with connection:
-            channel = await connection.channel()
-            exchange = await channel.declare_exchange(EXCHANGE, aio_pika.ExchangeType.TOPIC, durable=True)
-            queue = await channel.declare_queue(
-                self.queue, durable=True, arguments={"x-expires": TAP_EXPIRES_MS}
-            )
-            await queue.bind(exchange, routing_key="#")
-
-    async def _take(self) -> list[TappedMessage]:
-        connection = await aio_pika.connect(self.amqp_url, timeout=5)
-        taken: list[TappedMessage] = []
-        async with connection:
-            channel = await connection.channel()
-            queue = await channel.declare_queue(self.queue, passive=True)
-            while (message := await queue.get(no_ack=True, fail=False)) is not None:
-                taken.append(
-                    tapped(message.routing_key or "", message.body, message.message_id,
-                           message.correlation_id, bool(message.redelivered), time.time())
-                )
-        return taken
-
-    async def _delete(self) -> None:
-        connection = await aio_pika.connect(self.amqp_url, timeout=5)
-        async with connection:
-            channel = await connection.channel()
-            await channel.queue_delete(self.queue)
+        self.settle()
+        return [m.recorded() for m in self.messages]
 
 
 def first_unique(messages: list[TappedMessage]) -> list[TappedMessage]:

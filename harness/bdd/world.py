@@ -76,7 +76,7 @@ class SagaWorld:
     # -- orders ---------------------------------------------------------------------------
     @property
     def order_id(self) -> str:
-        """"The order": the last one placed."""
+        """The last order placed: "the order" in a feature."""
         assert self.orders, "no order was placed in this scenario yet"
         return self.orders[-1]
 
@@ -108,11 +108,11 @@ class SagaWorld:
                 product_id, quantity, amount, user_id=self.customer,
                 force=self.force if force is None else force, idempotency_key=idempotency_key,
             )
-        except httpx.TimeoutException as exc:
-            self._op("info", value, error=f"timeout: {exc}")
-            raise
-        except httpx.HTTPError as exc:
+        except httpx.ConnectError as exc:  # never sent: certainly no order
             self._op("fail", value, error=f"{type(exc).__name__}: {exc}")
+            raise
+        except httpx.TransportError as exc:  # sent, answer lost: the order may exist
+            self._op("info", value, error=f"{type(exc).__name__}: {exc}")
             raise
         self.responses.append(response)
         if response.status_code in (200, 201):

@@ -34,13 +34,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     run.add_argument("--orders", type=_positive_int, help="orders to place (default: the experiment's)")
     run.add_argument("--rate", type=_positive_float, help="orders per second (default: the experiment's)")
     run.add_argument("--runs-dir", type=Path, default=Path("runs"), help="where run directories go (runs)")
-    run.add_argument("--target", choices=("local", "external"), default="local",
-                     help="local: this SAGA_HOME's processes (started if down); external: SAGA_*_URL")
+    _target_arguments(run, "local: this SAGA_HOME's processes (started if down); compose: "
+                           "docker-compose.yml's containers; external: SAGA_*_URL, no process control")
     run.add_argument("--no-report", action="store_true", help="skip report.html")
     run.set_defaults(func=run_command)
 
     check = subparsers.add_parser("check", help="check the invariants on a running system now")
-    check.add_argument("--target", choices=("local", "external"), default="local")
+    _target_arguments(check, "where the system runs (local, compose or external)")
     check.add_argument("--deadline", type=_positive_float, default=60.0,
                        help="an order still in flight this long after it began is a violation (60)")
     check.add_argument("--invariant", action="append", dest="only", metavar="NAME",
@@ -54,6 +54,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     analyze.add_argument("run_dir", type=Path, metavar="RUN_DIR")
     analyze.add_argument("--json", action="store_true", help="print the verdicts as JSON")
     analyze.set_defaults(func=analyze_command)
+
+
+def _target_arguments(parser: argparse.ArgumentParser, help_text: str) -> None:
+    parser.add_argument("--target", choices=("local", "compose", "external"), default="local", help=help_text)
+    parser.add_argument("--compose-file", metavar="FILE", help="for --target compose (docker-compose.yml)")
 
 
 def _positive_int(text: str) -> int:
@@ -80,10 +85,11 @@ def _guard(body):
     from harness.experiments.rundir import RunDirError
     from harness.experiments.target import TargetProblem
     from harness.invariants import UnknownInvariant
+    from harness.targets.compose import ComposeError
 
     try:
         return body()
-    except (ExperimentError, TargetProblem, RunDirError, UnknownInvariant) as exc:
+    except (ExperimentError, TargetProblem, RunDirError, UnknownInvariant, ComposeError) as exc:
         print(f"saga-harness: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except Exception:  # noqa: BLE001 - the harness itself broke
@@ -116,10 +122,10 @@ def list_experiments(args: argparse.Namespace) -> int:
 def run_command(args: argparse.Namespace) -> int:
     def body() -> int:
         from harness.experiments.runner import run_experiment
-        from harness.experiments.target import external_target, local_target
+        from harness.experiments.target import make_target
 
         experiment = load_experiment(args.experiment).with_load(args.orders, args.rate)
-        target = local_target() if args.target == "local" else external_target()
+        target = make_target(args.target, compose_file=args.compose_file)
         outcome = run_experiment(experiment, target, seed=args.seed, runs_dir=args.runs_dir,
                                  render=not args.no_report)
         return outcome.exit_code
@@ -131,11 +137,11 @@ def run_command(args: argparse.Namespace) -> int:
 def check_command(args: argparse.Namespace) -> int:
     def body() -> int:
         from harness.client import SagaClient
-        from harness.experiments.target import external_target, local_target
+        from harness.experiments.target import make_target
         from harness.invariants import check_all
         from harness.model import History, overall
 
-        target = local_target(start=False) if args.target == "local" else external_target()
+        target = make_target(args.target, compose_file=args.compose_file, start=False)
         with SagaClient(target.endpoints) as client:
             state = client.read_state()
         # No history: the checks compare final state only (trace_legal skips the bus comparison).

@@ -2,8 +2,9 @@
 connections again.
 
 Locally that is `rabbitmqctl stop_app` / `start_app` (the Erlang node stays up, every connection
-drops, durable queues and persistent messages survive); for a compose target it is
-`docker compose stop rabbitmq` / `start rabbitmq`, the same restart with a hold in the middle.
+drops, durable queues and persistent messages survive); for the compose target it is
+`docker compose stop rabbitmq` / `start rabbitmq` (harness.targets.compose), which is
+`docker compose restart rabbitmq` with a planned hold in the middle.
 The shared broker serves every instance on the machine: a restart disturbs them all for seconds.
 """
 
@@ -13,23 +14,27 @@ import shutil
 import subprocess
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import aio_pika
 
 from harness.broker import run_sync
 from harness.nemesis.base import Injection, Nemesis, NemesisError, PlannedFault
 
+if TYPE_CHECKING:
+    from harness.targets.compose import ComposeSystem
+
 DEFAULT_WAIT_S = 60.0
 
 
 @dataclass(frozen=True)
 class BrokerControl:
-    """How to stop and start the broker: two argvs."""
+    """How to stop and how to start the broker."""
 
-    stop_argv: tuple[str, ...]
-    start_argv: tuple[str, ...]
+    stop: Callable[[], None]
+    start: Callable[[], None]
     description: str
 
     @classmethod
@@ -37,15 +42,12 @@ class BrokerControl:
         ctl = shutil.which("rabbitmqctl")
         if ctl is None:
             raise NemesisError("rabbitmqctl is not on PATH: the broker cannot be restarted from here")
-        return cls((ctl, "stop_app"), (ctl, "start_app"), "rabbitmqctl stop_app / start_app")
+        return cls(lambda: run((ctl, "stop_app")), lambda: run((ctl, "start_app")), "rabbitmqctl stop_app / start_app")
 
     @classmethod
-    def compose(cls, compose_file: str | None = None, service: str = "rabbitmq") -> BrokerControl:
-        docker = shutil.which("docker")
-        if docker is None:
-            raise NemesisError("docker is not on PATH: the compose broker cannot be restarted from here")
-        base = (docker, "compose", *(("-f", compose_file) if compose_file else ()))
-        return cls((*base, "stop", service), (*base, "start", service), f"docker compose stop/start {service}")
+    def compose(cls, system: ComposeSystem) -> BrokerControl:
+        """The compose target's broker container: `docker compose stop` / `start rabbitmq`."""
+        return cls(system.stop_broker, system.start_broker, "docker compose stop / start rabbitmq")
 
 
 def run(argv: tuple[str, ...], timeout: float = 120.0) -> None:
@@ -84,18 +86,18 @@ class BrokerNemesis(Nemesis):
 
     def inject(self, fault: PlannedFault, stop: threading.Event) -> Injection:
         began = time.time()
-        run(self.control.stop_argv)
+        self.control.stop()
         self._down = True
         return Injection(began, {"how": self.control.description})
 
     def heal(self, fault: PlannedFault, injection: Injection) -> dict[str, Any]:
-        run(self.control.start_argv)
+        self.control.start()
         self._down = False
         waited = wait_accepting(self.amqp_url, float(fault.params.get("wait_s", DEFAULT_WAIT_S)))
         return {"accepting_after_s": round(waited, 3)}
 
     def heal_all(self) -> None:
         if self._down:
-            run(self.control.start_argv)
+            self.control.start()
             self._down = False
             wait_accepting(self.amqp_url)

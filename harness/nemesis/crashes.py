@@ -1,22 +1,31 @@
 """Process crashes: SIGKILL a service at a planned moment, or arm a named crash point inside it and
 let the next message that reaches that line kill it; then bring it back.
 
-`kill` needs process control (the local target). `crashpoint` needs the chaos control surface
-(SAGA_CHAOS_TOKEN on the services); on a target without process control something else (compose's
-restart policy) must bring the service back, and the nemesis waits for it to be ready.
+`kill` needs process control: the local target's LocalSystem, or the compose target's
+ComposeSystem (`docker compose kill -s SIGKILL` / `start`). `crashpoint` needs the chaos control
+surface (SAGA_CHAOS_TOKEN on the services); on a target without process control something else
+must bring the service back, and the nemesis waits for it to be ready.
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
 
 from harness.nemesis.base import Injection, Nemesis, NemesisError, PlannedFault
-from harness.runner.local import LocalSystem
+from harness.runner.local import LocalSystem, ServiceStatus
 from system.messaging.crashpoints import CRASH_POINTS
+
+
+class ProcessControl(Protocol):
+    """What LocalSystem and the compose target's ComposeSystem both offer."""
+
+    def kill_service(self, service: str) -> Any: ...
+
+    def restart_service(self, service: str, timeout: float = ...) -> ServiceStatus: ...
 
 KINDS = ("kill", "crashpoint")
 DEFAULT_TRIGGER_TIMEOUT_S = 20.0
@@ -77,7 +86,7 @@ class CrashNemesis(Nemesis):
     name = "crash"
     kinds = KINDS
 
-    def __init__(self, services: dict[str, str], token: str | None, system: LocalSystem | None) -> None:
+    def __init__(self, services: dict[str, str], token: str | None, system: ProcessControl | None) -> None:
         self.services = services  # service -> base URL
         self.token = token
         self.system = system
@@ -88,10 +97,10 @@ class CrashNemesis(Nemesis):
         if fault.kind == "kill":
             if self.system is None:
                 raise NemesisError("kill needs process control, which this target does not give")
-            pid = self.system.kill_service(service)
-            if pid is None:
+            if not self._alive(service):
                 raise NemesisError(f"{service} was not running, nothing to kill")
-            return Injection(time.time(), {"pid": pid})
+            pid = self.system.kill_service(service)  # LocalSystem says which pid; compose nothing
+            return Injection(time.time(), {"pid": pid} if pid else {})
         return self._crash_at_point(fault, stop)
 
     def _crash_at_point(self, fault: PlannedFault, stop: threading.Event) -> Injection:
@@ -100,7 +109,7 @@ class CrashNemesis(Nemesis):
             raise NemesisError(f"unknown crash point {point!r}")
         if not self.token:
             raise ChaosSurfaceError("crash points need a chaos token")
-        pid = self.system.pid(service) if self.system else None
+        pid = self.system.pid(service) if isinstance(self.system, LocalSystem) else None
         base = self.services[service]
         routing_key = fault.params.get("routing_key")
         armed_at = time.time()
@@ -134,7 +143,7 @@ class CrashNemesis(Nemesis):
         return False
 
     def _alive(self, service: str) -> bool:
-        if self.system is not None:
+        if isinstance(self.system, LocalSystem):  # the process itself, not just its port
             return self.system.pid(service) is not None
         try:
             return httpx.get(f"{self.services[service]}/health", timeout=1.0).status_code == 200
@@ -168,5 +177,5 @@ class CrashNemesis(Nemesis):
         for service, base in self.services.items():
             if self.token:
                 disarm_crash_points(base, self.token)
-            if self.system is not None and self.system.pid(service) is None:
+            if self.system is not None and not self._alive(service):
                 self.system.restart_service(service, timeout=RESTART_TIMEOUT_S)

@@ -161,6 +161,9 @@ class LocalSystem:
         try:
             response = httpx.get(f"http://127.0.0.1:{port}/ready", timeout=2.0)
             body = response.json()
+            if body.get("pid") not in (None, pid):
+                return ServiceStatus(service, pid, port, False,
+                                     f"port {port} is answered by another process (pid {body['pid']})")
             return ServiceStatus(service, pid, port, response.status_code == 200, body.get("reason", ""))
         except (httpx.HTTPError, ValueError) as exc:
             return ServiceStatus(service, pid, port, False, f"not answering on {port} ({type(exc).__name__})")

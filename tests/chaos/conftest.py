@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-
 import pytest
 
 from harness.experiments.target import RunTarget
@@ -11,13 +9,7 @@ from harness.experiments.target import RunTarget
 
 @pytest.fixture(scope="session")
 def run_target(saga_target) -> RunTarget:
-    return RunTarget(
-        saga_target.kind,
-        saga_target.endpoints,
-        saga_target.local,
-        saga_target.chaos_token,
-        os.environ.get("SAGA_COMPOSE_FILE"),
-    )
+    return RunTarget(saga_target.kind, saga_target.endpoints, saga_target.local, saga_target.chaos_token)
 
 
 @pytest.fixture(scope="session")

@@ -3,29 +3,35 @@
 
 import json
 
-from harness.experiments.rundir import CONFIG, RESULTS, SCHEDULE
+import pytest
+
+from harness.experiments.rundir import CONFIG, HISTORY, RESULTS, SCHEDULE, STATE
 from harness.experiments.runner import run_experiment
 from harness.experiments.target import RunTarget
 from harness.experiments.validation import parse_experiment
 from harness.runner.layout import Endpoints
+from system.config import DEFAULT_AMQP_URL
 from tests.chaos.cli_helpers import saga
 
-NOBODY = "http://127.0.0.1:9"  # the discard port: nothing answers there
 
+@pytest.mark.integration
+def test_a_run_whose_harness_breaks_midway_ends_crashed_with_its_files(tmp_path, monkeypatch):
+    import harness.experiments.runner as runner
 
-def unreachable_target() -> RunTarget:
-    services = {s: NOBODY for s in ("order", "inventory", "payment", "delivery")}
-    return RunTarget("external", Endpoints(services, NOBODY, "amqp://guest:guest@127.0.0.1:9/"), None, None)
+    def broken_steady_state(run, client):
+        raise RuntimeError("the harness broke")
 
-
-def test_a_run_whose_broker_is_unreachable_ends_crashed_with_its_files(tmp_path):
+    monkeypatch.setattr(runner, "steady_state", broken_steady_state)
+    services = {s: "http://127.0.0.1:9" for s in ("order", "inventory", "payment", "delivery")}
+    target = RunTarget("external", Endpoints(services, "http://127.0.0.1:9", DEFAULT_AMQP_URL))
     experiment = parse_experiment({"name": "doomed", "faults": [{"nemesis": "duplicates"}]}, "test")
-    outcome = run_experiment(experiment, unreachable_target(), seed=5, runs_dir=tmp_path, say=lambda line: None,
-                             render=False)
+    outcome = run_experiment(experiment, target, seed=5, runs_dir=tmp_path, say=lambda line: None, render=False)
     assert outcome.exit_code == 255
     results = json.loads((outcome.run_dir / RESULTS).read_text())
-    assert results["valid"] == "unknown" and results["crashed"] and results["seed"] == 5
-    assert (outcome.run_dir / CONFIG).is_file() and (outcome.run_dir / SCHEDULE).is_file()
+    assert results["valid"] == "unknown" and "the harness broke" in results["crashed"] and results["seed"] == 5
+    assert "RuntimeError" in results["phases"]["crash_traceback"]
+    for name in (CONFIG, SCHEDULE, STATE, HISTORY):
+        assert (outcome.run_dir / name).is_file(), name
 
 
 def test_analyze_refuses_a_run_dir_with_a_damaged_file(tmp_path, capsys):

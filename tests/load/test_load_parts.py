@@ -11,13 +11,20 @@ from pathlib import Path
 import pytest
 
 from harness.faults.network import Fault, HealReport
-from harness.model import FaultEvent, Operation
+from harness.model import FaultEvent, Operation, SystemState
 from harness.runner.local import ServiceStatus
 from load.chaos import STAGES, ChaosUsageError, Nemesis, make_plan
 from load.mix import DEFAULT_MIX, KINDS, Mix, MixError, order_body, outcome_of
 from load.operations import classify_post, saga_latency
-from load.record import RunRecord, Targets
-from load.verdict import invariant_names, judge, own_orders, verdict_line
+from load.record import RunRecord, Targets, derive_targets
+from load.verdict import (
+    invariant_names,
+    judge,
+    own_orders,
+    read_final_state,
+    redacted,
+    verdict_line,
+)
 from system.catalog import INITIAL_STOCK
 from tests.unit.world_builder import good_world
 
@@ -119,6 +126,19 @@ def test_record_round_trips_and_lists_the_orders_it_learnt_about(tmp_path: Path)
     assert loaded == record
     assert loaded.order_ids() == ["o1"] and loaded.idempotency_keys() == {"k1", "k2"}
     assert loaded.settle_from() == 2.0  # the deadline runs from the heal, which came after the stop
+
+
+def test_other_services_follow_the_order_port_unless_given():
+    seed = derive_targets("http://127.0.0.1:8001")
+    assert (seed.inventory, seed.payment, seed.delivery) == (
+        "http://127.0.0.1:8002", "http://127.0.0.1:8003", "http://127.0.0.1:8004")
+    assert seed.amqp_url == "amqp://guest:guest@127.0.0.1:5672/"
+    instance = derive_targets("http://10.0.0.5:21001/", payment="http://pay:9/")
+    assert (instance.order, instance.inventory, instance.payment) == (
+        "http://10.0.0.5:21001", "http://10.0.0.5:21002", "http://pay:9")
+    assert derive_targets("http://shop.example", skip_broker=True) == Targets(
+        "http://shop.example", "http://shop.example:8002", "http://shop.example:8003",
+        "http://shop.example:8004", None)
 
 
 def test_own_orders_takes_the_known_ids_and_the_orders_found_by_key():
@@ -281,3 +301,36 @@ def test_the_checker_refuses_a_missing_or_broken_record_as_bad_usage(tmp_path: P
     with pytest.raises(SystemExit) as exited:
         main([])
     assert exited.value.code == 254
+
+
+@dataclass
+class FlakyReader:
+    """Fails the full read `failures` times (a broker restarting), then answers."""
+
+    failures: int
+    targets: Targets = field(default_factory=lambda: TARGETS)
+    calls: list[bool] = field(default_factory=list)
+
+    def final_state(self, include_broker: bool = True) -> SystemState:
+        self.calls.append(include_broker)
+        if include_broker and len(self.calls) <= self.failures:
+            raise ConnectionError("broker restarting")
+        return SystemState(queues={"saga.order": 0} if include_broker else {})
+
+
+def test_the_final_read_is_retried_through_a_broker_restart(monkeypatch):
+    monkeypatch.setattr("load.verdict.time.sleep", lambda s: None)
+    reader = FlakyReader(failures=2)
+    state = read_final_state(reader, say=lambda line: None, until=float("inf"))
+    assert state.queues and reader.calls == [True, True, True]
+
+
+def test_past_the_deadline_the_final_read_goes_without_the_broker_and_says_so():
+    said: list[str] = []
+    state = read_final_state(FlakyReader(failures=99), say=said.append, until=0.0)
+    assert state.queues == {} and "could not read the broker" in said[-1] and ":***@" in said[-1]
+
+
+def test_passwords_are_kept_out_of_messages():
+    assert redacted("amqp://guest:secret@h:5672/v") == "amqp://guest:***@h:5672/v"
+    assert redacted("amqp://h:5672/") == "amqp://h:5672/"
