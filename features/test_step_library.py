@@ -1,10 +1,11 @@
 """Fast checks of the step library's pure parts and of the features' coverage (no system needed)."""
 
+import json
 from pathlib import Path
 
 import pytest
 
-from harness.bdd.tap import TappedMessage, first_unique, tapped
+from harness.bdd.tap import TappedMessage, first_unique, tapped, with_new_id
 from harness.bdd.vocabulary import (
     OUTCOMES,
     UnknownPhrase,
@@ -20,38 +21,44 @@ from system.messaging.crashpoints import CRASH_POINTS
 HERE = Path(__file__).parent
 
 
-def examples(feature: str, column: str) -> list[str]:
-    """The values of one column across every Examples table of a feature file."""
-    values, header = [], None
+def outlines(feature: str) -> dict[str, list[dict[str, str]]]:
+    """Every Scenario Outline of a feature file with the rows of all its Examples tables."""
+    found: dict[str, list[dict[str, str]]] = {}
+    rows: list[dict[str, str]] = []
+    header = None
     for line in (HERE / feature).read_text().splitlines():
         line = line.strip()
-        if line.startswith("Examples"):
-            header = None
-            continue
+        if line.startswith("Scenario Outline:"):
+            rows = found.setdefault(line.partition(":")[2].strip(), [])
         if line.startswith("|"):
             cells = [c.strip() for c in line.strip("|").split("|")]
             if header is None:
                 header = cells
-            elif column in header:
-                values.append(cells[header.index(column)])
-        elif line:
-            header = None
-    return values
+            else:
+                rows.append(dict(zip(header, cells, strict=True)))
+        else:
+            header = None  # a table ends at the first line that is not a row
+    return found
 
 
-def test_the_duplicate_outline_covers_every_routing_key_once():
-    assert sorted(examples("duplicates.feature", "message")) == sorted(ROUTING_KEYS)
+def test_each_duplicate_outline_covers_every_routing_key_once():
+    found = outlines("duplicates.feature")
+    assert len(found) == 2
+    for name, rows in found.items():
+        assert sorted(r["message"] for r in rows) == sorted(ROUTING_KEYS), name
 
 
-def test_the_duplicate_outline_names_the_service_bound_to_each_key():
-    pairs = zip(examples("duplicates.feature", "message"), examples("duplicates.feature", "service"), strict=True)
-    for key, service in pairs:
-        assert key in BINDINGS[service]
+def test_the_duplicate_outlines_name_the_service_bound_to_each_key():
+    for rows in outlines("duplicates.feature").values():
+        for row in rows:
+            assert row["message"] in BINDINGS[row["service"]]
 
 
 def test_the_crash_outline_covers_every_crash_point_on_every_service():
-    rows = set(zip(examples("crashes.feature", "service"), examples("crashes.feature", "point"), strict=True))
-    assert rows == {(s, p) for s in BINDINGS for p in CRASH_POINTS}
+    [rows] = outlines("crashes.feature").values()
+    assert {(r["service"], r["point"]) for r in rows} == {(s, p) for s in BINDINGS for p in CRASH_POINTS}
+    for row in rows:
+        assert row["message"] in ROUTING_KEYS
 
 
 def test_every_routing_key_is_carried_by_a_forced_saga():
@@ -74,7 +81,7 @@ def test_outcomes_expect_the_seed_traces():
 
 
 def test_no_outcome_is_left_to_the_dice():
-    # A non-scarce outcome forces the payment, and every path past payment forces the delivery.
+    # Every outcome forces the payment, and every path past payment forces the delivery.
     for o in OUTCOMES.values():
         assert "payment" in o.force
         if o.force["payment"] == "succeed":
@@ -96,6 +103,13 @@ def test_a_repeated_message_id_is_one_step_of_the_trace():
         return TappedMessage(key, mid, "o1", b"{}", 0.0)
 
     assert [x.routing_key for x in first_unique([m("a", "1"), m("b", "2"), m("a", "1")])] == ["a", "b"]
+
+
+def test_a_retry_keeps_the_content_under_a_new_id():
+    original = tapped("payment.refund", b'{"message_id":"m1","order_id":"o1","payload":{"amount":5}}', "m1", "o1", False, 0.0)
+    retry = with_new_id(original, "m2")
+    assert (retry.message_id, retry.routing_key, retry.order_id) == ("m2", "payment.refund", "o1")
+    assert json.loads(retry.body) == {"message_id": "m2", "order_id": "o1", "payload": {"amount": 5}}
 
 
 def test_a_malformed_body_is_still_recorded_from_its_properties():

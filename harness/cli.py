@@ -15,6 +15,7 @@ COMMAND_MODULES = [
     "harness.runner.cli",
     "harness.toxiproxy.cli",
     "harness.faults.cli",
+    "harness.experiments.cli",
     "harness.demo",
     "harness.report.cli",
     "harness.sim.cli",

@@ -20,7 +20,7 @@ from harness.bdd.vocabulary import (
     lookup,
     outcome,
 )
-from harness.bdd.world import SagaWorld, eventually
+from harness.bdd.world import SagaWorld, eventually, with_broker
 from harness.client import SagaClient
 from harness.invariants.common import same_money
 from system.contracts import SERVICES
@@ -59,7 +59,7 @@ def system_running(saga_world: SagaWorld) -> None:
 @given("the message bus is being recorded")
 def bus_recorded(saga_world: SagaWorld) -> None:
     tap = BusTap(saga_world.target.endpoints.amqp_url)
-    tap.start()
+    with_broker(tap.start)
     saga_world.tap = tap
     saga_world.cleanup.callback(tap.stop)
 

@@ -13,7 +13,8 @@ import asyncio
 import json
 import threading
 import time
-from dataclasses import dataclass, field
+import uuid
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -124,6 +125,15 @@ def first_unique(messages: list[TappedMessage]) -> list[TappedMessage]:
             seen.add(m.message_id)
             unique.append(m)
     return unique
+
+
+def with_new_id(message: TappedMessage, message_id: str | None = None) -> TappedMessage:
+    """The same message as a sender's retry would send it: same content, a fresh message_id."""
+    fresh = message_id or str(uuid.uuid4())
+    envelope = json.loads(message.body)
+    envelope["message_id"] = fresh
+    body = json.dumps(envelope, separators=(",", ":"), sort_keys=True).encode()
+    return replace(message, message_id=fresh, body=body)
 
 
 def publish_again(amqp_url: str, messages: list[TappedMessage], concurrency: int = 8) -> int:

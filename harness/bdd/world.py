@@ -10,6 +10,7 @@ closes it in teardown: faults heal and killed services come back even when a ste
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import time
@@ -17,8 +18,9 @@ import uuid
 from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
+import aio_pika
 import httpx
 
 from harness.bdd.tap import BusTap
@@ -33,6 +35,7 @@ log = logging.getLogger("harness.bdd")
 # for a loaded CI box and for restarts, and SAGA_BDD_DEADLINE_S raises them all at once.
 DEADLINE_S = float(os.environ.get("SAGA_BDD_DEADLINE_S", "45"))
 POLL_S = 0.1
+T = TypeVar("T")
 
 
 def eventually(probe, ok, timeout: float = DEADLINE_S, poll: float = POLL_S):
@@ -43,6 +46,24 @@ def eventually(probe, ok, timeout: float = DEADLINE_S, poll: float = POLL_S):
         time.sleep(poll)
         value = probe()
     return value
+
+
+# What a call to RabbitMQ raises while the broker is away. The broker is shared: another run on
+# the machine may restart it at any moment, and the services ride that out, so the steps do too.
+BROKER_ERRORS: tuple[type[BaseException], ...] = (OSError, asyncio.TimeoutError, aio_pika.exceptions.AMQPError)
+
+
+def with_broker(call: Callable[[], T], timeout: float = DEADLINE_S) -> T:
+    """Run a call that talks to RabbitMQ, retrying (bounded) while the broker is unreachable."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return call()
+        except BROKER_ERRORS as exc:
+            if time.monotonic() > deadline:
+                raise
+            log.warning("broker unreachable (%s); retrying", exc)
+            time.sleep(0.5)
 
 
 @dataclass
@@ -177,7 +198,10 @@ class SagaWorld:
 
     def quiet(self) -> bool:
         """Nothing in flight: every work queue empty and every outbox sent."""
-        depths = run_sync(queue_depths(self.target.endpoints.amqp_url))
+        try:
+            depths = run_sync(queue_depths(self.target.endpoints.amqp_url))
+        except BROKER_ERRORS:
+            return False
         if any(n for q, n in depths.items() if not q.endswith(".dlq")):
             return False
         return all(self.service_stats(s).get("outbox_backlog") == 0 for s in SERVICES)
@@ -186,7 +210,8 @@ class SagaWorld:
         return bool(eventually(self.quiet, bool, timeout=timeout, poll=0.2))
 
     def dead_letter_ids(self) -> set[str]:
-        return {dl.message_id for dl in run_sync(peek_dead_letters(self.target.endpoints.amqp_url))}
+        letters = with_broker(lambda: run_sync(peek_dead_letters(self.target.endpoints.amqp_url)))
+        return {dl.message_id for dl in letters}
 
     def snapshot(self, order_id: str) -> dict[str, Any]:
         """Everything a customer or a shop owner could see about one order, for before/after."""
@@ -209,4 +234,4 @@ class SagaWorld:
         return History(messages=messages, operations=list(self.operations), faults=events, healed_at=healed_at)
 
     def state(self) -> SystemState:
-        return self.client.read_state()
+        return with_broker(self.client.read_state)

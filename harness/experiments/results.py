@@ -46,6 +46,7 @@ def finish(run: Run, render: bool) -> dict[str, Any]:
             "orders": len(run.scope),
             "faults": len(events),
             "duplicates": run.duplicator.published if run.duplicator else 0,
+            "duplicates_not_published": run.duplicator.failed if run.duplicator else 0,
             "crashes": sum(1 for e in events if e.kind == "crash"),
             "broker_restarts": sum(1 for e in events if e.kind == "broker_restart"),
             "messages": len(history.messages),
