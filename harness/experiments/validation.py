@@ -132,7 +132,7 @@ def accepted_params(nemesis: str, kind: str) -> tuple[str, ...]:
     if nemesis == "network":
         return () if kind == "partition" else (*FAULT_KINDS[kind].attributes, "stream", "toxicity")
     return {
-        ("duplicates", "duplicate"): ("probability", "max_delay_ms"),
+        ("duplicates", "duplicate"): ("probability", "max_delay_ms", "new_id"),
         ("crash", "kill"): (),
         ("crash", "crashpoint"): ("routing_key", "skip", "trigger_timeout_s"),
         ("broker", "restart"): ("wait_s",),
@@ -225,6 +225,11 @@ def _parse_params(nemesis: str, kind: str, data: Any, path: str, problems: _Prob
     for key, value in data.items():
         if key not in allowed:
             problems.add(f"{path}.{key}", f"{nemesis} {kind} takes {', '.join(allowed) or 'no params'}")
+            continue
+        if key == "new_id":
+            if not isinstance(value, bool):
+                problems.add(f"{path}.{key}", f"must be true or false, not {value!r}")
+            params[key] = value
             continue
         if key in ("stream", "routing_key"):
             if not isinstance(value, str):

@@ -5,13 +5,20 @@ relay that re-publishes after a crash), on demand: with a probability, only for 
 match a filter, and optionally after a delay, so the copy arrives after later messages of the same
 saga (out of order). The duplicator watches the bus through its own tap queue and marks its copies
 with a header so it never copies a copy. Its choices come from a seeded generator.
+
+With `new_id`, a copy gets a NEW message_id instead: a producer that retried without an
+idempotent id. No inbox can absorb that; only handlers that are idempotent by state survive it.
+Such a copy breaks `one_effect_per_cause` by construction, so experiments using it leave that
+invariant out.
 """
 
 from __future__ import annotations
 
 import asyncio
 import fnmatch
+import json
 import random
+import uuid
 import threading
 import time
 from dataclasses import dataclass
@@ -30,6 +37,7 @@ class DuplicateSettings:
     probability: float = 1.0
     keys: tuple[str, ...] = ("*",)  # fnmatch patterns on the routing key ("payment.*")
     max_delay_ms: int = 0  # each copy waits a uniform delay in [0, max_delay_ms]
+    new_id: bool = False  # a sender retry under a fresh message_id instead of a redelivery
 
 
 def matches(routing_key: str, patterns: tuple[str, ...]) -> bool:
@@ -91,15 +99,22 @@ class Duplicator(Tap):
         if (incoming.headers or {}).get(DUPLICATE_HEADER):
             return
         with self._lock:
-            delays = [choose(settings, incoming.routing_key or "", rng) for _, (settings, rng) in sorted(self._windows.items())]
-        for delay in delays:
+            chosen = [
+                (choose(settings, incoming.routing_key or "", rng), settings.new_id)
+                for _, (settings, rng) in sorted(self._windows.items())
+            ]
+        for n, (delay, new_id) in enumerate(chosen):
             if delay is not None:
-                self._copy(incoming, delay)
+                self._copy(incoming, delay, f"retry-{n}" if new_id else None)
 
-    def _copy(self, incoming: AbstractIncomingMessage, delay: float) -> None:
+    def _copy(self, incoming: AbstractIncomingMessage, delay: float, retry: str | None = None) -> None:
+        body, message_id = incoming.body, incoming.message_id
+        if retry is not None:
+            message_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"{message_id}|{retry}"))
+            body = _with_message_id(body, message_id)
         copy = aio_pika.Message(
-            body=incoming.body,
-            message_id=incoming.message_id,
+            body=body,
+            message_id=message_id,
             correlation_id=incoming.correlation_id,
             content_type=incoming.content_type or "application/json",
             delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
@@ -148,10 +163,22 @@ class DuplicatesNemesis(Nemesis):
         self.duplicator.flush()
 
 
+def _with_message_id(body: bytes, message_id: str) -> bytes:
+    """The same envelope under another id (a body that is not an envelope is copied as it is)."""
+    try:
+        envelope = json.loads(body)
+    except ValueError:
+        return body
+    if not isinstance(envelope, dict):
+        return body
+    return json.dumps({**envelope, "message_id": message_id}, separators=(",", ":")).encode()
+
+
 def settings_from(fault: PlannedFault) -> DuplicateSettings:
     keys = tuple(k.strip() for k in fault.target.split(",") if k.strip()) or ("*",)
     return DuplicateSettings(
         probability=float(fault.params.get("probability", 1.0)),
         keys=keys,
         max_delay_ms=int(fault.params.get("max_delay_ms", 0)),
+        new_id=bool(fault.params.get("new_id", False)),
     )

@@ -1,0 +1,62 @@
+"""Run a defect's chaos-experiment detector on real processes: once with the defect, once without.
+
+Each run gets a fresh isolated instance (own SAGA_HOME, ports, RabbitMQ vhost, empty data) so a
+defect's damage never leaks into the control run or into anybody else's system.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+from harness.experiments.loading import load_experiment
+from harness.experiments.runner import run_experiment
+from harness.experiments.target import RunTarget
+from harness.model import Verdict
+from harness.runner.instance import isolated_env
+from harness.runner.local import LocalSystem
+from harness.zoo.catalog import Detector
+from harness.zoo.verdicts import CaseResult, judge
+
+ZOO_INSTANCE = "zoo"
+ZOO_PORT_BASE = 23000
+
+
+def fresh_instance(defects: frozenset[str], port_base: int = ZOO_PORT_BASE) -> LocalSystem:
+    env = isolated_env(ZOO_INSTANCE, port_base)
+    vhost = f"saga_{ZOO_INSTANCE}"
+    system = LocalSystem(env=env, say=lambda line: None)
+    system.down()
+    shutil.rmtree(system.layout.home, ignore_errors=True)
+    # A new vhost: queues, dead letters and bindings from an earlier run are gone.
+    subprocess.run(["rabbitmqctl", "-q", "delete_vhost", vhost], capture_output=True, timeout=60)
+    env = isolated_env(ZOO_INSTANCE, port_base)
+    if defects:
+        env["SAGA_DEFECTS"] = ",".join(sorted(defects))
+    return LocalSystem(env=env, say=lambda line: None)
+
+
+def run_detector(detector: Detector, defects: frozenset[str], seed: int, orders: int,
+                 runs_dir: Path) -> tuple[list[Verdict], float, Path]:
+    experiment = load_experiment(detector.name).with_load(orders=orders)
+    system = fresh_instance(defects)
+    system.up(chaos=True, timeout=90)
+    try:
+        target = RunTarget("local", system.endpoints(), system, system.chaos_token())
+        started = time.perf_counter()
+        outcome = run_experiment(experiment, target, seed=seed, runs_dir=runs_dir, say=lambda line: None)
+        seconds = time.perf_counter() - started
+    finally:
+        system.down()
+    verdicts = [Verdict(**v) for v in outcome.results.get("verdicts", [])]
+    return verdicts, seconds, outcome.run_dir
+
+
+def run_experiment_case(defect: str, detector: Detector, seed: int, orders: int,
+                        runs_dir: Path = Path("runs/zoo")) -> CaseResult:
+    broken, seconds, run_dir = run_detector(detector, frozenset({defect}), seed, orders, runs_dir)
+    control, _, _ = run_detector(detector, frozenset(), seed, orders, runs_dir)
+    replay = f"SAGA_DEFECTS={defect} saga-harness chaos run {detector.name} --seed {seed} --orders {orders}  ({run_dir})"
+    return judge(defect, detector, broken, control, seconds, replay)
