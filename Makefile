@@ -31,6 +31,7 @@ demo: install
 	@$(BIN)/saga-harness demo
 
 test: install
+	@mkdir -p reports
 	@$(BIN)/python -m pytest -q -p no:cacheprovider --cucumberjson=reports/cucumber.json --junitxml=reports/junit.xml
 
 test-fast: install

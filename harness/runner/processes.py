@@ -35,7 +35,12 @@ def alive_pid(pid_file: Path, marker: str) -> int | None:
     except PermissionError:
         pass
     state = _proc_state(pid)
-    if state == "Z" or marker not in _cmdline(pid):  # a zombie or a recycled pid is not ours
+    if state in ("Z", ""):  # a zombie (or already gone) is not alive
+        return None
+    cmdline = _cmdline(pid)
+    # The kernel shows an empty cmdline for a few ms around exec and while a killed process
+    # exits: that is still our process (and may still hold its port), not a recycled pid.
+    if cmdline and marker not in cmdline:
         return None
     return pid
 
