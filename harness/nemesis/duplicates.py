@@ -18,9 +18,9 @@ import asyncio
 import fnmatch
 import json
 import random
-import uuid
 import threading
 import time
+import uuid
 from dataclasses import dataclass
 from typing import Any
 
