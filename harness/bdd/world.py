@@ -27,6 +27,7 @@ from harness.bdd.tap import BusTap
 from harness.broker import peek_dead_letters, queue_depths, run_sync
 from harness.client import TERMINAL, SagaClient
 from harness.model import FaultEvent, History, Operation, SystemState
+from harness.waiting import eventually as _eventually
 from system.contracts import SERVICES
 
 log = logging.getLogger("harness.bdd")
@@ -39,13 +40,8 @@ T = TypeVar("T")
 
 
 def eventually(probe, ok, timeout: float = DEADLINE_S, poll: float = POLL_S):
-    """Poll `probe` until `ok(value)` or the deadline; return the last value either way."""
-    deadline = time.monotonic() + timeout
-    value = probe()
-    while not ok(value) and time.monotonic() < deadline:
-        time.sleep(poll)
-        value = probe()
-    return value
+    """harness.waiting.eventually with the steps' deadline and poll as defaults."""
+    return _eventually(probe, ok, timeout, poll)
 
 
 # What a call to RabbitMQ raises while the broker is away. The broker is shared: another run on

@@ -3,27 +3,16 @@
 from __future__ import annotations
 
 import json
-import time
 import uuid
-from collections.abc import Callable
 from typing import TypeVar
 
 import httpx
 
 from harness.broker import publish_raw, run_sync
 from harness.client import SagaClient
+from harness.waiting import eventually  # noqa: F401  (re-exported for the tests)
 
 T = TypeVar("T")
-
-
-def eventually(probe: Callable[[], T], ok: Callable[[T], bool], timeout: float = 30.0, poll: float = 0.2) -> T:
-    """Poll `probe` until `ok` holds or the deadline passes; return the last value either way."""
-    deadline = time.monotonic() + timeout
-    value = probe()
-    while not ok(value) and time.monotonic() < deadline:
-        time.sleep(poll)
-        value = probe()
-    return value
 
 
 def place(client: SagaClient, **kwargs) -> str:
