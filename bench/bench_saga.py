@@ -27,7 +27,7 @@ import aio_pika
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from harness.client import SagaClient  # noqa: E402
-from harness.runner.instance import isolated_env  # noqa: E402
+from harness.runner.instance import fresh_isolated_env  # noqa: E402
 from harness.runner.local import LocalSystem  # noqa: E402
 
 
@@ -109,15 +109,12 @@ def main() -> int:
     parser.add_argument("--timeout", type=float, default=180.0)
     args = parser.parse_args()
 
-    env = isolated_env("bench", 22000)
+    env = fresh_isolated_env("bench", 22000)  # a fresh instance, so earlier runs do not skew the figures
     env.update({"PAYMENT_FAILURE_RATE": "0", "DELIVERY_FAILURE_RATE": "0"})
     ceiling = asyncio.run(amqp_ceiling(env["SAGA_AMQP_URL"], args.ceiling_messages))
     print(f"amqp ceiling: {ceiling:,.0f} msgs/s ({args.ceiling_messages} persistent, confirmed, acked)")
 
     system = LocalSystem(env=env, proxied=False, say=lambda line: None)
-    system.down()
-    for path in system.layout.data_dir.glob("*.sqlite3*"):
-        path.unlink()  # a fresh instance each run, so earlier runs do not skew the figures
     system.up(timeout=90)
     try:
         with SagaClient(system.endpoints(), timeout=30) as client:

@@ -4,8 +4,9 @@ Load with `pytest_plugins = ["harness.pytest_plugin"]` in your conftest.py.
 
 Target selection (SAGA_TARGET):
 - `local` (default): the harness starts its own instance (home .saga/test, ports 18001-18004,
-  vhost saga_test, its own Toxiproxy on 18474) with the crash-point surface on, and stops it at
-  the end of the session (SAGA_KEEP_RUNNING=1 keeps it up).
+  vhost saga_test, its own Toxiproxy on 18474), fresh (an earlier run's data and vhost are wiped
+  first), with the crash-point surface on, and stops it at the end of the session
+  (SAGA_KEEP_RUNNING=1 leaves it up for inspection).
 - `external`: an already running system (for example the compose demo): SAGA_ORDER_URL,
   SAGA_INVENTORY_URL, SAGA_PAYMENT_URL, SAGA_DELIVERY_URL, SAGA_AMQP_URL, TOXIPROXY_URL.
   Tests that need process control are skipped with a reason.
@@ -66,12 +67,13 @@ def saga_target() -> Iterator[SagaTarget]:
         return
     if kind != "local":
         raise pytest.UsageError(f"SAGA_TARGET={kind!r}: use 'local' or 'external'")
-    from harness.runner.instance import isolated_env
+    from harness.runner.instance import fresh_isolated_env
 
     # SAGA_TEST_INSTANCE / SAGA_TEST_PORT_BASE let several suites run side by side on one machine.
     name = os.environ.get("SAGA_TEST_INSTANCE", "test")
     port_base = int(os.environ.get("SAGA_TEST_PORT_BASE", TEST_PORT_BASE))
-    system = LocalSystem(env=isolated_env(name, port_base), say=lambda line: None)
+    # Fresh every session: no data, queue or dead letter left over from an earlier run.
+    system = LocalSystem(env=fresh_isolated_env(name, port_base), say=lambda line: None)
     try:
         system.up(chaos=True, timeout=90)
     except BrokerUnreachable as exc:

@@ -45,6 +45,26 @@ def with_vhost(amqp_url: str, vhost: str) -> str:
     return parts._replace(path="/" + quote(vhost, safe="")).geturl()
 
 
+def delete_vhost(vhost: str) -> None:
+    """Drop the vhost with every queue, binding and message in it (rabbitmqctl; quiet if absent)."""
+    ctl = shutil.which("rabbitmqctl")
+    if ctl is None:
+        raise VhostError(f"cannot delete RabbitMQ vhost {vhost!r}: rabbitmqctl is not on PATH")
+    subprocess.run([ctl, "-q", "delete_vhost", vhost], capture_output=True, text=True, timeout=60, check=False)
+
+
+def fresh_isolated_env(name: str, port_base: int, base_env: dict[str, str] | None = None) -> dict[str, str]:
+    """Like isolated_env, but first stop whatever that instance left running and wipe its home and
+    vhost: a run starts from the seed data, with no queue, dead letter or row of an earlier run."""
+    from harness.runner.local import LocalSystem
+
+    env = isolated_env(name, port_base, base_env)
+    LocalSystem(env=env, say=lambda line: None).down()
+    shutil.rmtree(env["SAGA_HOME"], ignore_errors=True)
+    delete_vhost(f"saga_{name}")
+    return isolated_env(name, port_base, base_env)
+
+
 def isolated_env(name: str, port_base: int, base_env: dict[str, str] | None = None) -> dict[str, str]:
     """Environment for an instance called `name`: home .saga/<name>, ports port_base+1.., vhost saga_<name>."""
     env = dict(os.environ if base_env is None else base_env)

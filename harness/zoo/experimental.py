@@ -6,8 +6,6 @@ defect's damage never leaks into the control run or into anybody else's system.
 
 from __future__ import annotations
 
-import shutil
-import subprocess
 import time
 from pathlib import Path
 
@@ -15,7 +13,7 @@ from harness.experiments.loading import load_experiment
 from harness.experiments.runner import run_experiment
 from harness.experiments.target import RunTarget
 from harness.model import Verdict
-from harness.runner.instance import isolated_env
+from harness.runner.instance import fresh_isolated_env
 from harness.runner.local import LocalSystem
 from harness.zoo.catalog import Detector
 from harness.zoo.verdicts import CaseResult, judge
@@ -25,14 +23,7 @@ ZOO_PORT_BASE = 23000
 
 
 def fresh_instance(defects: frozenset[str], port_base: int = ZOO_PORT_BASE) -> LocalSystem:
-    env = isolated_env(ZOO_INSTANCE, port_base)
-    vhost = f"saga_{ZOO_INSTANCE}"
-    system = LocalSystem(env=env, say=lambda line: None)
-    system.down()
-    shutil.rmtree(system.layout.home, ignore_errors=True)
-    # A new vhost: queues, dead letters and bindings from an earlier run are gone.
-    subprocess.run(["rabbitmqctl", "-q", "delete_vhost", vhost], capture_output=True, timeout=60)
-    env = isolated_env(ZOO_INSTANCE, port_base)
+    env = fresh_isolated_env(ZOO_INSTANCE, port_base)
     if defects:
         env["SAGA_DEFECTS"] = ",".join(sorted(defects))
     return LocalSystem(env=env, say=lambda line: None)

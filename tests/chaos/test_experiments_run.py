@@ -11,8 +11,6 @@ import json
 import os
 import shutil
 import socket
-import subprocess
-from pathlib import Path
 
 import pytest
 
@@ -32,7 +30,7 @@ from harness.experiments.runner import run_experiment
 from harness.experiments.schedule import plan_faults, schedule_document
 from harness.experiments.target import RunTarget
 from harness.nemesis.base import PlannedFault
-from harness.runner.instance import isolated_env
+from harness.runner.instance import fresh_isolated_env
 from harness.runner.local import LocalSystem
 from system.contracts import SERVICES
 from system.messaging.crashpoints import CRASH_POINTS
@@ -155,11 +153,7 @@ def defective_target(saga_target):
     name = os.environ.get("SAGA_TEST_INSTANCE", "test") + "-defect"
     base = int(os.environ.get("SAGA_TEST_PORT_BASE", "18000")) + 500  # tests/load takes +300
     # Start from nothing: the last run's corrupted stock would fail the steady state instead.
-    leftover = LocalSystem(env={**os.environ, "SAGA_HOME": str(Path(".saga", name).resolve())}, say=lambda line: None)
-    leftover.down()
-    shutil.rmtree(leftover.layout.data_dir, ignore_errors=True)
-    subprocess.run(["rabbitmqctl", "-q", "delete_vhost", f"saga_{name}"], capture_output=True, timeout=60, check=False)
-    system = LocalSystem(env={**isolated_env(name, base), "SAGA_DEFECTS": "no_inbox_dedup"}, say=lambda line: None)
+    system = LocalSystem(env={**fresh_isolated_env(name, base), "SAGA_DEFECTS": "no_inbox_dedup"}, say=lambda line: None)
     # LocalSystem.up would take another process's /ready on these ports for its own services.
     taken = [s.port for s in system.status() if s.pid is None and _port_in_use(s.port)]
     if taken:

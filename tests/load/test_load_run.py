@@ -21,7 +21,7 @@ import pytest
 from harness.faults.network import CHAOS_PREFIX
 from harness.faults.toxiproxy_port import ToxiproxyClient
 from harness.pytest_plugin import TEST_PORT_BASE
-from harness.runner.instance import isolated_env
+from harness.runner.instance import fresh_isolated_env
 from harness.runner.layout import Endpoints
 from harness.runner.local import LocalSystem
 
@@ -101,7 +101,7 @@ def defective_system() -> Iterator[LocalSystem]:
         pytest.skip("starts an instance with a defect, which needs the local target")
     name = f"{os.environ.get('SAGA_TEST_INSTANCE', 'test')}-loaddefect"
     port_base = int(os.environ.get("SAGA_TEST_PORT_BASE", TEST_PORT_BASE)) + 300
-    env = isolated_env(name, port_base)
+    env = fresh_isolated_env(name, port_base)
     env["SAGA_DEFECTS"] = "complete_before_delivery"
     system = LocalSystem(env=env, proxied=False, say=lambda line: None)
     # LocalSystem.up would take another process's /ready on these ports for its own services.
