@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import socket
 import sys
 
 from system.config import ConfigError, service_config
@@ -36,9 +37,17 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"saga-service: {exc}", file=sys.stderr)
         return 2
+    # Bind before anything starts: a taken port is a clear error and exit 1, not a process that
+    # logs the bind failure and then lingers with its broker connection retrying.
+    try:
+        sock = socket.create_server((config.host, config.port), reuse_port=False)
+    except OSError as exc:
+        print(f"saga-service: cannot listen on {config.host}:{config.port}: {exc.strerror or exc}", file=sys.stderr)
+        return 1
     import uvicorn
 
-    uvicorn.run(app, host=config.host, port=config.port, log_level="warning", access_log=False)
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False))
+    server.run(sockets=[sock])
     return 0
 
 

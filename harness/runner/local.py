@@ -142,7 +142,8 @@ class LocalSystem:
             statuses = [self.service_status(s) for s in services]
             if all(s.ready for s in statuses):
                 return statuses
-            dead = [s for s in statuses if s.pid is None]
+            # Dead, or its port answered by somebody else's process: waiting will not help.
+            dead = [s for s in statuses if s.pid is None or "another process" in s.reason]
             if dead or time.monotonic() > deadline:
                 problems = ", ".join(f"{s.service}: {s.reason}" for s in statuses if not s.ready)
                 logs = ", ".join(str(self.layout.log_file(s.service)) for s in statuses if not s.ready)
