@@ -137,7 +137,8 @@ class LocalSystem:
         )
 
     def wait_ready(self, timeout: float = 60.0, services: tuple[str, ...] = SERVICES) -> list[ServiceStatus]:
-        deadline = time.monotonic() + timeout
+        started = time.monotonic()
+        deadline = started + timeout
         while True:
             statuses = [self.service_status(s) for s in services]
             if all(s.ready for s in statuses):
@@ -147,7 +148,9 @@ class LocalSystem:
             if dead or time.monotonic() > deadline:
                 problems = ", ".join(f"{s.service}: {s.reason}" for s in statuses if not s.ready)
                 logs = ", ".join(str(self.layout.log_file(s.service)) for s in statuses if not s.ready)
-                raise RuntimeError(f"not ready after {timeout:.0f}s: {problems} (logs: {logs})")
+                raise RuntimeError(
+                    f"not ready after {time.monotonic() - started:.0f}s: {problems} (logs: {logs})"
+                )
             time.sleep(0.2)
 
     # -- status --------------------------------------------------------------------------
