@@ -7,6 +7,7 @@ check never changes what it looks at.
 from __future__ import annotations
 
 import asyncio
+import json
 import threading
 from collections.abc import Coroutine
 from typing import Any, TypeVar
@@ -35,6 +36,20 @@ def run_sync(coro: Coroutine[Any, Any, T]) -> T:
     if "error" in result:
         raise result["error"]
     return result["value"]
+
+
+def with_message_id(body: bytes, message_id: str) -> bytes:
+    """The same envelope under another message_id, as a sender's retry would send it.
+
+    A body that is not an envelope (a poison message) is copied as it is.
+    """
+    try:
+        envelope = json.loads(body)
+    except ValueError:
+        return body
+    if not isinstance(envelope, dict):
+        return body
+    return json.dumps({**envelope, "message_id": message_id}, separators=(",", ":")).encode()
 
 
 def all_queue_names() -> list[str]:

@@ -221,24 +221,23 @@ def finished_order_carrying(saga_world: SagaWorld, message: str) -> None:
 def deliver_again(saga_world: SagaWorld, message: str) -> None:
     captured = saga_world.notes["captured"]
     assert captured.routing_key == message
-    service = receiving_service(message)
-    saga_world.notes["stats-before"] = saga_world.service_stats(service)
-    saga_world.notes["receiver"] = service
-    window = saga_world.add_fault("duplicate", message, lambda: None, message_id=captured.message_id)
-    with_broker(lambda: publish_again(saga_world.target.endpoints.amqp_url, [captured]))
-    window.heal()
+    _send_copy(saga_world, "duplicate", captured)
 
 
 @when(parsers.parse('the "{message}" message is sent again under a new message id'))
 def send_again_new_id(saga_world: SagaWorld, message: str) -> None:
     captured = saga_world.notes["captured"]
     assert captured.routing_key == message
-    retry = with_new_id(captured)
-    service = receiving_service(message)
+    _send_copy(saga_world, "retry", with_new_id(captured))
+
+
+def _send_copy(saga_world: SagaWorld, kind: str, copy) -> None:
+    """Note the receiver's counters, then publish the copy inside a recorded fault window."""
+    service = receiving_service(copy.routing_key)
     saga_world.notes["stats-before"] = saga_world.service_stats(service)
     saga_world.notes["receiver"] = service
-    window = saga_world.add_fault("retry", message, lambda: None, message_id=retry.message_id)
-    with_broker(lambda: publish_again(saga_world.target.endpoints.amqp_url, [retry]))
+    window = saga_world.add_fault(kind, copy.routing_key, lambda: None, message_id=copy.message_id)
+    with_broker(lambda: publish_again(saga_world.target.endpoints.amqp_url, [copy]))
     window.heal()
 
 

@@ -20,7 +20,7 @@ from typing import Any
 
 from aio_pika.abc import AbstractIncomingMessage
 
-from harness.broker import publish_raw, run_sync
+from harness.broker import publish_raw, run_sync, with_message_id
 from harness.model import RecordedMessage
 from harness.recorder import Tap
 
@@ -130,10 +130,7 @@ def first_unique(messages: list[TappedMessage]) -> list[TappedMessage]:
 def with_new_id(message: TappedMessage, message_id: str | None = None) -> TappedMessage:
     """The same message as a sender's retry would send it: same content, a fresh message_id."""
     fresh = message_id or str(uuid.uuid4())
-    envelope = json.loads(message.body)
-    envelope["message_id"] = fresh
-    body = json.dumps(envelope, separators=(",", ":"), sort_keys=True).encode()
-    return replace(message, message_id=fresh, body=body)
+    return replace(message, message_id=fresh, body=with_message_id(message.body, fresh))
 
 
 def publish_again(amqp_url: str, messages: list[TappedMessage], concurrency: int = 8) -> int:

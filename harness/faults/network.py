@@ -37,6 +37,7 @@ from harness.faults.plan import (  # noqa: F401  (re-exported: the fault API's p
     proxy_names,
 )
 from harness.faults.toxiproxy_port import DEFAULT_URL, AlreadyExists, NotFound, ToxiproxyClient
+from harness.runner.layout import Layout
 
 log = logging.getLogger("harness.faults")
 
@@ -48,13 +49,9 @@ class ProxyMap:
     proxies: dict[str, dict[str, str]] = field(default_factory=dict)
 
 
-def saga_home() -> Path:
-    return Path(os.environ.get("SAGA_HOME", ".saga"))
-
-
 def load_proxy_map(path: str | Path | None = None) -> ProxyMap:
     """`$SAGA_HOME/proxies.json`, or the default server URL when the runner has not written it."""
-    path = Path(path) if path is not None else saga_home() / "proxies.json"
+    path = Path(path) if path is not None else Layout.from_env().proxy_map_file
     fallback = os.environ.get("TOXIPROXY_URL", DEFAULT_URL)
     try:
         data: dict[str, Any] = json.loads(path.read_text())

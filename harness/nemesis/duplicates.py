@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import fnmatch
-import json
 import random
 import threading
 import time
@@ -27,6 +26,7 @@ from typing import Any
 import aio_pika
 from aio_pika.abc import AbstractIncomingMessage
 
+from harness.broker import with_message_id
 from harness.nemesis.base import Injection, Nemesis, PlannedFault
 from harness.recorder import DUPLICATE_HEADER, Tap
 from system.contracts import EXCHANGE
@@ -111,7 +111,7 @@ class Duplicator(Tap):
         body, message_id = incoming.body, incoming.message_id
         if retry is not None:
             message_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"{message_id}|{retry}"))
-            body = _with_message_id(body, message_id)
+            body = with_message_id(body, message_id)
         copy = aio_pika.Message(
             body=body,
             message_id=message_id,
@@ -161,17 +161,6 @@ class DuplicatesNemesis(Nemesis):
     def heal_all(self) -> None:
         self.duplicator.deactivate()
         self.duplicator.flush()
-
-
-def _with_message_id(body: bytes, message_id: str) -> bytes:
-    """The same envelope under another id (a body that is not an envelope is copied as it is)."""
-    try:
-        envelope = json.loads(body)
-    except ValueError:
-        return body
-    if not isinstance(envelope, dict):
-        return body
-    return json.dumps({**envelope, "message_id": message_id}, separators=(",", ":")).encode()
 
 
 def settings_from(fault: PlannedFault) -> DuplicateSettings:

@@ -4,9 +4,10 @@ import json
 
 import pytest
 
+from harness.broker import with_message_id as _with_message_id
 from harness.experiments import ExperimentError, load_experiment, parse_experiment
 from harness.nemesis.base import PlannedFault
-from harness.nemesis.duplicates import _with_message_id, settings_from
+from harness.nemesis.duplicates import settings_from
 
 
 def test_a_retry_copy_is_the_same_envelope_under_another_id():
