@@ -69,6 +69,9 @@ class History:
     operations: list[Operation] = field(default_factory=list)
     faults: list[FaultEvent] = field(default_factory=list)
     healed_at: float | None = None  # when the last fault was healed (None: no faults)
+    # Copies a nemesis published under a NEW message_id: copy's message_id -> the original's.
+    # The checker discounts them (they are the fault, not the system's own effects).
+    injected: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -95,7 +98,8 @@ class SystemState:
     read_at: float = 0.0
 
 
-Validity = Literal[True, False, "unknown"]
+# "not_applicable": the invariant had nothing to look at in this run (never reported as valid).
+Validity = Literal[True, False, "unknown", "not_applicable"]
 
 
 @dataclass
