@@ -1,6 +1,10 @@
 """A synchronous client of the saga's HTTP APIs: place orders, follow them, read the final state.
 
 Synchronous on purpose: pytest-bdd steps cannot be async, and Locust runs under gevent.
+`read_state` is the harness's one reader of the whole state (check, chaos runs, BDD, the load
+verdict): it pages through GET /orders and turns "cannot connect" into `Unreachable`, so a
+command says what it could not reach instead of judging half a state. The HTTP transport is a
+port: in-process tests pass one that serves the ASGI app (harness.inprocess).
 """
 
 from __future__ import annotations
@@ -11,18 +15,25 @@ from collections.abc import Iterable
 from typing import Any
 
 import httpx
+from aiormq.exceptions import AMQPConnectionError
 
 from harness.broker import peek_dead_letters, queue_depths, run_sync
+from harness.exits import Unreachable
 from harness.model import SystemState
 from harness.runner.layout import Endpoints
+from system.urls import redact_url
 
 TERMINAL = ("completed", "failed")
+ORDER_PAGE = 1000  # GET /orders' default page; the client follows X-Next-After to the end
+NEXT_PAGE_HEADER = "X-Next-After"
 
 
 class SagaClient:
-    def __init__(self, endpoints: Endpoints, timeout: float = 10.0) -> None:
+    def __init__(
+        self, endpoints: Endpoints, timeout: float = 10.0, *, transport: httpx.BaseTransport | None = None
+    ) -> None:
         self.endpoints = endpoints
-        self.http = httpx.Client(timeout=timeout)
+        self.http = httpx.Client(timeout=timeout, transport=transport)
 
     def close(self) -> None:
         self.http.close()
@@ -66,9 +77,19 @@ class SagaClient:
         response.raise_for_status()
         return response.json()
 
-    def orders(self, status: str | None = None) -> list[dict[str, Any]]:
-        params = {"status": status} if status else {}
-        return self.http.get(self._url("order", "/orders"), params=params).raise_for_status().json()
+    def orders(self, status: str | None = None, *, page: int = ORDER_PAGE) -> list[dict[str, Any]]:
+        """Every order (with this status), oldest first: follows the pages to the last."""
+        params: dict[str, Any] = {"limit": page}
+        if status:
+            params["status"] = status
+        found: list[dict[str, Any]] = []
+        while True:
+            response = self.http.get(self._url("order", "/orders"), params=params).raise_for_status()
+            found.extend(response.json())
+            cursor = response.headers.get(NEXT_PAGE_HEADER)
+            if not cursor:
+                return found
+            params["after"] = cursor
 
     def wait_terminal(
         self, order_ids: Iterable[str], timeout: float = 60.0, poll: float = 0.2
@@ -114,15 +135,32 @@ class SagaClient:
             return False, f"{type(exc).__name__}: {exc}"
 
     def read_state(self, *, include_broker: bool = True) -> SystemState:
-        state = SystemState(
-            orders=self.orders(),
-            inventory=self.inventory(),
-            reservations=self.reservations(),
-            payments=self.payments(),
-            deliveries=self.deliveries(),
-            read_at=time.time(),
-        )
+        """Everything the checker reads, in one go. Raises Unreachable naming the service or
+        the broker that did not answer; an HTTP error status still raises httpx.HTTPStatusError."""
+        try:
+            state = SystemState(
+                orders=self.orders(),
+                inventory=self.inventory(),
+                reservations=self.reservations(),
+                payments=self.payments(),
+                deliveries=self.deliveries(),
+                read_at=time.time(),
+            )
+        except httpx.TransportError as exc:
+            raise Unreachable(_what(exc), exc) from None
         if include_broker:
-            state.queues = run_sync(queue_depths(self.endpoints.amqp_url))
-            state.dead_letters = run_sync(peek_dead_letters(self.endpoints.amqp_url))
+            try:
+                state.queues = run_sync(queue_depths(self.endpoints.amqp_url))
+                state.dead_letters = run_sync(peek_dead_letters(self.endpoints.amqp_url))
+            except (OSError, TimeoutError, AMQPConnectionError) as exc:
+                raise Unreachable(f"the broker at {redact_url(self.endpoints.amqp_url)}", exc) from None
         return state
+
+
+def _what(exc: httpx.TransportError) -> str:
+    """The service URL a transport error was about (its path dropped: the host is the news)."""
+    try:
+        url = exc.request.url
+    except RuntimeError:  # an error raised before any request was made
+        return "a service"
+    return f"the service at {redact_url(str(url.copy_with(path='/', query=None)))}"

@@ -35,6 +35,7 @@ from system.messaging.crashpoints import (
 from system.messaging.handling import ServiceLogic, handle_message
 from system.messaging.topology import declare_topology, get_exchanges
 from system.storage import OutboxRow, mark_sent, transaction, unsent, utc_now
+from system.urls import redact_url
 
 log = logging.getLogger("saga.messaging")
 
@@ -113,7 +114,7 @@ class MessagingRuntime:
                 connection = await aio_pika.connect_robust(robust_url(self.config.amqp_url), timeout=5)
             except Exception as exc:  # noqa: BLE001 - any failure means "try again later"
                 self.last_error = f"{type(exc).__name__}: {exc}"
-                log.warning("broker unreachable at %s: %s", _redact(self.config.amqp_url), self.last_error)
+                log.warning("broker unreachable at %s: %s", redact_url(self.config.amqp_url), self.last_error)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 2.0)
                 continue
@@ -265,11 +266,3 @@ async def _ack(incoming: AbstractIncomingMessage) -> None:
         await incoming.ack()
     except Exception:  # noqa: BLE001 - channel gone: the broker redelivers, the inbox absorbs it
         log.warning("ack of %s failed; it will be redelivered and deduplicated", incoming.message_id)
-
-
-def _redact(url: str) -> str:
-    parts = urlsplit(url)
-    if parts.password:
-        netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
-        return urlunsplit(parts._replace(netloc=netloc))
-    return url

@@ -7,7 +7,7 @@ import uuid
 from collections.abc import Callable
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Header, HTTPException, Query, Request
+from fastapi import APIRouter, Header, HTTPException, Query, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -104,12 +104,22 @@ def routes(conn: Callable[[], sqlite3.Connection], config: ServiceConfig) -> API
 
     @router.get("/orders")
     async def list_orders(
+        response: Response,
         status: Annotated[str | None, Query()] = None,
-        limit: Annotated[int, Query(ge=1, le=100_000)] = 10_000,
+        limit: Annotated[int, Query(ge=1, le=store.PAGE_MAX)] = store.PAGE_DEFAULT,
+        after: Annotated[str | None, Query(max_length=400)] = None,
     ) -> list[dict]:
+        """One page, oldest first; X-Next-After carries the cursor of the next page if any."""
         if status is not None and status not in STATUSES:
             raise HTTPException(422, f"unknown status {status!r}; one of {', '.join(STATUSES)}")
-        return [order_view(o) for o in store.list_orders(conn(), status, limit)]
+        try:
+            orders = store.list_orders(conn(), status, limit + 1, after)
+        except ValueError as exc:
+            raise HTTPException(422, f"after: {exc}") from None
+        if len(orders) > limit:  # one more row than asked for: there is a next page
+            orders = orders[:limit]
+            response.headers["X-Next-After"] = store.page_cursor(orders[-1])
+        return [order_view(o) for o in orders]
 
     @router.get("/orders/{order_id}")
     async def get_order(order_id: str) -> dict:

@@ -26,6 +26,7 @@ CREATE TABLE IF NOT EXISTS orders (
     request_hash TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS orders_by_status ON orders (status);
+CREATE INDEX IF NOT EXISTS orders_by_page ON orders (created_at, order_id);
 """
 
 
@@ -100,13 +101,37 @@ def save(conn: sqlite3.Connection, order: Order | None) -> None:
     )
 
 
-def list_orders(conn: sqlite3.Connection, status: str | None = None, limit: int = 1000) -> list[Order]:
+# Keyset paging, oldest first: (created_at, order_id) orders every row, ties of equal timestamps
+# included, so a page boundary never skips or repeats an order, and orders placed while a reader
+# pages through arrive at the end.
+PAGE_DEFAULT, PAGE_MAX = 1000, 10_000
+
+
+def page_cursor(order: Order) -> str:
+    """The cursor after `order`: opaque to clients, `created_at|order_id` here."""
+    return f"{order.created_at}|{order.order_id}"
+
+
+def parse_cursor(cursor: str) -> tuple[str, str]:
+    created_at, sep, order_id = cursor.partition("|")
+    if not sep or not created_at or not order_id:
+        raise ValueError(f"not a cursor this service issued: {cursor!r}")
+    return created_at, order_id
+
+
+def list_orders(
+    conn: sqlite3.Connection, status: str | None = None, limit: int = PAGE_DEFAULT, after: str | None = None
+) -> list[Order]:
+    """Up to `limit` orders after the cursor `after` (None: from the oldest), oldest first."""
+    where, params = [], []
     if status:
-        rows = conn.execute(
-            "SELECT * FROM orders WHERE status = ? ORDER BY created_at LIMIT ?", (status, limit)
-        )
-    else:
-        rows = conn.execute("SELECT * FROM orders ORDER BY created_at LIMIT ?", (limit,))
+        where.append("status = ?")
+        params.append(status)
+    if after:
+        where.append("(created_at, order_id) > (?, ?)")
+        params.extend(parse_cursor(after))
+    sql = "SELECT * FROM orders" + (" WHERE " + " AND ".join(where) if where else "")
+    rows = conn.execute(sql + " ORDER BY created_at, order_id LIMIT ?", (*params, limit))
     return [_from_row(r) for r in rows.fetchall()]
 
 

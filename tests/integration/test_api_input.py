@@ -4,35 +4,21 @@ import uuid
 
 import pytest
 
+from tests.api_input_cases import (
+    GOOD,
+    INVALID_FIELDS,
+    MALFORMED_JSON,
+    OVERSIZED,
+    REQUIRED,
+    post_order,
+)
 from tests.integration.helpers import finished, unique_user
 
-GOOD = {"product_id": "product_1", "quantity": 1, "amount": 10.0}
 
-
-def _post(client, body=None, raw=None, headers=None):
-    url = client.endpoints.services["order"] + "/orders"
-    if raw is not None:
-        return client.http.post(url, content=raw, headers={"Content-Type": "application/json", **(headers or {})})
-    return client.http.post(url, json=body, headers=headers or {})
-
-
-@pytest.mark.parametrize(
-    ("change", "expected_words"),
-    [
-        ({"quantity": 0}, ["quantity", "greater than 0"]),
-        ({"quantity": -3}, ["quantity"]),
-        ({"quantity": "2"}, ["quantity", "integer"]),
-        ({"amount": -1}, ["amount", "greater than or equal to 0"]),
-        ({"amount": "lots"}, ["amount"]),
-        ({"product_id": "product_404"}, ["unknown product", "product_404"]),
-        ({"user_id": ""}, ["user_id"]),
-        ({"colour": "red"}, ["colour"]),
-        ({"force": {"payment": "maybe"}}, ["force.payment"]),
-    ],
-)
+@pytest.mark.parametrize(("change", "expected_words"), INVALID_FIELDS)
 def test_invalid_fields_are_rejected_with_a_message(saga_client, change, expected_words):
     user = unique_user()
-    response = _post(saga_client, {"user_id": user, **GOOD, **change})
+    response = post_order(saga_client, {"user_id": user, **GOOD, **change})
     assert response.status_code == 422, response.text
     detail = response.json()["detail"]
     for word in expected_words:
@@ -40,23 +26,22 @@ def test_invalid_fields_are_rejected_with_a_message(saga_client, change, expecte
     assert user not in {o["user_id"] for o in saga_client.orders()}
 
 
-@pytest.mark.parametrize("missing", ["user_id", "product_id", "quantity", "amount"])
+@pytest.mark.parametrize("missing", REQUIRED)
 def test_missing_field_is_named(saga_client, missing):
     body = {"user_id": unique_user(), **GOOD}
     del body[missing]
-    response = _post(saga_client, body)
+    response = post_order(saga_client, body)
     assert response.status_code == 422 and missing in response.json()["detail"]
 
 
 def test_malformed_json_is_a_4xx(saga_client):
-    response = _post(saga_client, raw=b'{"user_id": "x", "quantity": ')
+    response = post_order(saga_client, raw=MALFORMED_JSON)
     assert 400 <= response.status_code < 500
     assert "JSON" in response.text
 
 
 def test_oversized_body_is_413(saga_client):
-    huge = b'{"user_id": "' + b"x" * 100_000 + b'"}'
-    response = _post(saga_client, raw=huge)
+    response = post_order(saga_client, raw=OVERSIZED)
     assert response.status_code == 413 and "exceeds" in response.json()["detail"]
 
 
