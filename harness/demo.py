@@ -80,6 +80,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def _summary(client: SagaClient, mine: set[str], final: dict, started: float) -> int:
+    from harness.exits import exit_code_for
     from harness.invariants import check_all
     from harness.model import History, overall
 
@@ -95,7 +96,7 @@ def _summary(client: SagaClient, mine: set[str], final: dict, started: float) ->
         + (f", broken: {', '.join(failed)}" if failed else "")
         + f" ({time.time() - started:.1f}s)"
     )
-    return {True: 0, False: 1, "unknown": 2}[verdict]
+    return exit_code_for(verdict)
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 
 0 valid, 1 invalid, 2 unknown (the truth could not be established: a target that cannot be
 reached, an interrupted run), 254 bad usage, 130 interrupted by Ctrl-C, 255 the harness crashed.
+Commands that act rather than judge use 0 for done and 1 for not done.
 The README's table of exit codes is checked against these constants by a test.
 """
 
@@ -11,6 +12,9 @@ from typing import Any
 
 EXIT_VALID = 0
 EXIT_INVALID = 1
+# Commands that do something rather than judge (up, fault add, report): 0 done, 1 it did not happen.
+EXIT_OK = EXIT_VALID
+EXIT_FAILED = EXIT_INVALID
 EXIT_UNKNOWN = 2
 EXIT_INTERRUPTED = 130
 EXIT_USAGE = 254

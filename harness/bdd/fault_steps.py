@@ -19,10 +19,11 @@ from harness.bdd.vocabulary import (
     outcome_carrying,
     receiving_service,
 )
-from harness.bdd.world import DEADLINE_S, SagaWorld, eventually, with_broker
+from harness.bdd.world import DEADLINE_S, SagaWorld, with_broker
 from harness.faults.network import NetworkFaults
 from harness.faults.toxiproxy_port import ToxiproxyClient
 from harness.invariants import check_all, summary
+from harness.waiting import wait_until
 from system.contracts import SERVICES
 from system.messaging.crashpoints import CRASH_POINTS
 
@@ -88,23 +89,21 @@ def heal_everything(saga_world: SagaWorld) -> None:
 
 @then(parsers.parse("the {service} service reports that it is not ready"))
 def reports_not_ready(saga_world: SagaWorld, service: str) -> None:
-    ready, why = eventually(lambda: saga_world.client.ready(_service(service)), lambda r: not r[0], timeout=20)
-    assert not ready, f"{service} still says it is ready"
+    ready, why = wait_until(lambda: saga_world.client.ready(_service(service)), lambda r: not r[0], 20,
+                            what=f"{service} to report that it is not ready")
     saga_world.notes[f"not-ready:{service}"] = why
 
 
 @then(parsers.parse("the {service} service is ready again"))
 def ready_again(saga_world: SagaWorld, service: str) -> None:
-    ready, why = eventually(lambda: saga_world.client.ready(_service(service)), lambda r: r[0])
-    assert ready, f"{service} is still not ready: {why}"
+    wait_until(lambda: saga_world.client.ready(_service(service)), lambda r: r[0], DEADLINE_S,
+               what=f"{service} to be ready again")
 
 
 @then("every service is ready again")
 def all_ready(saga_world: SagaWorld) -> None:
-    states = eventually(
-        lambda: {s: saga_world.client.ready(s) for s in SERVICES}, lambda r: all(ok for ok, _ in r.values())
-    )
-    assert all(ok for ok, _ in states.values()), f"not ready: { {s: w for s, (ok, w) in states.items() if not ok} }"
+    wait_until(lambda: {s: saga_world.client.ready(s) for s in SERVICES}, lambda r: all(ok for ok, _ in r.values()),
+               DEADLINE_S, what="every service to be ready again")
 
 
 @then("the payment service still lists payments")
@@ -118,8 +117,7 @@ def orders_wait_at(saga_world: SagaWorld, status: str) -> None:
     def statuses() -> dict[str, str]:
         return {i: (saga_world.client.order(i) or {}).get("status", "missing") for i in saga_world.orders}
 
-    seen = eventually(statuses, lambda s: all(v == status for v in s.values()), timeout=20)
-    assert all(v == status for v in seen.values()), f"expected every order at {status}: {seen}"
+    wait_until(statuses, lambda s: all(v == status for v in s.values()), 20, what=f"every order at {status}")
 
 
 @then("every order that got its stock waits for its payment")
@@ -130,9 +128,8 @@ def served_orders_wait_for_payment(saga_world: SagaWorld) -> None:
     def reads() -> list[dict]:
         return [saga_world.client.order(i) or {"order_id": i} for i in saga_world.orders]
 
-    seen = eventually(reads, lambda os: all(parked(o) for o in os), timeout=20)
-    wrong = {o["order_id"]: o.get("status") for o in seen if not parked(o)}
-    assert not wrong, f"orders not waiting for their payment: {wrong}"
+    seen = wait_until(reads, lambda os: all(parked(o) for o in os), 20,
+                      what="every order that got its stock to wait for its payment")
     assert any(o.get("status") == "inventory_reserved" for o in seen), "no order got as far as its payment"
 
 
@@ -166,7 +163,7 @@ def service_dies(saga_world: SagaWorld, service: str) -> None:
         # Gone for the runner, and really gone: a dying process still holds its port and files.
         return system.pid(_service(service)) is None and (old is None or nemesis.process_gone(old))
 
-    assert eventually(dead, bool, timeout=20), f"{service} (pid {old}) did not die at its crash point"
+    wait_until(dead, bool, 20, what=f"{service} (pid {old}) to die at its crash point")
 
 
 @when(parsers.parse("the {service} service is restarted"))
@@ -207,11 +204,8 @@ def finished_order_carrying(saga_world: SagaWorld, message: str) -> None:
     assert response.status_code == 201, response.text
     saga_world.finish()
     order_id = saga_world.order_id
-    found = eventually(
-        lambda: [m for m in saga_world.tap.of_order(order_id) if m.routing_key == message],
-        bool, timeout=10,
-    )
-    assert found, f"the bus never carried {message} for order {order_id}"
+    found = wait_until(lambda: [m for m in saga_world.tap.of_order(order_id) if m.routing_key == message],
+                       bool, 10, what=f"the bus to carry {message} for order {order_id}")
     assert saga_world.wait_quiet(), "the system did not settle after the saga"
     saga_world.notes["captured"] = found[0]
     saga_world.notes["before"] = saga_world.snapshot(order_id)
@@ -245,8 +239,8 @@ def _send_copy(saga_world: SagaWorld, kind: str, copy) -> None:
 def takes_it_in(saga_world: SagaWorld, service: str) -> None:
     assert service == saga_world.notes["receiver"], f"{saga_world.notes['receiver']} receives this message, not {service}"
     before = _stats_total(saga_world.notes["stats-before"])
-    stats = eventually(lambda: saga_world.service_stats(service), lambda s: _stats_total(s) > before, timeout=15)
-    assert _stats_total(stats) > before, f"{service} never took the second delivery in: {stats}"
+    stats = wait_until(lambda: saga_world.service_stats(service), lambda s: _stats_total(s) > before, 15,
+                       what=f"{service} to take the second delivery in")
     saga_world.notes["stats-after"] = stats
 
 

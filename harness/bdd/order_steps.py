@@ -20,9 +20,10 @@ from harness.bdd.vocabulary import (
     lookup,
     outcome,
 )
-from harness.bdd.world import SagaWorld, eventually, with_broker
+from harness.bdd.world import DEADLINE_S, SagaWorld, with_broker
 from harness.client import SagaClient
 from harness.invariants.common import same_money
+from harness.waiting import WaitTimeout, wait_until
 from system.contracts import SERVICES
 
 
@@ -46,12 +47,8 @@ def finished_order(world: SagaWorld, order_id: str | None = None) -> dict:
 # -- Given -------------------------------------------------------------------------------------
 @given("the saga system is running")
 def system_running(saga_world: SagaWorld) -> None:
-    ready = eventually(
-        lambda: {s: saga_world.client.ready(s) for s in SERVICES},
-        lambda r: all(ok for ok, _ in r.values()),
-    )
-    not_ready = {s: why for s, (ok, why) in ready.items() if not ok}
-    assert not not_ready, f"services not ready: {not_ready}"
+    wait_until(lambda: {s: saga_world.client.ready(s) for s in SERVICES}, lambda r: all(ok for ok, _ in r.values()),
+               DEADLINE_S, what="every service to be ready")
     # Letters parked before this scenario began belong to whoever parked them, not to us.
     saga_world.expected_dead_letters |= saga_world.dead_letter_ids()
 
@@ -160,10 +157,11 @@ def bus_agrees(saga_world: SagaWorld) -> None:
     assert saga_world.tap is not None, 'add "Given the message bus is being recorded" to the scenario'
     history = events(finished_order(saga_world))
     # The last reply may still be on its way to the tap when the order already shows it.
-    seen = eventually(
-        lambda: [m.routing_key for m in first_unique(saga_world.tap.of_order(saga_world.order_id))],
-        lambda keys: len(keys) >= len(history), timeout=10,
-    )
+    try:
+        seen = wait_until(lambda: [m.routing_key for m in first_unique(saga_world.tap.of_order(saga_world.order_id))],
+                          lambda keys: len(keys) >= len(history), 10, what="the bus to carry every event of the order")
+    except WaitTimeout as exc:
+        seen = exc.last
     assert seen == history, f"the bus and the order disagree:\n bus:   {seen}\n order: {history}"
 
 

@@ -27,7 +27,7 @@ from harness.bdd.tap import BusTap
 from harness.broker import peek_dead_letters, queue_depths, run_sync
 from harness.client import TERMINAL, SagaClient
 from harness.model import FaultEvent, History, Operation, SystemState
-from harness.waiting import eventually as _eventually
+from harness.waiting import holds_within
 from system.contracts import SERVICES
 
 log = logging.getLogger("harness.bdd")
@@ -37,11 +37,6 @@ log = logging.getLogger("harness.bdd")
 DEADLINE_S = float(os.environ.get("SAGA_BDD_DEADLINE_S", "45"))
 POLL_S = 0.1
 T = TypeVar("T")
-
-
-def eventually(probe, ok, timeout: float = DEADLINE_S, poll: float = POLL_S):
-    """harness.waiting.eventually with the steps' deadline and poll as defaults."""
-    return _eventually(probe, ok, timeout, poll)
 
 
 # What a call to RabbitMQ raises while the broker is away. The broker is shared: another run on
@@ -203,7 +198,7 @@ class SagaWorld:
         return all(self.service_stats(s).get("outbox_backlog") == 0 for s in SERVICES)
 
     def wait_quiet(self, timeout: float = DEADLINE_S) -> bool:
-        return bool(eventually(self.quiet, bool, timeout=timeout, poll=0.2))
+        return holds_within(self.quiet, bool, timeout)
 
     def dead_letter_ids(self) -> set[str]:
         letters = with_broker(lambda: run_sync(peek_dead_letters(self.target.endpoints.amqp_url)))

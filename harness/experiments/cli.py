@@ -1,7 +1,8 @@
 """`saga-harness chaos list | run`, `saga-harness check`, `saga-harness analyze RUN_DIR`.
 
-Exit codes: 0 valid, 1 invalid, 2 unknown, 254 bad usage (a bad experiment file, an unknown
-name, a target that cannot do what the experiment asks), 255 the harness crashed.
+Exit codes (harness/exits.py): 0 valid, 1 invalid, 2 unknown (also: a service or the broker
+could not be reached, or the run was interrupted), 254 bad usage (a bad experiment file, an
+unknown name, a target that cannot do what the experiment asks), 255 the harness crashed.
 """
 
 from __future__ import annotations
@@ -10,14 +11,12 @@ import argparse
 import json
 import sys
 import textwrap
-import traceback
+from collections.abc import Callable
 from pathlib import Path
 
+from harness.exits import EXIT_UNKNOWN, EXIT_USAGE, UsageError, exit_code_for
 from harness.experiments.loading import load_experiment, shipped_paths
 from harness.experiments.model import ExperimentError
-
-EXIT_USAGE, EXIT_CRASHED = 254, 255
-_EXIT = {True: 0, False: 1, "unknown": 2}
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -80,22 +79,16 @@ def _usage(parser: argparse.ArgumentParser) -> int:
     return EXIT_USAGE
 
 
-def _guard(body):
-    """Bad usage -> 254 with the message; anything unexpected -> 255 with the traceback."""
-    from harness.experiments.rundir import RunDirError
-    from harness.experiments.target import TargetProblem
+def _guard(body: Callable[[], int]) -> int:
+    """Errors of other packages that mean bad usage become UsageError; harness/cli.py's one
+    top-level handler turns it (and Unreachable, Ctrl-C, a crash) into the exit code."""
     from harness.invariants import UnknownInvariant
     from harness.targets.compose import ComposeError
 
     try:
         return body()
-    except (ExperimentError, TargetProblem, RunDirError, UnknownInvariant, ComposeError) as exc:
-        print(f"saga-harness: {exc}", file=sys.stderr)
-        return EXIT_USAGE
-    except Exception:  # noqa: BLE001 - the harness itself broke
-        traceback.print_exc()
-        print("saga-harness: crashed (exit 255)", file=sys.stderr)
-        return EXIT_CRASHED
+    except (UnknownInvariant, ComposeError) as exc:
+        raise UsageError(str(exc)) from exc
 
 
 # --- chaos list ----------------------------------------------------------------------------------
@@ -148,7 +141,7 @@ def check_command(args: argparse.Namespace) -> int:
         verdicts = check_all(History(), state, terminal_deadline_s=args.deadline, only=args.only,
                              expected_dead_letters=args.expected_dead_letter)
         _print_verdicts(verdicts, args.json, extra={"orders": len(state.orders)})
-        return _EXIT[overall(verdicts)]
+        return exit_code_for(overall(verdicts))
 
     return _guard(body)
 
@@ -157,18 +150,22 @@ def check_command(args: argparse.Namespace) -> int:
 def analyze_command(args: argparse.Namespace) -> int:
     def body() -> int:
         from harness.experiments.rundir import RunDirError
-        from harness.experiments.runner import check_stored
+        from harness.experiments.runner import check_stored, unfinished_run
         from harness.model import overall
 
         if not args.run_dir.is_dir():
             raise RunDirError(f"{args.run_dir} is not a directory")
+        unfinished = unfinished_run(args.run_dir)
+        if unfinished:  # its final reads are missing or partial: re-checking would invent losses
+            print(f"unknown: {args.run_dir}: {unfinished}; its verdict stays unknown")
+            return EXIT_UNKNOWN
         verdicts, results = check_stored(args.run_dir)
         now = overall(verdicts)
         stored = results.get("valid")
         _print_verdicts(verdicts, args.json, extra={"run": str(args.run_dir), "stored_valid": stored})
         if not args.json and stored != now:
             print(f"note: the stored verdict was {stored}; the files now say {now}")
-        return _EXIT[now]
+        return exit_code_for(now)
 
     return _guard(body)
 

@@ -7,13 +7,11 @@ import time
 from pathlib import Path
 from typing import Any
 
+from harness.exits import EXIT_CRASHED, exit_code_for
 from harness.experiments import rundir
 from harness.experiments.run import Run
 from harness.invariants import check_all, summary
 from harness.model import SystemState, Validity, Verdict, overall
-
-EXIT_CODES: dict[Any, int] = {True: 0, False: 1, "unknown": 2}
-EXIT_CRASHED = 255
 
 
 def validity(run: Run) -> Validity:
@@ -70,7 +68,7 @@ def finish(run: Run, render: bool) -> dict[str, Any]:
         "errors": run.errors,
         "crashed": run.crashed,
     }
-    results["exit_code"] = EXIT_CRASHED if run.crashed else EXIT_CODES[valid]
+    results["exit_code"] = EXIT_CRASHED if run.crashed else exit_code_for(valid)
     rundir.write_json(run.run_dir / rundir.RESULTS, results)
     if render:
         render_report_of(run)

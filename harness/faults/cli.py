@@ -16,6 +16,7 @@ import sys
 from collections.abc import Callable
 from dataclasses import asdict
 
+from harness.exits import EXIT_FAILED, EXIT_OK, EXIT_USAGE
 from harness.faults.network import (
     FAULT_KINDS,
     STREAMS,
@@ -30,7 +31,6 @@ from harness.faults.toxiproxy_port import (
     ToxiproxyUnreachable,
 )
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 254
 HOW_TO_START = (
     "start it with `saga-harness toxiproxy` (or `python -m harness.toxiproxy --port 8474`), "
     "or let the runner start the system, which writes $SAGA_HOME/proxies.json"

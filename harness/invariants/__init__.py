@@ -18,6 +18,7 @@ import gc
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from harness.exits import exit_code_for
 from harness.invariants.broker import dead_letters_accounted, queues_drained
 from harness.invariants.common import DESCRIPTIONS, MAX_COUNTEREXAMPLES, CheckOptions
 from harness.invariants.effects import one_effect_per_cause
@@ -103,13 +104,10 @@ def verdicts_to_dict(verdicts: list[Verdict]) -> dict[str, Any]:
     return {"valid": overall(verdicts), "invariants": [v.to_dict() for v in verdicts]}
 
 
-_EXIT_CODES: dict[Any, int] = {True: 0, False: 1, "unknown": 2}
-
-
 def exit_code(verdicts: list[Verdict]) -> int:
     """Jepsen's codes: 0 valid, 1 invalid, 2 unknown."""
     validity: Validity = overall(verdicts)
-    return _EXIT_CODES[validity]
+    return exit_code_for(validity)
 
 
 def summary(verdicts: list[Verdict], *, examples: int = 3) -> str:

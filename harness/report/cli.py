@@ -11,10 +11,9 @@ import sys
 import traceback
 from pathlib import Path
 
+from harness.exits import EXIT_CRASHED, EXIT_OK, EXIT_USAGE
 from harness.report.html import render_report
 from harness.report.load import RESULTS
-
-EXIT_OK, EXIT_USAGE, EXIT_CRASHED = 0, 254, 255
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from harness.exits import EXIT_FAILED, EXIT_OK
 from harness.runner.local import BrokerUnreachable, LocalSystem
 from system.contracts import SERVICES
 
@@ -45,31 +46,31 @@ def cmd_up(args: argparse.Namespace) -> int:
         system.up(chaos=args.chaos, timeout=args.timeout)
     except BrokerUnreachable as exc:
         print(f"saga-harness up: {exc}", file=sys.stderr)
-        return 1
+        return EXIT_FAILED
     except RuntimeError as exc:
         print(f"saga-harness up: {exc}", file=sys.stderr)
-        return 1
+        return EXIT_FAILED
     _print_status(system)
     endpoints = system.endpoints()
     print(f"logs: {system.layout.log_dir}   data: {system.layout.data_dir}")
     print(f"order API: {endpoints.services['order']} (through Toxiproxy: {endpoints.order_api})")
-    return 0
+    return EXIT_OK
 
 
 def cmd_down(args: argparse.Namespace) -> int:
     stopped = LocalSystem().down()
     print("stopped: " + (", ".join(stopped) if stopped else "nothing was running"))
-    return 0
+    return EXIT_OK
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    return 0 if _print_status(LocalSystem()) else 1
+    return EXIT_OK if _print_status(LocalSystem()) else EXIT_FAILED
 
 
 def cmd_kill(args: argparse.Namespace) -> int:
     pid = LocalSystem().kill_service(args.service)
     print(f"{args.service}: " + (f"killed pid {pid} with SIGKILL" if pid else "was not running"))
-    return 0
+    return EXIT_OK
 
 
 def cmd_restart(args: argparse.Namespace) -> int:
@@ -77,6 +78,6 @@ def cmd_restart(args: argparse.Namespace) -> int:
         status = LocalSystem().restart_service(args.service)
     except RuntimeError as exc:
         print(f"saga-harness restart: {exc}", file=sys.stderr)
-        return 1
+        return EXIT_FAILED
     print(f"{status.service}: ready (pid {status.pid})")
-    return 0
+    return EXIT_OK

@@ -14,6 +14,7 @@ import traceback
 from dataclasses import asdict
 from typing import Any
 
+from harness.exits import EXIT_CRASHED, EXIT_INVALID, EXIT_UNKNOWN, EXIT_USAGE, EXIT_VALID
 from harness.model import Verdict, overall
 from harness.sim.config import DEFAULT_MAX_ATTEMPTS, DEFAULT_PREFETCH, SimConfig
 from harness.sim.faults import (
@@ -28,7 +29,6 @@ from harness.sim.run import SimResult, simulate
 from harness.sim.sweep import sweep_configs
 from system.defects import DEFECTS
 
-EXIT_VALID, EXIT_INVALID, EXIT_UNKNOWN, EXIT_USAGE, EXIT_CRASHED = 0, 1, 2, 254, 255
 _LABEL = {True: "valid", False: "INVALID", "unknown": "unknown"}
 
 

@@ -8,6 +8,8 @@ import logging
 import secrets
 import sys
 
+from harness.exits import EXIT_FAILED, EXIT_OK
+
 log = logging.getLogger("harness.toxiproxy")
 
 
@@ -50,10 +52,10 @@ def handler(args: argparse.Namespace) -> int:
         asyncio.run(serve_forever(args.host, args.port, seed, args.config))
     except OSError as exc:
         log.error("toxiproxy: cannot listen on %s:%s: %s", args.host, args.port, exc)
-        return 1
+        return EXIT_FAILED
     except KeyboardInterrupt:
         pass
-    return 0
+    return EXIT_OK
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from harness.exits import EXIT_FAILED, EXIT_OK
 from harness.zoo.catalog import EXPERIMENT_DETECTORS, SIM_DETECTORS
 from harness.zoo.verdicts import CaseResult, table
 from system.defects import DEFECTS
@@ -43,7 +44,7 @@ def cmd_zoo(args: argparse.Namespace) -> int:
             results.append(result)
     print()
     print(table(results))
-    return 0 if all(r.caught for r in results) else 1
+    return EXIT_OK if all(r.caught for r in results) else EXIT_FAILED
 
 
 if __name__ == "__main__":

@@ -8,8 +8,9 @@ import pytest
 
 from harness.nemesis.duplicates import DuplicateSettings, Duplicator
 from harness.recorder import Recorder, recorded_from
+from harness.waiting import wait_until
 from system.contracts import TRACE_PAYMENT_FAILED, TRACE_SUCCESS
-from tests.integration.helpers import eventually, finished, place
+from tests.integration.helpers import finished, place
 
 SUCCEED = {"payment": "succeed", "delivery": "succeed"}
 
@@ -55,7 +56,7 @@ def test_duplicated_messages_keep_their_message_id_and_change_nothing(saga_clien
             duplicator.activate(1, DuplicateSettings(probability=1.0, keys=("inventory.*", "payment.*")), random.Random(1))
             order_id = place(saga_client, product_id="product_2", quantity=2, amount=20.0, force=SUCCEED)
             order = finished(saga_client, order_id)
-            eventually(lambda: duplicator.published, lambda n: n >= 4, timeout=10)
+            wait_until(lambda: duplicator.published, lambda n: n >= 4, 10, what="four duplicates published")
             duplicator.deactivate()
             assert duplicator.flush(timeout=10)
         finally:

@@ -10,7 +10,6 @@ import httpx
 
 from harness.broker import publish_raw, run_sync
 from harness.client import SagaClient
-from harness.waiting import eventually  # noqa: F401  (re-exported for the tests)
 
 T = TypeVar("T")
 

@@ -6,13 +6,14 @@ import uuid
 import pytest
 
 from harness.broker import peek_dead_letters, publish_raw, run_sync, take_dead_letters
+from harness.waiting import wait_until
 from system.contracts import TRACE_SUCCESS, derived_message_id
 from system.messaging.crashpoints import (
     AFTER_COMMIT_BEFORE_ACK,
     AFTER_PUBLISH_BEFORE_MARK_SENT,
     BEFORE_COMMIT,
 )
-from tests.integration.helpers import arm_crash, eventually, finished, place, republish, trace
+from tests.integration.helpers import arm_crash, finished, place, republish, trace
 
 SUCCEED = {"payment": "succeed", "delivery": "succeed"}
 
@@ -27,11 +28,10 @@ def test_redelivered_command_is_absorbed_by_the_inbox(saga_client):
                 "payload": {"product_id": "product_1", "quantity": 4}, "occurred_at": "", "causation_id": None}
     before = saga_client.http.get(saga_client.endpoints.services["inventory"] + "/ready").json()["stats"]
     republish(saga_client.endpoints.amqp_url, "inventory.reserve", envelope)
-    stats = eventually(
+    wait_until(
         lambda: saga_client.http.get(saga_client.endpoints.services["inventory"] + "/ready").json()["stats"],
-        lambda s: s["duplicates"] > before["duplicates"],
+        lambda s: s["duplicates"] > before["duplicates"], what="inventory to absorb the redelivery",
     )
-    assert stats["duplicates"] > before["duplicates"]
     after = saga_client.stock_of("product_1")
     # Other tests may reserve concurrently, but this order holds exactly one reservation of 4.
     assert [r["quantity"] for r in saga_client.reservations(order_id)] == [4]
@@ -46,18 +46,22 @@ def test_duplicate_reply_with_a_new_id_does_not_advance_the_saga_twice(saga_clie
     # A late payment.completed under a fresh id (a sender retry): the state machine ignores it.
     envelope = {"message_id": str(uuid.uuid4()), "type": "payment.completed", "order_id": order_id,
                 "payload": {"amount": 9.0}, "occurred_at": "", "causation_id": None}
+    stats_url = saga_client.endpoints.services["order"] + "/ready"
+    before = saga_client.http.get(stats_url).json()["stats"]["handled"]
     republish(saga_client.endpoints.amqp_url, "payment.completed", envelope)
-    order = eventually(lambda: saga_client.order(order_id), lambda o: True, timeout=1)
-    assert trace(order) == TRACE_SUCCESS
+    # Judge only once the order service has handled the late reply (not after a fixed pause).
+    wait_until(lambda: saga_client.http.get(stats_url).json()["stats"]["handled"], lambda n: n > before,
+               what="the order service to handle the late payment.completed")
+    assert trace(saga_client.order(order_id)) == TRACE_SUCCESS
     assert len(saga_client.deliveries(order_id)) == 1
 
 
 def test_malformed_message_is_dead_lettered_with_its_reason_and_the_consumer_goes_on(saga_client):
     message_id = f"poison-{uuid.uuid4()}"
     run_sync(publish_raw(saga_client.endpoints.amqp_url, "payment.process", b"{not json", message_id=message_id))
-    letters = eventually(
+    letters = wait_until(
         lambda: run_sync(peek_dead_letters(saga_client.endpoints.amqp_url)),
-        lambda ls: any(dl.message_id == message_id for ls_ in [ls] for dl in ls_),
+        lambda ls: any(dl.message_id == message_id for dl in ls), what=f"{message_id} among the dead letters",
     )
     [letter] = [dl for dl in letters if dl.message_id == message_id]
     assert letter.queue == "saga.payment.dlq" and letter.routing_key == "payment.process"
@@ -74,9 +78,9 @@ def test_envelope_missing_fields_is_dead_lettered(saga_client):
     message_id = f"bad-envelope-{uuid.uuid4()}"
     body = json.dumps({"message_id": message_id, "type": "delivery.schedule"}).encode()
     run_sync(publish_raw(saga_client.endpoints.amqp_url, "delivery.schedule", body, message_id=message_id))
-    letters = eventually(
+    letters = wait_until(
         lambda: run_sync(peek_dead_letters(saga_client.endpoints.amqp_url)),
-        lambda ls: any(dl.message_id == message_id for dl in ls),
+        lambda ls: any(dl.message_id == message_id for dl in ls), what=f"{message_id} among the dead letters",
     )
     [letter] = [dl for dl in letters if dl.message_id == message_id]
     assert letter.queue == "saga.delivery.dlq" and "order_id" in letter.reason
@@ -99,8 +103,7 @@ def test_sigkill_at_a_crash_point_then_restart_has_no_double_effect(saga_target,
     arm_crash(saga_client, service, saga_target.chaos_token, point, routing_key)
     order_id = place(saga_client, product_id="product_1", quantity=2, amount=21.0, force=SUCCEED)
     # The service dies by SIGKILL at the crash point...
-    eventually(lambda: system.pid(service), lambda pid: pid is None, timeout=30)
-    assert system.pid(service) is None, f"{service} did not crash at {point}"
+    wait_until(lambda: system.pid(service), lambda pid: pid is None, 30, what=f"{service} to crash at {point}")
     # ...and comes back; the saga resumes from what was committed.
     system.restart_service(service)
     assert system.pid(service) != pid_before

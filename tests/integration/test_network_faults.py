@@ -9,7 +9,8 @@ from harness.faults.network import NetworkFaults
 from harness.faults.toxiproxy_port import ToxiproxyClient
 from harness.invariants import check_all
 from harness.model import History
-from tests.integration.helpers import eventually, place
+from harness.waiting import wait_until
+from tests.integration.helpers import place
 
 SUCCEED = {"payment": "succeed", "delivery": "succeed"}
 
@@ -52,14 +53,15 @@ def test_payment_partitioned_for_10s_mid_batch_then_everything_finishes(saga_cli
     before = _batch(saga_client, 5)
     with faults.partition("payment"):
         # The payment service notices, says so, and keeps serving reads.
-        ready, reason = eventually(lambda: saga_client.ready("payment"), lambda r: not r[0], timeout=20)
+        ready, reason = wait_until(lambda: saga_client.ready("payment"), lambda r: not r[0], 20,
+                                   what="payment to report its broker link down")
         assert not ready and "broker" in reason
         assert saga_client.http.get(saga_client.endpoints.services["payment"] + "/payments").status_code == 200
         during = _batch(saga_client, 5)
         time.sleep(10)  # the partition lasts 10 s by design; orders wait at payment meanwhile
         waiting = [saga_client.order(i)["status"] for i in during]
         assert "completed" not in waiting and "failed" not in waiting, waiting
-    assert eventually(lambda: saga_client.ready("payment"), lambda r: r[0], timeout=30)[0]
+    wait_until(lambda: saga_client.ready("payment"), lambda r: r[0], 30, what="payment to be ready again")
     ids = before + during
     final = saga_client.wait_terminal(ids, timeout=90)
     assert all(final[i]["status"] in ("completed", "failed") for i in ids), final
@@ -69,9 +71,9 @@ def test_payment_partitioned_for_10s_mid_batch_then_everything_finishes(saga_cli
 def test_reset_peer_on_the_inventory_link_reconnects_and_loses_nothing(saga_client, faults):
     with faults.reset_peer("inventory", timeout_ms=0, stream="both"):
         ids = _batch(saga_client, 4, force=SUCCEED)
-        eventually(lambda: saga_client.ready("inventory"), lambda r: not r[0], timeout=15)
+        wait_until(lambda: saga_client.ready("inventory"), lambda r: not r[0], 15, what="inventory to notice the cut")
         time.sleep(1)
-    assert eventually(lambda: saga_client.ready("inventory"), lambda r: r[0], timeout=30)[0]
+    wait_until(lambda: saga_client.ready("inventory"), lambda r: r[0], 30, what="inventory to be ready again")
     final = saga_client.wait_terminal(ids, timeout=60)
     assert all(final[i]["status"] == "completed" for i in ids), final
     _consistent(saga_client, ids)

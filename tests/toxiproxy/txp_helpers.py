@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import socket
 import time
-from collections.abc import Callable
 
 IO_TIMEOUT = 5.0  # every socket in these tests gives up after this long
 
@@ -51,16 +50,3 @@ def round_trip(sock: socket.socket, payload: bytes = b"ping") -> float:
     sock.sendall(payload)
     assert recv_exactly(sock, len(payload)) == payload
     return time.perf_counter() - start
-
-
-def eventually(
-    check: Callable[[], bool], timeout: float = IO_TIMEOUT, interval: float = 0.02
-) -> bool:
-    """Poll `check` until it holds or the deadline passes."""
-    deadline = time.monotonic() + timeout
-    while True:
-        if check():
-            return True
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(interval)
