@@ -16,54 +16,32 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from dataclasses import dataclass
+from typing import Any
 
 import pytest
 
 from harness.client import SagaClient
-from harness.runner.layout import Endpoints
 from harness.runner.local import BrokerUnreachable, LocalSystem
-from system.config import DEFAULT_AMQP_URL
-from system.contracts import DEFAULT_PORTS, SERVICES
+from harness.targets.target import Target, external_target
 
 TEST_PORT_BASE = 18000
 
 
-@dataclass
-class SagaTarget:
-    kind: str  # "local" | "external"
-    endpoints: Endpoints
-    local: LocalSystem | None = None
+class TestTarget(Target):
+    """The session's target; a test that needs process control the target lacks is skipped."""
 
-    def require_process_control(self) -> LocalSystem:
-        if self.local is None:
+    def require_process_control(self) -> Any:
+        if self.system is None:
             pytest.skip(f"needs process control, which the {self.kind} target does not give the harness")
-        return self.local
-
-    @property
-    def chaos_token(self) -> str | None:
-        if self.local is not None:
-            return self.local.chaos_token()
-        return os.environ.get("SAGA_CHAOS_TOKEN")
-
-
-def external_endpoints(env: dict[str, str] | os._Environ = os.environ) -> Endpoints:
-    services = {
-        s: env.get(f"SAGA_{s.upper()}_URL", f"http://127.0.0.1:{DEFAULT_PORTS[s]}") for s in SERVICES
-    }
-    return Endpoints(
-        services=services,
-        order_api=env.get("SAGA_ORDER_API_URL", services["order"]),
-        amqp_url=env.get("SAGA_AMQP_URL", DEFAULT_AMQP_URL),
-        toxiproxy_url=env.get("TOXIPROXY_URL"),
-    )
+        return self.system
 
 
 @pytest.fixture(scope="session")
-def saga_target() -> Iterator[SagaTarget]:
+def saga_target() -> Iterator[TestTarget]:
     kind = os.environ.get("SAGA_TARGET", "local")
     if kind == "external":
-        yield SagaTarget("external", external_endpoints())
+        external = external_target()
+        yield TestTarget(external.kind, external.endpoints, None, external.chaos_token)
         return
     if kind != "local":
         raise pytest.UsageError(f"SAGA_TARGET={kind!r}: use 'local' or 'external'")
@@ -79,13 +57,13 @@ def saga_target() -> Iterator[SagaTarget]:
     except BrokerUnreachable as exc:
         pytest.exit(str(exc), returncode=1)
     try:
-        yield SagaTarget("local", system.endpoints(), system)
+        yield TestTarget("local", system.endpoints(), system, system.chaos_token())
     finally:
         if os.environ.get("SAGA_KEEP_RUNNING") != "1":
             system.down()
 
 
 @pytest.fixture
-def saga_client(saga_target: SagaTarget) -> Iterator[SagaClient]:
+def saga_client(saga_target: TestTarget) -> Iterator[SagaClient]:
     with SagaClient(saga_target.endpoints) as client:
         yield client

@@ -20,6 +20,7 @@ from harness.bdd.vocabulary import (
     receiving_service,
 )
 from harness.bdd.world import DEADLINE_S, SagaWorld, with_broker
+from harness.crashpoints import arm_crash_point, disarm_crash_points
 from harness.faults.network import NetworkFaults
 from harness.faults.toxiproxy_port import ToxiproxyClient
 from harness.invariants import check_all, summary
@@ -148,9 +149,9 @@ def arm_crash(saga_world: SagaWorld, service: str, point: str, message: str) -> 
     def bring_back() -> None:
         if system.pid(service) is None:
             nemesis.restart_service(system, service)
-        nemesis.disarm_crash_points(url, token)
+        disarm_crash_points(url, token)
 
-    nemesis.arm_crash_point(url, token, point, message)
+    arm_crash_point(url, token, point, message)
     saga_world.add_fault("crash", service, bring_back, point=point, routing_key=message)
 
 

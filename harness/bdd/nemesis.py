@@ -1,7 +1,7 @@
 """Process faults the steps need: crash points, restarting a service, restarting the broker.
 
-Crash points are armed through the service's chaos surface (POST /_chaos/crashpoints with the
-X-Chaos-Token header); the process then SIGKILLs itself when it reaches the point.
+Crash points are armed through harness.crashpoints (the service's chaos surface); the process
+then SIGKILLs itself when it reaches the point.
 
 The broker restart uses the chaos nemesis's `BrokerControl` (`rabbitmqctl stop_app` /
 `start_app`) and its bounded wait for an AMQP handshake. The shared RabbitMQ serves every
@@ -18,37 +18,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-import httpx
-
-from harness.nemesis.base import NemesisError
 from harness.nemesis.broker import DEFAULT_WAIT_S, BrokerControl, wait_accepting
 
 if TYPE_CHECKING:
     from harness.runner.local import LocalSystem
-
-
-# --- crash points ------------------------------------------------------------------------
-def arm_crash_point(service_url: str, token: str, point: str, routing_key: str | None, skip: int = 0) -> dict:
-    response = httpx.post(
-        f"{service_url}/_chaos/crashpoints",
-        json={"point": point, "routing_key": routing_key, "skip": skip},
-        headers={"X-Chaos-Token": token},
-        timeout=5.0,
-    )
-    if response.status_code != 200:
-        raise NemesisError(f"arming {point} at {service_url} failed: HTTP {response.status_code} {response.text}")
-    return response.json()["armed"]
-
-
-def disarm_crash_points(service_url: str, token: str) -> bool:
-    """Disarm every point; False if the service is not there to ask (dead: nothing is armed)."""
-    try:
-        response = httpx.delete(
-            f"{service_url}/_chaos/crashpoints", headers={"X-Chaos-Token": token}, timeout=5.0
-        )
-    except httpx.HTTPError:
-        return False
-    return response.status_code == 204
 
 
 # --- processes ------------------------------------------------------------------------------

@@ -27,6 +27,7 @@ from harness.bdd.tap import BusTap
 from harness.broker import peek_dead_letters, queue_depths, run_sync
 from harness.client import TERMINAL, SagaClient
 from harness.model import FaultEvent, History, Operation, SystemState
+from harness.targets.target import Target
 from harness.waiting import holds_within
 from system.contracts import SERVICES
 
@@ -72,7 +73,7 @@ class FaultWindow:
 
 @dataclass
 class SagaWorld:
-    target: Any  # harness.pytest_plugin.SagaTarget
+    target: Target  # the session's (harness.pytest_plugin)
     client: SagaClient
     orders: list[str] = field(default_factory=list)  # every order this scenario placed, in order
     responses: list[httpx.Response] = field(default_factory=list)

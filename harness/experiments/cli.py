@@ -115,7 +115,7 @@ def list_experiments(args: argparse.Namespace) -> int:
 def run_command(args: argparse.Namespace) -> int:
     def body() -> int:
         from harness.experiments.runner import run_experiment
-        from harness.experiments.target import make_target
+        from harness.targets.target import make_target
 
         experiment = load_experiment(args.experiment).with_load(args.orders, args.rate)
         target = make_target(args.target, compose_file=args.compose_file)
@@ -130,9 +130,9 @@ def run_command(args: argparse.Namespace) -> int:
 def check_command(args: argparse.Namespace) -> int:
     def body() -> int:
         from harness.client import SagaClient
-        from harness.experiments.target import make_target
         from harness.invariants import check_all
         from harness.model import History, overall
+        from harness.targets.target import make_target
 
         target = make_target(args.target, compose_file=args.compose_file, start=False)
         with SagaClient(target.endpoints) as client:

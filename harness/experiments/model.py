@@ -8,13 +8,15 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
+from harness.exits import UsageError
+
 MIX_KINDS = ("success", "payment_failure", "delivery_failure", "insufficient_inventory", "idempotent_retry", "dice")
 DEFAULT_MIX = {"success": 60, "payment_failure": 12, "delivery_failure": 8, "insufficient_inventory": 5, "idempotent_retry": 15}
 
 Range = tuple[float, float]  # a value drawn uniformly (ints if both ends are ints) per fault
 
 
-class ExperimentError(ValueError):
+class ExperimentError(UsageError, ValueError):
     """The experiment cannot be run as written. `problems` lists every reason, one per line."""
 
     def __init__(self, source: str, problems: list[str]) -> None:

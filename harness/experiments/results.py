@@ -67,9 +67,11 @@ def finish(run: Run, render: bool) -> dict[str, Any]:
         },
         "errors": run.errors,
         "crashed": run.crashed,
+        "interrupted": run.interrupted,
     }
     results["exit_code"] = EXIT_CRASHED if run.crashed else exit_code_for(valid)
     rundir.write_json(run.run_dir / rundir.RESULTS, results)
+    rundir.mark_finished(run.run_dir)
     if render:
         render_report_of(run)
     if run.verdicts:
@@ -94,6 +96,21 @@ def render_report_of(run: Run) -> None:
         run.log(f"report: {path}")
     except Exception as exc:  # noqa: BLE001 - the run's verdict stands without its report
         run.log(f"rendering the report failed: {type(exc).__name__}: {exc}")
+
+
+def unfinished_run(run_dir: Path) -> str | None:
+    """Why a stored run cannot be re-judged from its files (its verdict stays unknown), or None.
+
+    An interrupted or crashed run has no final reads, or partial ones: checking its history
+    against them would report every order it placed as lost."""
+    if (run_dir / rundir.UNFINISHED).exists():
+        return "the run never finished writing its files"
+    results = rundir.read_json(run_dir / rundir.RESULTS)
+    if results.get("interrupted"):
+        return "the run was interrupted (Ctrl-C) before its final reads"
+    if results.get("crashed"):
+        return f"the harness crashed during the run ({results['crashed']})"
+    return None
 
 
 def check_stored(run_dir: Path) -> tuple[list[Verdict], dict[str, Any]]:

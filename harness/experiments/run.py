@@ -9,12 +9,12 @@ from typing import Any
 
 from harness.experiments.load import LoadGenerator
 from harness.experiments.model import Experiment
-from harness.experiments.target import RunTarget
 from harness.model import History, SystemState, Verdict
 from harness.nemesis import FaultLog, FaultScheduler, Nemesis
 from harness.nemesis.duplicates import Duplicator
 from harness.oplog import OpLog
 from harness.recorder import Recorder
+from harness.targets.target import Target
 
 Say = Callable[[str], None]
 
@@ -29,7 +29,7 @@ class RunOutcome:
 @dataclass
 class Run:
     experiment: Experiment
-    target: RunTarget
+    target: Target
     seed: int
     run_dir: Path
     run_tag: str  # prefix of every user_id (and Idempotency-Key) this run sends
@@ -50,6 +50,7 @@ class Run:
     phases: dict[str, Any] = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)
     crashed: str | None = None
+    interrupted: bool = False  # Ctrl-C: healed and written, but no final reads
 
     def log(self, line: str) -> None:
         self.say(f"[chaos {self.experiment.name}] {line}")

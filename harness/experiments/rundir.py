@@ -9,6 +9,10 @@
       state.json        the final SystemState
       results.json      {name, seed, valid, verdicts, started, finished, wall_s, counts, ...}
       report.html       written by harness.report.html (when it is installed)
+      UNFINISHED        present from the start until results.json is written: a run killed
+                        halfway (a second Ctrl-C, SIGKILL) is never taken for a finished one
+
+Every file is written to a temporary name and renamed into place, so none is ever half-written.
 """
 
 from __future__ import annotations
@@ -20,15 +24,16 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from harness.exits import UsageError
 from harness.model import DeadLetter, FaultEvent, History, Operation, RecordedMessage, SystemState
 
-CONFIG, SCHEDULE, HISTORY, OPERATIONS, FAULTS, STATE, RESULTS, REPORT = (
+CONFIG, SCHEDULE, HISTORY, OPERATIONS, FAULTS, STATE, RESULTS, REPORT, UNFINISHED = (
     "config.json", "schedule.json", "history.jsonl", "operations.jsonl", "faults.jsonl",
-    "state.json", "results.json", "report.html",
+    "state.json", "results.json", "report.html", "UNFINISHED",
 )
 
 
-class RunDirError(ValueError):
+class RunDirError(UsageError, ValueError):
     """Not a run directory, or one too damaged to re-check (bad usage: exit 254)."""
 
 
@@ -40,7 +45,12 @@ def new_run_dir(runs_dir: Path, name: str, started: float) -> Path:
         n += 1
         path = base.with_name(f"{base.name}-{n}")
     path.mkdir(parents=True)
+    (path / UNFINISHED).write_text("this run has not written its results.json yet\n", encoding="utf-8")
     return path
+
+
+def mark_finished(run_dir: Path) -> None:
+    (run_dir / UNFINISHED).unlink(missing_ok=True)
 
 
 def write_json(path: Path, data: Any) -> None:
@@ -51,10 +61,12 @@ def write_json(path: Path, data: Any) -> None:
 
 def write_jsonl(path: Path, rows: Iterable[dict[str, Any]]) -> int:
     count = 0
-    with path.open("w", encoding="utf-8") as out:
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    with tmp.open("w", encoding="utf-8") as out:
         for row in rows:
             out.write(json.dumps(row, default=str, separators=(",", ":")) + "\n")
             count += 1
+    tmp.replace(path)
     return count
 
 

@@ -23,11 +23,11 @@ from harness.experiments import rundir
 from harness.experiments.load import LoadGenerator
 from harness.experiments.model import Experiment
 from harness.experiments.quiescence import wait_quiescent
-from harness.experiments.results import check_stored, finish
+from harness.experiments.results import check_stored, finish, unfinished_run
 from harness.experiments.run import Run, RunOutcome, Say
 from harness.experiments.schedule import plan_faults, schedule_document
 from harness.experiments.steady_state import steady_state
-from harness.experiments.target import RunTarget, TargetProblem
+from harness.experiments.target import TargetProblem, broker_control, ensure_reachable, problems
 from harness.invariants import check_all
 from harness.nemesis import FaultScheduler, PlannedFault
 from harness.nemesis.broker import BrokerNemesis
@@ -35,25 +35,28 @@ from harness.nemesis.crashes import CrashNemesis
 from harness.nemesis.duplicates import DuplicatesNemesis, Duplicator
 from harness.nemesis.network import NetworkNemesis
 from harness.recorder import Recorder
+from harness.targets.target import Target
 
 PROGRESS_EVERY_S = 5.0
 
-__all__ = ["RunOutcome", "check_stored", "run_experiment"]
+__all__ = ["RunOutcome", "check_stored", "run_experiment", "unfinished_run"]
 
 
 def run_experiment(
     experiment: Experiment,
-    target: RunTarget,
+    target: Target,
     *,
     seed: int | None = None,
     runs_dir: Path = Path("runs"),
     say: Say = print,
     render: bool = True,
 ) -> RunOutcome:
-    """Run one experiment. Raises TargetProblem (before touching anything) if the target cannot."""
-    problems = target.problems(experiment)
-    if problems:
-        raise TargetProblem("this target cannot run the experiment:\n  " + "\n  ".join(problems))
+    """Run one experiment. Before touching anything: raises Unreachable if the broker cannot be
+    reached (the verdict would be unknown), TargetProblem if the target cannot do what it asks."""
+    ensure_reachable(target)
+    missing = problems(target, experiment)
+    if missing:
+        raise TargetProblem("this target cannot run the experiment:\n  " + "\n  ".join(missing))
     seed = secrets.randbelow(2**31) if seed is None else seed
     started = time.time()
     run_dir = rundir.new_run_dir(runs_dir, experiment.name, started)
@@ -65,12 +68,11 @@ def run_experiment(
     })
     rundir.write_json(run.run_dir / rundir.SCHEDULE, schedule_document(experiment, seed, plan))
     run.log(f"seed {seed} (replay with --seed {seed}); {len(plan)} faults planned; run dir {run.run_dir}")
-    interrupted = False
     with _run_log(run.run_dir / "harness.log"):
         try:
             _phases(run, plan)
         except KeyboardInterrupt:
-            run.crashed, interrupted = "interrupted (Ctrl-C)", True
+            run.crashed, run.interrupted = "interrupted (Ctrl-C)", True
             run.log("interrupted: healing and writing what was recorded")
         except Exception as exc:  # noqa: BLE001 - a harness crash still writes what it has
             run.crashed = f"{type(exc).__name__}: {exc}"
@@ -79,7 +81,7 @@ def run_experiment(
         finally:
             _emergency_heal(run)
         results = finish(run, render)
-    if interrupted:
+    if run.interrupted:
         raise KeyboardInterrupt
     return RunOutcome(run.run_dir, results, results["exit_code"])
 
@@ -132,7 +134,7 @@ def _set_up_nemeses(run: Run, plan: list[PlannedFault]) -> None:
     if experiment.needs("crash"):
         run.nemeses["crash"] = CrashNemesis(target.endpoints.services, target.chaos_token, target.system)
     if experiment.needs("broker"):
-        run.nemeses["broker"] = BrokerNemesis(target.broker_control(), target.endpoints.amqp_url)
+        run.nemeses["broker"] = BrokerNemesis(broker_control(target), target.endpoints.amqp_url)
     run.scheduler = FaultScheduler(plan, run.nemeses, run.faults)
 
 

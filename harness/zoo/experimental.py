@@ -11,10 +11,10 @@ from pathlib import Path
 
 from harness.experiments.loading import load_experiment
 from harness.experiments.runner import run_experiment
-from harness.experiments.target import RunTarget
 from harness.model import Verdict
 from harness.runner.instance import fresh_isolated_env
 from harness.runner.local import LocalSystem
+from harness.targets.target import local_target
 from harness.zoo.catalog import Detector
 from harness.zoo.verdicts import CaseResult, judge
 
@@ -35,7 +35,7 @@ def run_detector(detector: Detector, defects: frozenset[str], seed: int, orders:
     system = fresh_instance(defects)
     system.up(chaos=True, timeout=90)
     try:
-        target = RunTarget("local", system.endpoints(), system, system.chaos_token())
+        target = local_target(system)
         started = time.perf_counter()
         outcome = run_experiment(experiment, target, seed=seed, runs_dir=runs_dir, say=lambda line: None)
         seconds = time.perf_counter() - started

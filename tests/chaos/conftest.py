@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from harness.experiments.target import RunTarget
+from harness.targets.target import Target
 
 
 @pytest.fixture(scope="session")
-def run_target(saga_target) -> RunTarget:
-    return RunTarget(saga_target.kind, saga_target.endpoints, saga_target.local, saga_target.chaos_token)
+def run_target(saga_target) -> Target:
+    return saga_target
 
 
 @pytest.fixture(scope="session")

@@ -28,10 +28,11 @@ from harness.experiments.rundir import (
 )
 from harness.experiments.runner import run_experiment
 from harness.experiments.schedule import plan_faults, schedule_document
-from harness.experiments.target import RunTarget
+from harness.experiments.target import problems as target_problems
 from harness.nemesis.base import PlannedFault
 from harness.runner.instance import fresh_isolated_env
 from harness.runner.local import LocalSystem
+from harness.targets.target import local_target
 from system.contracts import SERVICES
 from system.messaging.crashpoints import CRASH_POINTS
 from tests.chaos.cli_helpers import saga
@@ -49,7 +50,7 @@ _outcomes: dict[str, object] = {}
 def run_small(name, run_target, runs_dir):
     if name not in _outcomes:
         experiment = load_experiment(name).with_load(*SMALL.get(name, DEFAULT_SMALL))
-        problems = run_target.problems(experiment)
+        problems = target_problems(run_target, experiment)
         if problems:
             pytest.skip("; ".join(problems))
         _outcomes[name] = (experiment, run_experiment(experiment, run_target, seed=SEED, runs_dir=runs_dir))
@@ -148,7 +149,7 @@ def test_check_finds_the_running_system_valid_after_the_runs(run_target, runs_di
 @pytest.fixture(scope="module")
 def defective_target(saga_target):
     """A second local instance whose handlers trust an inbox they do not have (no_inbox_dedup)."""
-    if saga_target.local is None:
+    if saga_target.system is None:
         pytest.skip("needs a local instance to start with a defect")
     name = os.environ.get("SAGA_TEST_INSTANCE", "test") + "-defect"
     base = int(os.environ.get("SAGA_TEST_PORT_BASE", "18000")) + 500  # tests/load takes +300
@@ -160,7 +161,7 @@ def defective_target(saga_target):
         pytest.fail(f"ports {taken} are taken by something else; set SAGA_TEST_PORT_BASE to a free range")
     system.up(chaos=True, timeout=90)
     try:
-        yield RunTarget("local", system.endpoints(), system, system.chaos_token())
+        yield local_target(system)
     finally:
         system.down()
 

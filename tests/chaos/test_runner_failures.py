@@ -7,9 +7,9 @@ import pytest
 
 from harness.experiments.rundir import CONFIG, HISTORY, RESULTS, SCHEDULE, STATE
 from harness.experiments.runner import run_experiment
-from harness.experiments.target import RunTarget
 from harness.experiments.validation import parse_experiment
 from harness.runner.layout import Endpoints
+from harness.targets.target import Target
 from system.config import DEFAULT_AMQP_URL
 from tests.chaos.cli_helpers import saga
 
@@ -23,7 +23,7 @@ def test_a_run_whose_harness_breaks_midway_ends_crashed_with_its_files(tmp_path,
 
     monkeypatch.setattr(runner, "steady_state", broken_steady_state)
     services = {s: "http://127.0.0.1:9" for s in ("order", "inventory", "payment", "delivery")}
-    target = RunTarget("external", Endpoints(services, "http://127.0.0.1:9", DEFAULT_AMQP_URL))
+    target = Target("external", Endpoints(services, "http://127.0.0.1:9", DEFAULT_AMQP_URL))
     experiment = parse_experiment({"name": "doomed", "faults": [{"nemesis": "duplicates"}]}, "test")
     outcome = run_experiment(experiment, target, seed=5, runs_dir=tmp_path, say=lambda line: None, render=False)
     assert outcome.exit_code == 255

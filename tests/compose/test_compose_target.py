@@ -12,7 +12,6 @@ from pathlib import Path
 
 import pytest
 
-from harness.pytest_plugin import external_endpoints
 from harness.runner.layout import Endpoints
 from harness.targets.compose import (
     ComposeError,
@@ -26,6 +25,7 @@ from harness.targets.compose import (
     published_ports,
     read_dotenv,
 )
+from harness.targets.target import external_endpoints
 from system.contracts import SERVICES
 from tests.compose import checks
 

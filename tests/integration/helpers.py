@@ -6,8 +6,6 @@ import json
 import uuid
 from typing import TypeVar
 
-import httpx
-
 from harness.broker import publish_raw, run_sync
 from harness.client import SagaClient
 
@@ -33,16 +31,6 @@ def trace(order: dict) -> tuple[str, ...]:
 def republish(amqp_url: str, routing_key: str, envelope: dict) -> None:
     body = json.dumps(envelope).encode()
     run_sync(publish_raw(amqp_url, routing_key, body, message_id=envelope.get("message_id")))
-
-
-def arm_crash(client: SagaClient, service: str, token: str, point: str, routing_key: str | None) -> None:
-    response = httpx.post(
-        client.endpoints.services[service] + "/_chaos/crashpoints",
-        json={"point": point, "routing_key": routing_key},
-        headers={"X-Chaos-Token": token},
-        timeout=5,
-    )
-    assert response.status_code == 200, response.text
 
 
 def unique_user() -> str:

@@ -6,6 +6,7 @@ import uuid
 import pytest
 
 from harness.broker import peek_dead_letters, publish_raw, run_sync, take_dead_letters
+from harness.crashpoints import arm_crash_point
 from harness.waiting import wait_until
 from system.contracts import TRACE_SUCCESS, derived_message_id
 from system.messaging.crashpoints import (
@@ -13,7 +14,7 @@ from system.messaging.crashpoints import (
     AFTER_PUBLISH_BEFORE_MARK_SENT,
     BEFORE_COMMIT,
 )
-from tests.integration.helpers import arm_crash, finished, place, republish, trace
+from tests.integration.helpers import finished, place, republish, trace
 
 SUCCEED = {"payment": "succeed", "delivery": "succeed"}
 
@@ -100,7 +101,7 @@ def test_envelope_missing_fields_is_dead_lettered(saga_client):
 def test_sigkill_at_a_crash_point_then_restart_has_no_double_effect(saga_target, saga_client, service, point, routing_key):
     system = saga_target.require_process_control()
     pid_before = system.pid(service)
-    arm_crash(saga_client, service, saga_target.chaos_token, point, routing_key)
+    arm_crash_point(saga_client.endpoints.services[service], saga_target.chaos_token, point, routing_key)
     order_id = place(saga_client, product_id="product_1", quantity=2, amount=21.0, force=SUCCEED)
     # The service dies by SIGKILL at the crash point...
     wait_until(lambda: system.pid(service), lambda pid: pid is None, 30, what=f"{service} to crash at {point}")
