@@ -16,9 +16,9 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from harness.faults.network import Fault, NetworkFaults
-from harness.faults.toxiproxy_port import ToxiproxyClient
 from harness.model import FaultEvent
 from harness.runner.local import LocalSystem
+from harness.toxiproxy.client import ToxiproxyClient
 from system.contracts import SERVICES
 
 STAGES = ("warmup", "latency", "crash", "heal")

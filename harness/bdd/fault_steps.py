@@ -22,8 +22,8 @@ from harness.bdd.vocabulary import (
 from harness.bdd.world import DEADLINE_S, SagaWorld, with_broker
 from harness.crashpoints import arm_crash_point, disarm_crash_points
 from harness.faults.network import NetworkFaults
-from harness.faults.toxiproxy_port import ToxiproxyClient
 from harness.invariants import check_all, summary
+from harness.toxiproxy.client import ToxiproxyClient
 from harness.waiting import wait_until
 from system.contracts import SERVICES
 from system.messaging.crashpoints import CRASH_POINTS

@@ -24,7 +24,7 @@ from harness.faults.network import (
     NetworkFaults,
     load_proxy_map,
 )
-from harness.faults.toxiproxy_port import (
+from harness.toxiproxy.client import (
     NotFound,
     ToxiproxyClient,
     ToxiproxyError,

@@ -36,8 +36,14 @@ from harness.faults.plan import (  # noqa: F401  (re-exported: the fault API's p
     plan,
     proxy_names,
 )
-from harness.faults.toxiproxy_port import DEFAULT_URL, AlreadyExists, NotFound, ToxiproxyClient
 from harness.runner.layout import Layout
+from harness.toxiproxy.client import (
+    DEFAULT_URL,
+    AlreadyExists,
+    NotFound,
+    Toxiproxy,
+    ToxiproxyClient,
+)
 
 log = logging.getLogger("harness.faults")
 
@@ -79,7 +85,7 @@ class HealReport:
 
 
 class NetworkFaults:
-    def __init__(self, client: ToxiproxyClient) -> None:
+    def __init__(self, client: Toxiproxy) -> None:
         self.client = client
 
     @classmethod

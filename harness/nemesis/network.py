@@ -8,8 +8,8 @@ import time
 from typing import Any
 
 from harness.faults.network import FAULT_KINDS, NetworkFaults, proxy_names
-from harness.faults.toxiproxy_port import ToxiproxyClient
 from harness.nemesis.base import Injection, Nemesis, PlannedFault
+from harness.toxiproxy.client import ToxiproxyClient
 
 PARTITION = "partition"
 KINDS = (PARTITION, *FAULT_KINDS)

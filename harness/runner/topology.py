@@ -10,10 +10,10 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from harness.faults.toxiproxy_port import ToxiproxyClient, ToxiproxyError
 from harness.runner import processes
 from harness.runner.commands import toxiproxy_argv
 from harness.runner.layout import Layout, broker_address, service_port
+from harness.toxiproxy.client import ToxiproxyClient, ToxiproxyError
 from system.contracts import SERVICES
 
 TOXIPROXY_MARKER = "harness.toxiproxy"

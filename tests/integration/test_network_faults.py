@@ -6,9 +6,9 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from harness.faults.network import NetworkFaults
-from harness.faults.toxiproxy_port import ToxiproxyClient
 from harness.invariants import check_all
 from harness.model import History
+from harness.toxiproxy.client import ToxiproxyClient
 from harness.waiting import wait_until
 from tests.integration.helpers import place
 

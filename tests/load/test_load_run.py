@@ -19,11 +19,11 @@ from pathlib import Path
 import pytest
 
 from harness.faults.network import CHAOS_PREFIX
-from harness.faults.toxiproxy_port import ToxiproxyClient
 from harness.pytest_plugin import TEST_PORT_BASE
 from harness.runner.instance import fresh_isolated_env
 from harness.runner.layout import Endpoints
 from harness.runner.local import LocalSystem
+from harness.toxiproxy.client import ToxiproxyClient
 
 pytestmark = pytest.mark.integration
 

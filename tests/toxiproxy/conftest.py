@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from harness.faults.toxiproxy_port import ToxiproxyClient
+from harness.toxiproxy.client import ToxiproxyClient
 from harness.toxiproxy.testing import BackgroundToxiproxy
 
 

@@ -16,7 +16,7 @@ import pytest
 import harness.faults.cli as fault_cli
 import harness.toxiproxy.cli as toxiproxy_cli
 from harness.cli import _Parser
-from harness.faults.toxiproxy_port import NotFound
+from harness.toxiproxy.client import NotFound
 from tests.toxiproxy.txp_helpers import free_port
 
 ROOT = Path(__file__).resolve().parents[2]

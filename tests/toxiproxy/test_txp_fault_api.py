@@ -8,7 +8,7 @@ import pytest
 
 from harness.faults import network
 from harness.faults.network import FaultUsageError, NetworkFaults, plan, proxy_names
-from harness.faults.toxiproxy_port import NotFound
+from harness.toxiproxy.client import NotFound
 from tests.toxiproxy.txp_helpers import connect, round_trip
 
 LINKS = ["amqp_order", "amqp_inventory", "amqp_payment", "amqp_delivery", "http_order"]

@@ -6,7 +6,7 @@ import socket
 
 import pytest
 
-from harness.faults.toxiproxy_port import (
+from harness.toxiproxy.client import (
     AlreadyExists,
     BadRequest,
     NotFound,

@@ -6,8 +6,8 @@ import random
 
 import pytest
 
-from harness.faults.toxiproxy_port import ToxiproxyClient
 from harness.toxiproxy import rolls
+from harness.toxiproxy.client import ToxiproxyClient
 from harness.toxiproxy.testing import BackgroundToxiproxy
 from tests.toxiproxy.txp_helpers import connect, round_trip
 

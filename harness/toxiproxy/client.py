@@ -1,5 +1,8 @@
 """Our port to a Toxiproxy 2.x server (the real one or harness.toxiproxy), over toxiproxy-python.
 
+`Toxiproxy` is the port (what the fault API and the runner need); `ToxiproxyClient` is its HTTP
+adapter and harness.toxiproxy.fake.FakeToxiproxy its in-memory one, for unit tests.
+
 toxiproxy-python is the client: every request goes through its `APIConsumer`, and its
 ProxyExists / NotFound / InvalidToxic become our errors. The port mends what the library gets
 wrong for a chaos harness:
@@ -18,7 +21,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import quote, urlsplit
 
 import requests
@@ -95,7 +98,37 @@ class Proxy:
         )
 
 
+class Toxiproxy(Protocol):
+    """A Toxiproxy server, as the fault API (harness.faults) and the runner use it."""
+
+    url: str
+
+    def close(self) -> None: ...
+
+    def proxies(self) -> dict[str, Proxy]: ...
+
+    def get_proxy(self, name: str) -> Proxy: ...
+
+    def disable(self, name: str) -> Proxy: ...
+
+    def enable(self, name: str) -> Proxy: ...
+
+    def add_toxic(
+        self,
+        proxy: str,
+        type: str,
+        attributes: dict[str, int] | None = None,
+        stream: str = "downstream",
+        toxicity: float = 1.0,
+        name: str | None = None,
+    ) -> Toxic: ...
+
+    def remove_toxic(self, proxy: str, name: str) -> None: ...
+
+
 class ToxiproxyClient:
+    """The HTTP adapter of the `Toxiproxy` port (and the rest of the API, for the runner)."""
+
     def __init__(self, url: str = DEFAULT_URL, timeout: float = 10.0) -> None:
         self.url = url.rstrip("/")
         parts = urlsplit(self.url)
