@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import logging
 import os
 import sys
 import traceback
@@ -93,9 +94,21 @@ class _ClosedPipeSafe:
         return getattr(self._stream, name)
 
 
+def _amqp_client_chatter(record: logging.LogRecord) -> bool:
+    return not record.name.startswith(AMQP_CLIENT_LOGGERS)
+
+
+AMQP_CLIENT_LOGGERS = ("aiormq", "aio_pika")
+
+
 def main(argv: list[str] | None = None) -> int:
     if not isinstance(sys.stdout, _ClosedPipeSafe):
         sys.stdout = _ClosedPipeSafe(sys.stdout)  # type: ignore[assignment]
+    # With no logging configured, Python prints library warnings on stderr. The AMQP client's
+    # ("error when creating transport") would come before the harness's own one line about what
+    # it could not reach; a chaos run still gets them in its harness.log.
+    if logging.lastResort is not None and _amqp_client_chatter not in logging.lastResort.filters:
+        logging.lastResort.addFilter(_amqp_client_chatter)
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
