@@ -45,12 +45,3 @@ def wait_until(
         value = probe()
     return value
 
-
-def holds_within(probe: Callable[[], T], ok: Callable[[T], object], timeout: float, *, poll: float = 0.2) -> bool:
-    """Whether `ok(probe())` holds before the deadline, for callers to whom "no" is an answer
-    (a readiness wait that reports, a quiescence that may not come), not a failure."""
-    try:
-        wait_until(probe, ok, timeout, what="", poll=poll)
-    except WaitTimeout:
-        return False
-    return True

@@ -18,24 +18,21 @@ from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NoReturn
-from urllib.parse import urlsplit
 
 import httpx
 
-from harness.broker import peek_dead_letters, queue_depths, run_sync
 from harness.client import SagaClient
+from harness.exits import EXIT_CRASHED, EXIT_UNKNOWN, EXIT_USAGE, Unreachable
 from harness.invariants import INVARIANTS, check_all, exit_code, summary, verdicts_to_dict
-from harness.invariants.broker import WORK_QUEUES
 from harness.model import SystemState, Verdict, overall
+from harness.quiescence import busy
 from harness.runner.layout import Endpoints
 from load.record import RunRecord, Targets
-from system.order.domain import STATUSES, TERMINAL_STATUSES
+from system.urls import redact_url
 
 BROKER_INVARIANTS = ("queues_drained", "dead_letters_accounted")
-ORDER_PAGE = 100_000  # GET /orders' largest page
 POLL_S = 0.5
 FINAL_READ_RETRY_S = 15.0  # at least this long to retry the final read (a broker restart takes ~5 s)
-IN_FLIGHT = tuple(s for s in STATUSES if s not in TERMINAL_STATUSES)
 
 Say = Callable[[str], None]
 
@@ -85,6 +82,9 @@ def verdict_line(record: RunRecord, state: SystemState, verdicts: list[Verdict])
 
 # --- the shell -----------------------------------------------------------------------------------
 class StateReader:
+    """The run's view of the system through the harness's one state reader (SagaClient.read_state,
+    which pages through every order) and its one definition of quiescence."""
+
     def __init__(self, record: RunRecord) -> None:
         t = record.targets
         self.targets = t
@@ -100,44 +100,17 @@ class StateReader:
     def close(self) -> None:
         self.client.close()
 
-    def orders(self) -> list[dict[str, Any]]:
-        http = self.client.http
-        page = http.get(f"{self.targets.order}/orders", params={"limit": ORDER_PAGE}).raise_for_status().json()
-        mine = own_orders(page, self.ids, self.keys)
-        if len(page) >= ORDER_PAGE:  # the page may have cut ours off: fetch the missing ones
-            found = {o["order_id"] for o in mine}
-            for order_id in sorted(self.ids - found):
-                response = http.get(f"{self.targets.order}/orders/{order_id}")
-                if response.status_code != 404:
-                    mine.append(response.raise_for_status().json())
-        return mine
+    def mine(self, order: dict[str, Any]) -> bool:
+        return bool(own_orders([order], self.ids, self.keys))
 
-    def in_flight(self) -> int:
-        """How many of the run's orders are not terminal yet. Asks only for in-flight orders:
-        the whole list is heavy on the order service, and this runs while sagas still finish."""
-        http = self.client.http
-        count = 0
-        for status in IN_FLIGHT:
-            page = http.get(f"{self.targets.order}/orders", params={"status": status, "limit": ORDER_PAGE})
-            count += len(own_orders(page.raise_for_status().json(), self.ids, self.keys))
-        return count
-
-    def work_queues_empty(self) -> bool:
-        if not self.targets.amqp_url:
-            return True
-        depths = run_sync(queue_depths(self.targets.amqp_url))
-        return all(depths.get(q, 0) == 0 for q in WORK_QUEUES)
+    def busy(self) -> dict[str, Any]:
+        """What is not quiet yet among the run's orders and the system's messaging ({}: quiet)."""
+        return busy(self.client, self.mine)
 
     def final_state(self, include_broker: bool = True) -> SystemState:
-        """One read of everything; raises if any part cannot be read."""
-        state = SystemState(orders=self.orders(), read_at=time.time())
-        state.inventory = self.client.inventory()
-        state.reservations = self.client.reservations()
-        state.payments = self.client.payments()
-        state.deliveries = self.client.deliveries()
-        if include_broker and self.targets.amqp_url:
-            state.queues = run_sync(queue_depths(self.targets.amqp_url))
-            state.dead_letters = run_sync(peek_dead_letters(self.targets.amqp_url))
+        """One read of everything, the orders narrowed to the run's; raises if any part cannot be read."""
+        state = self.client.read_state(include_broker=include_broker and bool(self.targets.amqp_url))
+        state.orders = own_orders(state.orders, self.ids, self.keys)
         return state
 
 
@@ -157,36 +130,18 @@ def read_final_state(reader: StateReader, say: Say, until: float) -> SystemState
             said = failure
         time.sleep(1.0)
     state = reader.final_state(include_broker=False)  # an HTTP failure here makes the run unknown
-    say(f"could not read the broker at {redacted(reader.targets.amqp_url or '')}: {failure}")
+    say(f"could not read the broker at {redact_url(reader.targets.amqp_url or '')}: {failure}")
     return state
 
 
-def redacted(url: str) -> str:
-    """The URL without its password, for messages."""
-    parts = urlsplit(url)
-    if not parts.password:
-        return url
-    return parts._replace(netloc=parts.netloc.replace(f":{parts.password}@", ":***@", 1)).geturl()
-
-
 def settle(reader: StateReader, record: RunRecord, say: Say, wait: bool = True) -> None:
-    """Poll until the run's orders are terminal and the work queues empty, or the deadline passes."""
+    """Poll until quiescence (harness.quiescence: the run's orders terminal, outboxes sent, work
+    queues empty), or the deadline passes."""
     deadline = record.settle_from() + record.deadline_s + POLL_S
-    waiting_for = ""
     while True:
-        try:
-            pending = reader.in_flight()
-            if pending:
-                waiting_for = f"{pending} orders still in flight"
-            elif not reader.work_queues_empty():
-                waiting_for = "messages still in the work queues"
-            else:
-                return
-        except Exception as exc:  # noqa: BLE001 - a service or the broker restarting: keep polling
-            failure = f"cannot read: {type(exc).__name__}: {exc}"
-            if failure != waiting_for:
-                say(f"{failure} (retrying until the deadline)")
-            waiting_for = failure
+        waiting_for = reader.busy()
+        if not waiting_for:
+            return
         if not wait or time.time() >= deadline:
             say(f"stopped waiting at the deadline ({record.deadline_s:.0f}s after stop/heal): {waiting_for}")
             return
@@ -207,7 +162,7 @@ def run_check(record: RunRecord, say: Say = print, wait: bool = True) -> tuple[l
 class UsageParser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:  # argparse's own exit code 2 means "unknown" here
         self.print_usage(sys.stderr)
-        self.exit(254, f"{self.prog}: error: {message}\n")
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -220,12 +175,12 @@ def main(argv: list[str] | None = None) -> int:
         record = RunRecord.load(args.record)
     except (OSError, ValueError, KeyError, TypeError) as exc:
         print(f"cannot read run record {args.record}: {type(exc).__name__}: {exc}", file=sys.stderr)
-        return 254
+        return EXIT_USAGE
     try:
         verdicts, state = run_check(record, wait=not args.no_wait)
-    except httpx.HTTPError as exc:
+    except (httpx.HTTPError, Unreachable) as exc:
         print(f"saga-load verdict: UNKNOWN; could not read the final state: {type(exc).__name__}: {exc}")
-        return 2
+        return EXIT_UNKNOWN
     out = args.out or args.record.with_name("verdict.json")
     out.write_text(json.dumps({"run_id": record.run_id, "seed": record.seed, **verdicts_to_dict(verdicts)}, indent=1))
     print(summary(verdicts))
@@ -238,10 +193,10 @@ if __name__ == "__main__":
     try:
         sys.exit(main())
     except KeyboardInterrupt:
-        sys.exit(2)
+        sys.exit(EXIT_UNKNOWN)
     except Exception as exc:  # noqa: BLE001 - a crashed checker must say so, not look like "invalid"
         import traceback
 
         traceback.print_exc()
         print(f"saga-load verdict: CRASHED ({type(exc).__name__}: {exc})")
-        sys.exit(255)
+        sys.exit(EXIT_CRASHED)

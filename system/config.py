@@ -10,6 +10,7 @@ from pathlib import Path
 from system.contracts import DEFAULT_PORTS, SERVICES
 from system.decisions import DecisionConfig
 from system.defects import parse_defects
+from system.rates import parse_rate
 
 DEFAULT_AMQP_URL = "amqp://guest:guest@127.0.0.1:5672/"
 
@@ -41,12 +42,9 @@ def _rate(env: Mapping[str, str], name: str, default: float) -> float:
     if raw is None or raw == "":
         return default
     try:
-        value = float(raw)
-    except ValueError:
-        raise ConfigError(f"{name}={raw!r} is not a number") from None
-    if not 0.0 <= value <= 1.0:
-        raise ConfigError(f"{name}={raw!r} must be between 0 and 1")
-    return value
+        return parse_rate(raw)
+    except ValueError as exc:
+        raise ConfigError(f"{name}={exc}") from None
 
 
 def _int(env: Mapping[str, str], name: str, default: int) -> int:

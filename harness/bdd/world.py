@@ -24,12 +24,11 @@ import aio_pika
 import httpx
 
 from harness.bdd.tap import BusTap
-from harness.broker import peek_dead_letters, queue_depths, run_sync
+from harness.broker import peek_dead_letters, run_sync
 from harness.client import TERMINAL, SagaClient
 from harness.model import FaultEvent, History, Operation, SystemState
+from harness.quiescence import wait_quiescent
 from harness.targets.target import Target
-from harness.waiting import holds_within
-from system.contracts import SERVICES
 
 log = logging.getLogger("harness.bdd")
 
@@ -188,18 +187,10 @@ class SagaWorld:
         except (httpx.HTTPError, ValueError):
             return {}
 
-    def quiet(self) -> bool:
-        """Nothing in flight: every work queue empty and every outbox sent."""
-        try:
-            depths = run_sync(queue_depths(self.target.endpoints.amqp_url))
-        except BROKER_ERRORS:
-            return False
-        if any(n for q, n in depths.items() if not q.endswith(".dlq")):
-            return False
-        return all(self.service_stats(s).get("outbox_backlog") == 0 for s in SERVICES)
-
     def wait_quiet(self, timeout: float = DEADLINE_S) -> bool:
-        return holds_within(self.quiet, bool, timeout)
+        """Quiescence (harness.quiescence) for the whole system: the scenario's orders are
+        followed by its own steps, so only the messaging must be quiet here."""
+        return wait_quiescent(self.client, None, deadline_s=timeout, settle_s=0, say=lambda line: None).reached
 
     def dead_letter_ids(self) -> set[str]:
         letters = with_broker(lambda: run_sync(peek_dead_letters(self.target.endpoints.amqp_url)))

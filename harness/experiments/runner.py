@@ -22,7 +22,6 @@ from harness.client import SagaClient
 from harness.experiments import rundir
 from harness.experiments.load import LoadGenerator
 from harness.experiments.model import Experiment
-from harness.experiments.quiescence import wait_quiescent
 from harness.experiments.results import check_stored, finish, unfinished_run
 from harness.experiments.run import Run, RunOutcome, Say
 from harness.experiments.schedule import plan_faults, schedule_document
@@ -34,6 +33,7 @@ from harness.nemesis.broker import BrokerNemesis
 from harness.nemesis.crashes import CrashNemesis
 from harness.nemesis.duplicates import DuplicatesNemesis, Duplicator
 from harness.nemesis.network import NetworkNemesis
+from harness.quiescence import of_run, wait_quiescent
 from harness.recorder import Recorder
 from harness.targets.target import Target
 
@@ -207,7 +207,7 @@ def _heal(run: Run) -> None:
 
 def _quiesce(run: Run, client: SagaClient) -> None:
     quiet = run.experiment.quiet
-    report = wait_quiescent(client, run.run_tag, run.duplicator, deadline_s=quiet.deadline_s,
+    report = wait_quiescent(client, of_run(run.run_tag), run.duplicator, deadline_s=quiet.deadline_s,
                             settle_s=quiet.settle_s, say=run.log)
     drained = run.recorder.drain(timeout=10) if run.recorder else True
     run.phases["quiescence"] = {**report.to_dict(), "recorder_drained": drained}

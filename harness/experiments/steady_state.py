@@ -10,12 +10,12 @@ from typing import Any
 from harness.broker import peek_dead_letters, run_sync
 from harness.client import SagaClient
 from harness.crashpoints import disarm_crash_points
-from harness.experiments.quiescence import wait_quiescent
 from harness.experiments.run import Run
 from harness.experiments.schedule import plan_order
 from harness.invariants import check_all
 from harness.model import History, Verdict, overall
 from harness.nemesis.network import NetworkNemesis
+from harness.quiescence import wait_quiescent
 from system.contracts import SERVICES
 
 READY_TIMEOUT_S = 60.0

@@ -17,6 +17,7 @@ from system.messaging.crashpoints import (
     BEFORE_COMMIT,
     CRASH_POINTS,
 )
+from system.rates import parse_rate
 
 # kind -> (default rate, what one opportunity is)
 FAULT_KINDS: dict[str, tuple[float, str]] = {
@@ -94,12 +95,9 @@ class FaultSpec:
 
 def _rate(raw: str, item: str) -> float:
     try:
-        value = float(raw)
-    except ValueError:
-        raise FaultSpecError(f"{item!r}: rate {raw!r} is not a number") from None
-    if not 0.0 <= value <= 1.0:
-        raise FaultSpecError(f"{item!r}: rate must be between 0 and 1")
-    return value
+        return parse_rate(raw)
+    except ValueError as exc:
+        raise FaultSpecError(f"{item!r}: rate {exc}") from None
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ LAYER = {
     "oplog": 1, "invariants": 1,
     "runner": 2,
     "client": 3, "targets": 3, "faults": 3,
-    "nemesis": 4, "report": 4, "sim": 4,
+    "nemesis": 4, "report": 4, "sim": 4, "quiescence": 4,
     "experiments": 5,
     "zoo": 6, "bdd": 6, "demo": 6, "pytest_plugin": 6,
     "cli": 7,

@@ -6,7 +6,7 @@ import itertools
 
 import pytest
 
-from harness.waiting import WaitTimeout, holds_within, wait_until
+from harness.waiting import WaitTimeout, wait_until
 
 
 def test_returns_the_first_value_that_satisfies():
@@ -21,7 +21,3 @@ def test_raises_naming_what_and_the_last_value():
     assert caught.value.last == {"status": "pending"}
     assert "order o1 to complete" in str(caught.value) and "pending" in str(caught.value)
 
-
-def test_holds_within_answers_instead_of_raising():
-    assert holds_within(lambda: 1, bool, 0.05, poll=0.01)
-    assert not holds_within(lambda: 0, bool, 0.05, poll=0.01)

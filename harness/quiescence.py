@@ -1,5 +1,8 @@
-"""Quiescence: the run's orders are all terminal, no outbox holds an unsent row, no work queue holds
-a message, no delayed duplicate is still waiting. Polled with a deadline, and it must still hold
+"""Quiescence, defined once: the orders of interest are all terminal, every service is ready with
+no unsent outbox row, no work queue holds a message, and no delayed duplicate is still waiting.
+
+The chaos runner waits for it before its final reads, the BDD steps before they compare, the load
+verdict before it judges. `wait_quiescent` polls with a deadline, and quiet must still hold
 `settle_s` later (a late duplicate can wake a quiet system)."""
 
 from __future__ import annotations
@@ -7,15 +10,29 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from harness.broker import queue_depths, run_sync
-from harness.client import TERMINAL, SagaClient
+from harness.client import SagaClient
 from harness.invariants.broker import WORK_QUEUES
-from harness.nemesis.duplicates import Duplicator
 from system.contracts import SERVICES
+from system.order.domain import STATUSES, TERMINAL_STATUSES
 
 PROGRESS_EVERY_S = 5.0
+IN_FLIGHT = tuple(s for s in STATUSES if s not in TERMINAL_STATUSES)
+
+Order = dict[str, Any]
+
+
+class Delayed(Protocol):
+    """Something holding messages back to send later (the duplicates nemesis's Duplicator)."""
+
+    def pending(self) -> int: ...
+
+
+def of_run(run_tag: str) -> Callable[[Order], bool]:
+    """The orders a chaos run placed: their users carry the run's tag as a prefix."""
+    return lambda order: str(order.get("user_id", "")).startswith(run_tag)
 
 
 @dataclass
@@ -28,19 +45,19 @@ class Quiescence:
         return asdict(self)
 
 
-def busy(client: SagaClient, run_tag: str | None, duplicator: Duplicator | None) -> dict[str, Any]:
+def busy(client: SagaClient, mine: Callable[[Order], bool] | None, delayed: Delayed | None = None) -> dict[str, Any]:
     """What is not quiet yet; an empty dict means quiet. Unreachable counts as busy.
 
-    Orders are looked at only when `run_tag` names the run's (its users' prefix): on a shared
-    system, somebody else's order stuck mid-saga is not this run's business.
+    Orders are looked at only when `mine` says which are of interest: on a shared system,
+    somebody else's order stuck mid-saga is not this run's business. Only in-flight orders are
+    read (by status), which keeps the poll light while sagas still finish.
     """
     found: dict[str, Any] = {}
-    if run_tag is not None:
+    if mine is not None:
         try:
-            in_flight = [o["order_id"] for o in client.orders()
-                         if o.get("status") not in TERMINAL and str(o.get("user_id", "")).startswith(run_tag)]
+            in_flight = sum(1 for status in IN_FLIGHT for o in client.orders(status) if mine(o))
             if in_flight:
-                found["orders_in_flight"] = len(in_flight)
+                found["orders_in_flight"] = in_flight
         except Exception as exc:  # noqa: BLE001 - the order service restarting: not quiet
             found["orders"] = f"unreadable ({type(exc).__name__})"
     backlog: dict[str, Any] = {}
@@ -57,21 +74,21 @@ def busy(client: SagaClient, run_tag: str | None, duplicator: Duplicator | None)
     if backlog:
         found["outbox"] = backlog
     try:
-        depths = run_sync(queue_depths(client.endpoints.amqp_url))
+        depths = run_sync(queue_depths(client.endpoints.amqp_url)) if client.endpoints.amqp_url else {}
         queued = {q: n for q, n in depths.items() if q in WORK_QUEUES and n}
         if queued:
             found["queues"] = queued
     except Exception as exc:  # noqa: BLE001 - the broker restarting: not quiet
         found["queues"] = f"unreadable ({type(exc).__name__})"
-    if duplicator is not None and duplicator.pending():
-        found["delayed_duplicates"] = duplicator.pending()
+    if delayed is not None and delayed.pending():
+        found["delayed_duplicates"] = delayed.pending()
     return found
 
 
 def wait_quiescent(
     client: SagaClient,
-    run_tag: str | None,
-    duplicator: Duplicator | None,
+    mine: Callable[[Order], bool] | None,
+    delayed: Delayed | None = None,
     *,
     deadline_s: float,
     settle_s: float,
@@ -84,7 +101,7 @@ def wait_quiescent(
     last: dict[str, Any] = {}
     while True:
         now = time.monotonic()
-        last = busy(client, run_tag, duplicator)
+        last = busy(client, mine, delayed)
         if last:
             quiet_since = None
         elif quiet_since is None:
