@@ -100,7 +100,7 @@ def test_table_cells_become_a_force_field():
 
 def test_a_repeated_message_id_is_one_step_of_the_trace():
     def m(key: str, mid: str) -> TappedMessage:
-        return TappedMessage(key, mid, "o1", b"{}", 0.0)
+        return TappedMessage(0.0, key, mid, "o1", body=b"{}")
 
     assert [x.routing_key for x in first_unique([m("a", "1"), m("b", "2"), m("a", "1")])] == ["a", "b"]
 

@@ -10,75 +10,35 @@ a durable queue: the queue outlives a broker restart in the middle of a scenario
 from __future__ import annotations
 
 import asyncio
-import json
 import threading
 import time
 import uuid
-from dataclasses import dataclass, field, replace
-from datetime import datetime
-from typing import Any
+from dataclasses import dataclass, fields, replace
 
 from aio_pika.abc import AbstractIncomingMessage
 
 from harness.broker import publish_raw, run_sync, with_message_id
 from harness.model import RecordedMessage
-from harness.recorder import Tap
+from harness.recorder import Tap, recorded_from
 
 
 @dataclass(frozen=True)
-class TappedMessage:
-    """One message as the tap received it: enough to record it and to send it again."""
+class TappedMessage(RecordedMessage):
+    """A RecordedMessage (the same fields, parsed by the same code, timed by the same clock: the
+    harness's at receipt) that keeps the body it came with, so a scenario can send it again."""
 
-    routing_key: str
-    message_id: str
-    order_id: str
-    body: bytes
-    received_at: float
-    redelivered: bool = False
-    causation_id: str | None = None
-    occurred_at: str = ""
-    payload: dict[str, Any] = field(default_factory=dict)
+    body: bytes = b""
 
     def recorded(self) -> RecordedMessage:
-        return RecordedMessage(
-            time=_epoch(self.occurred_at) or self.received_at,
-            routing_key=self.routing_key,
-            message_id=self.message_id,
-            order_id=self.order_id,
-            redelivered=self.redelivered,
-            causation_id=self.causation_id,
-            payload=self.payload,
-        )
-
-
-def _epoch(iso: str) -> float | None:
-    try:
-        return datetime.fromisoformat(iso).timestamp()
-    except (TypeError, ValueError):
-        return None
+        return RecordedMessage(**{f.name: getattr(self, f.name) for f in fields(RecordedMessage)})
 
 
 def tapped(routing_key: str, body: bytes, message_id: str | None, correlation_id: str | None,
            redelivered: bool, received_at: float) -> TappedMessage:
-    """Read what we can from the envelope; a malformed body is still recorded, with what the properties say."""
-    try:
-        envelope = json.loads(body)
-        if not isinstance(envelope, dict):
-            envelope = {}
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        envelope = {}
-    payload = envelope.get("payload")
-    return TappedMessage(
-        routing_key=routing_key,
-        message_id=str(message_id or envelope.get("message_id") or ""),
-        order_id=str(envelope.get("order_id") or correlation_id or ""),
-        body=body,
-        received_at=received_at,
-        redelivered=redelivered,
-        causation_id=envelope.get("causation_id"),
-        occurred_at=str(envelope.get("occurred_at") or ""),
-        payload=payload if isinstance(payload, dict) else {},
-    )
+    """One delivery, as harness.recorder records it (a malformed body included), with its body."""
+    seen = recorded_from(body, routing_key, message_id=message_id, correlation_id=correlation_id,
+                         redelivered=redelivered, at=received_at)
+    return TappedMessage(**{f.name: getattr(seen, f.name) for f in fields(RecordedMessage)}, body=body)
 
 
 class BusTap(Tap):
