@@ -59,8 +59,10 @@ load-chaos: install
 zoo: install
 	@$(BIN)/saga-harness zoo --detectors all
 
+# ruff over everything; mypy over system/ and harness/ (the files and settings: [tool.mypy]).
 lint: install
 	@$(BIN)/ruff check .
+	@$(BIN)/mypy
 
 clean: down
 	rm -rf .saga runs reports

@@ -64,7 +64,7 @@ async def queue_depths(amqp_url: str) -> dict[str, int]:
             channel = await connection.channel()
             try:
                 queue = await channel.declare_queue(name, passive=True)
-                depths[name] = queue.declaration_result.message_count
+                depths[name] = queue.declaration_result.message_count or 0
             except aio_pika.exceptions.ChannelClosed:
                 depths[name] = 0  # never declared: nothing in it
     return depths
@@ -83,7 +83,7 @@ async def peek_dead_letters(amqp_url: str, limit: int = 10_000) -> list[DeadLett
                 channel = await connection.channel()
                 continue
             held = []
-            for _ in range(min(limit, queue.declaration_result.message_count)):
+            for _ in range(min(limit, queue.declaration_result.message_count or 0)):
                 message = await queue.get(no_ack=False, fail=False)
                 if message is None:
                     break
@@ -147,7 +147,7 @@ async def take_dead_letters(amqp_url: str, message_ids: set[str]) -> int:
                 channel = await connection.channel()
                 continue
             others = []
-            for _ in range(queue.declaration_result.message_count):
+            for _ in range(queue.declaration_result.message_count or 0):
                 message = await queue.get(no_ack=False, fail=False)
                 if message is None:
                     break

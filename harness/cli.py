@@ -103,7 +103,7 @@ AMQP_CLIENT_LOGGERS = ("aiormq", "aio_pika")
 
 def main(argv: list[str] | None = None) -> int:
     if not isinstance(sys.stdout, _ClosedPipeSafe):
-        sys.stdout = _ClosedPipeSafe(sys.stdout)  # type: ignore[assignment]
+        sys.stdout = _ClosedPipeSafe(sys.stdout)
     # With no logging configured, Python prints library warnings on stderr. The AMQP client's
     # ("error when creating transport") would come before the harness's own one line about what
     # it could not reach; a chaos run still gets them in its harness.log.

@@ -236,7 +236,7 @@ class Tap:
         channel = await self._connection.channel()  # type: ignore[union-attr]
         try:
             declared = await channel.declare_queue(self.queue_name, passive=True)
-            return int(declared.declaration_result.message_count)
+            return int(declared.declaration_result.message_count or 0)
         finally:
             await channel.close()
 

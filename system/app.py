@@ -8,8 +8,9 @@ from __future__ import annotations
 import logging
 import os
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import APIRouter, FastAPI, Header, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
@@ -141,5 +142,5 @@ def _chaos_router(config: ServiceConfig, crash_points: CrashPoints) -> APIRouter
     return router
 
 
-def _jsonable(errors: list) -> list:
+def _jsonable(errors: Sequence[Any]) -> list[Any]:
     return [{k: (v if isinstance(v, str | int | float | list | type(None)) else str(v)) for k, v in e.items()} for e in errors]

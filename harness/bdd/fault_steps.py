@@ -8,6 +8,8 @@ external target; network steps skip when no Toxiproxy is known.
 
 from __future__ import annotations
 
+from functools import partial
+
 import pytest
 from pytest_bdd import given, parsers, then, when
 
@@ -59,7 +61,7 @@ def slow_every_link(saga_world: SagaWorld, ms: int) -> None:
     faults = _network(saga_world)
     for target in ("all", "order_api"):
         fault = faults.add("latency", target, latency=ms, jitter=ms // 5)
-        saga_world.add_fault("latency", target, lambda f=fault: faults.heal(f), ms=ms)
+        saga_world.add_fault("latency", target, partial(faults.heal, fault), ms=ms)
 
 
 @given(parsers.parse("the {service} service's link to the broker is slowed by {ms:d} ms"))
@@ -198,14 +200,15 @@ def broker_restarted(saga_world: SagaWorld) -> None:
 # -- duplicates --------------------------------------------------------------------------------
 @given(parsers.parse('a finished order whose saga carried a "{message}" message'))
 def finished_order_carrying(saga_world: SagaWorld, message: str) -> None:
-    assert saga_world.tap is not None, 'add "Given the message bus is being recorded" to the scenario'
+    tap = saga_world.tap
+    assert tap is not None, 'add "Given the message bus is being recorded" to the scenario'
     wanted = outcome_carrying(message)
     product, quantity = (SCARCE_PRODUCT, 100) if wanted.scarce else ("product_1", 1)
     response = saga_world.place(product, quantity, 12.5, force=wanted.force)
     assert response.status_code == 201, response.text
     saga_world.finish()
     order_id = saga_world.order_id
-    found = wait_until(lambda: [m for m in saga_world.tap.of_order(order_id) if m.routing_key == message],
+    found = wait_until(lambda: [m for m in tap.of_order(order_id) if m.routing_key == message],
                        bool, 10, what=f"the bus to carry {message} for order {order_id}")
     assert saga_world.wait_quiet(), "the system did not settle after the saga"
     saga_world.notes["captured"] = found[0]

@@ -147,18 +147,20 @@ def order_events_table(saga_world: SagaWorld, datatable: list[list[str]]) -> Non
 
 @then(parsers.parse("the order followed the seed's {path}"))
 def order_followed(saga_world: SagaWorld, path: str) -> None:
-    wanted = list(lookup(SEED_TRACES, path, "seed path"))  # type: ignore[arg-type]
+    wanted = list(lookup(SEED_TRACES, path, "seed path"))
     got = events(finished_order(saga_world))
     assert got == wanted, f"the order's events differ:\n got:      {got}\n expected: {wanted}"
 
 
 @then("the message bus carried the same events for the order")
 def bus_agrees(saga_world: SagaWorld) -> None:
-    assert saga_world.tap is not None, 'add "Given the message bus is being recorded" to the scenario'
+    tap = saga_world.tap
+    assert tap is not None, 'add "Given the message bus is being recorded" to the scenario'
     history = events(finished_order(saga_world))
     # The last reply may still be on its way to the tap when the order already shows it.
+    seen: object
     try:
-        seen = wait_until(lambda: [m.routing_key for m in first_unique(saga_world.tap.of_order(saga_world.order_id))],
+        seen = wait_until(lambda: [m.routing_key for m in first_unique(tap.of_order(saga_world.order_id))],
                           lambda keys: len(keys) >= len(history), 10, what="the bus to carry every event of the order")
     except WaitTimeout as exc:
         seen = exc.last

@@ -7,7 +7,9 @@ module is the one place that turns those words into the contract's terms (failur
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import TypeVar
 
 from system.contracts import (
     BINDINGS,
@@ -74,7 +76,10 @@ class UnknownPhrase(ValueError):
     """A feature used words the step library does not know; the message lists the known ones."""
 
 
-def lookup(table: dict[str, object], phrase: str, what: str) -> object:
+T = TypeVar("T")
+
+
+def lookup(table: Mapping[str, T], phrase: str, what: str) -> T:
     try:
         return table[phrase]
     except KeyError:
@@ -83,7 +88,7 @@ def lookup(table: dict[str, object], phrase: str, what: str) -> object:
 
 
 def outcome(name: str) -> Outcome:
-    return lookup(OUTCOMES, name.strip(), "outcome")  # type: ignore[return-value]
+    return lookup(OUTCOMES, name.strip(), "outcome")
 
 
 def force_from_row(payment: str, delivery: str) -> dict[str, str]:

@@ -32,7 +32,7 @@ def finish(run: Run, render: bool) -> dict[str, Any]:
     rundir.write_json(run.run_dir / rundir.STATE, rundir.state_to_dict(run.state or SystemState()))
     valid = validity(run)
     events = history.faults
-    results = {
+    results: dict[str, Any] = {
         "name": run.experiment.name,
         "seed": run.seed,
         "valid": valid,

@@ -20,7 +20,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterable
-from dataclasses import asdict
+from dataclasses import asdict, fields
 from pathlib import Path
 from typing import Any
 
@@ -106,9 +106,9 @@ def read_jsonl(path: Path) -> list[dict[str, Any]]:
 
 
 def _build(cls: type, row: dict[str, Any], where: str) -> Any:
-    fields = cls.__dataclass_fields__
+    names = {f.name for f in fields(cls)}
     try:
-        return cls(**{k: v for k, v in row.items() if k in fields})
+        return cls(**{k: v for k, v in row.items() if k in names})
     except TypeError as exc:
         raise RunDirError(f"{where}: {exc}") from None
 

@@ -126,7 +126,7 @@ async def _read_request(
 
 async def _read_body(reader: asyncio.StreamReader, headers: dict[str, str]) -> bytes:
     if "chunked" in headers.get("transfer-encoding", "").lower():
-        parts = []
+        parts: list[bytes] = []
         total = 0
         while True:
             size_line = await reader.readuntil(b"\r\n")

@@ -93,6 +93,7 @@ async def slow_close(stage: Stage, attrs: Attributes) -> None:
                 stage.inbox.put_front(event)
                 raise
             return stage.finish(event)
+        assert isinstance(event, Chunk)  # no timeout asked: next() never returns None
         stage.emit(event)
 
 
