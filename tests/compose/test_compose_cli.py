@@ -16,9 +16,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from harness.targets.compose import ComposeSystem
+from harness.targets.compose import ComposeSystem, checks
 from system.contracts import SERVICES
-from tests.compose import checks
 
 CLIS = {"docker compose": ["docker", "compose"], "docker-compose": ["docker-compose"]}
 

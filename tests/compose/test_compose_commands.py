@@ -9,8 +9,7 @@ from typing import Any
 import pytest
 import yaml
 
-from harness.targets.compose import interpolate
-from tests.compose import checks
+from harness.targets.compose import checks, interpolate
 
 commands = pytest.importorskip(
     "harness.runner.commands", reason="the local runner (harness.runner.commands) is not there yet"

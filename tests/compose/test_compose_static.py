@@ -15,8 +15,7 @@ from typing import Any
 import pytest
 import yaml
 
-from harness.targets.compose import interpolate
-from tests.compose import checks
+from harness.targets.compose import checks, interpolate
 
 Compose = dict[str, Any]
 

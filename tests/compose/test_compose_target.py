@@ -18,16 +18,16 @@ from harness.targets.compose import (
     ComposeSystem,
     ComposeUnavailable,
     PublishedPort,
+    checks,
     compose_service,
     external_target_env,
     interpolate,
-    main,
     published_ports,
     read_dotenv,
 )
+from harness.targets.compose.__main__ import main
 from harness.targets.target import external_endpoints
 from system.contracts import SERVICES
-from tests.compose import checks
 
 
 def system(

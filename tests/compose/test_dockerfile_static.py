@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.compose import checks
+from harness.targets.compose import checks
 
 DOCKERFILE = checks.ROOT / "Dockerfile"
 

@@ -17,7 +17,7 @@ import sys
 
 import pytest
 
-from tests.compose import checks
+from harness.targets.compose import checks
 
 CRASH = (
     "from system.messaging.crashpoints import CrashPoints\n"

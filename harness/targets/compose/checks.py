@@ -1,5 +1,7 @@
 """Static checks of docker-compose.yml, deploy/toxiproxy.json and the Dockerfile.
 
+Needs the dev extras (`dockerfile`, `jsonschema`); nothing else in the harness imports it.
+
 No Docker engine runs where CI runs, so the compose demo cannot be started there. These checks
 read the files instead: each is a pure function returning a list of problems (empty: fine), so a
 test can run it on the real files and on a deliberately broken copy, and show it can fail.
@@ -19,16 +21,13 @@ from urllib.parse import parse_qs, urlsplit
 import dockerfile
 import jsonschema
 
-from harness.targets.compose import (
-    BROKER,
-    TOXIPROXY,
-    compose_service,
-    interpolate,
-    published_ports,
-)
+from harness.targets.compose.endpoints import environment, published_ports
+from harness.targets.compose.errors import BROKER, TOXIPROXY, compose_service
+from harness.targets.compose.files import interpolate
 from system.contracts import DEFAULT_PORTS, SERVICES
 
-ROOT = Path(__file__).resolve().parents[2]
+# The repository these checks are about (the package is installed from it, editable).
+ROOT = Path(__file__).resolve().parents[3]
 COMPOSE_FILE = ROOT / "docker-compose.yml"
 SCHEMA_FILE = ROOT / "deploy" / "schema" / "compose-spec.json"
 # deploy/schema/README.md records where this file came from; the checksum notices edits.
@@ -43,13 +42,6 @@ RABBITMQ_IMAGE = re.compile(r"^rabbitmq:3(\.\d+)*-management$")
 SEED_LOGIN = ("admin", "admin")
 
 Compose = Mapping[str, Any]
-
-
-def environment(service_def: Mapping[str, Any]) -> dict[str, str]:
-    raw = service_def.get("environment") or {}
-    if isinstance(raw, list):
-        return dict(item.split("=", 1) if "=" in item else (item, "") for item in raw)
-    return {str(k): "" if v is None else str(v) for k, v in raw.items()}
 
 
 def _services(compose: Compose) -> dict[str, Any]:
@@ -140,8 +132,8 @@ def port_problems(compose: Compose, required: set[int] = REQUIRED_HOST_PORTS) ->
                     f"{name}: host port {port.host_port} is also published by {seen[port.host_port]}"
                 )
             seen[port.host_port] = name
-    for port in sorted(required - seen.keys()):
-        problems.append(f"host port {port} is not published")
+    for missing in sorted(required - seen.keys()):
+        problems.append(f"host port {missing} is not published")
     return problems
 
 
@@ -224,7 +216,8 @@ def _named_volume_at(service: Mapping[str, Any], target: str) -> str | None:
 def volume_problems(compose: Compose) -> list[str]:
     """All state lives in declared named volumes, so `docker compose down -v` clears it."""
     services, declared = _services(compose), set((compose.get("volumes") or {}).keys())
-    problems, owners = [], {}
+    problems: list[str] = []
+    owners: dict[str, str] = {}
     wanted = {BROKER: RABBITMQ_DATA_DIR} | {compose_service(s): DATA_DIR for s in SERVICES}
     for name, target in wanted.items():
         if name not in services:
