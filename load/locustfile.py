@@ -30,6 +30,7 @@ import gevent  # noqa: E402
 from locust import FastHttpUser, events, task  # noqa: E402
 from locust.runners import STATE_STOPPED, LocalRunner  # noqa: E402
 
+from harness.exits import EXIT_UNKNOWN, EXIT_USAGE  # noqa: E402
 from harness.model import Operation, OpType  # noqa: E402
 from load.mix import DEFAULT_MIX, Mix, MixError, OrderKind, order_body, outcome_of  # noqa: E402
 from load.operations import PostAnswer, classify_post, saga_latency  # noqa: E402
@@ -37,7 +38,7 @@ from load.record import RunRecord, derive_targets  # noqa: E402
 from system.contracts import DEFAULT_PORTS  # noqa: E402
 
 POST_ATTEMPTS = 3  # an ambiguous or refused POST is retried with the same key, like a real client
-USAGE_EXIT_CODE = 254
+USAGE_EXIT_CODE = EXIT_USAGE
 
 
 def _port(service: str) -> int:
@@ -275,7 +276,7 @@ def run_verdict(path: Path, deadline_s: float) -> int:
                               timeout=deadline_s + 120)
     except subprocess.TimeoutExpired:
         print(f"saga-load verdict: UNKNOWN (the check did not finish; rerun: python -m load.verdict {path})", flush=True)
-        return 2
+        return EXIT_UNKNOWN
     return done.returncode
 
 

@@ -20,11 +20,12 @@ from locust import LoadTestShape
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # `load` from any working directory
 
+from harness.exits import EXIT_USAGE  # noqa: E402
 from harness.runner.local import LocalSystem  # noqa: E402
 from load.chaos import ChaosUsageError, Nemesis, make_plan  # noqa: E402
 
 DEFAULT_DURATION_S = 60.0
-USAGE_EXIT_CODE = 254
+USAGE_EXIT_CODE = EXIT_USAGE
 
 
 class ChaosShape(LoadTestShape):

@@ -14,7 +14,7 @@ import textwrap
 from collections.abc import Callable
 from pathlib import Path
 
-from harness.exits import EXIT_UNKNOWN, EXIT_USAGE, UsageError, exit_code_for
+from harness.exits import EXIT_OK, EXIT_UNKNOWN, EXIT_USAGE, UsageError, exit_code_for
 from harness.experiments.loading import load_experiment, shipped_paths
 from harness.experiments.model import ExperimentError
 
@@ -106,7 +106,7 @@ def list_experiments(args: argparse.Namespace) -> int:
             print(f"{name:18} {load.orders} orders at {load.rate:g}/s; faults: {faults}")
             if first:
                 print(f"{'':18} {first}")
-        return 0
+        return EXIT_OK
 
     return _guard(body)
 
