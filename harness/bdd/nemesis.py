@@ -18,37 +18,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-import httpx
-
-from harness.nemesis.base import NemesisError
 from harness.nemesis.broker import DEFAULT_WAIT_S, BrokerControl, wait_accepting
+
+# Crash points: the chaos nemesis's own client (over harness.nemesis.chaos_surface).
+from harness.nemesis.crashes import arm_crash_point, disarm_crash_points  # noqa: F401
 
 if TYPE_CHECKING:
     from harness.runner.local import LocalSystem
-
-
-# --- crash points ------------------------------------------------------------------------
-def arm_crash_point(service_url: str, token: str, point: str, routing_key: str | None, skip: int = 0) -> dict:
-    response = httpx.post(
-        f"{service_url}/_chaos/crashpoints",
-        json={"point": point, "routing_key": routing_key, "skip": skip},
-        headers={"X-Chaos-Token": token},
-        timeout=5.0,
-    )
-    if response.status_code != 200:
-        raise NemesisError(f"arming {point} at {service_url} failed: HTTP {response.status_code} {response.text}")
-    return response.json()["armed"]
-
-
-def disarm_crash_points(service_url: str, token: str) -> bool:
-    """Disarm every point; False if the service is not there to ask (dead: nothing is armed)."""
-    try:
-        response = httpx.delete(
-            f"{service_url}/_chaos/crashpoints", headers={"X-Chaos-Token": token}, timeout=5.0
-        )
-    except httpx.HTTPError:
-        return False
-    return response.status_code == 204
 
 
 # --- processes ------------------------------------------------------------------------------

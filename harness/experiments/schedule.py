@@ -25,7 +25,7 @@ from harness.stock_boundary import (
 
 # Network and duplicate windows must end before the next one in their lane starts; crash and
 # broker durations are down times, and the lane simply waits for them.
-_WINDOWED = ("network", "duplicates")
+_WINDOWED = ("network", "duplicates", "handler_faults")
 
 
 def draw(value: Range | list | Any, rng: random.Random) -> Any:
@@ -52,7 +52,9 @@ def _occurrences(spec: FaultSpec, rng: random.Random) -> list[tuple[str, dict[st
 
 # Process control is serialised: two crash faults at once could both restart one service, and a
 # kill during a crash-point wait would pass for the crash point. One lane per such nemesis.
-_ONE_LANE = ("crash", "broker")
+# Handler faults too: a window's heal clears everything armed on its service, and two windows
+# armed at once on one service could add up to more failures per message than either planned.
+_ONE_LANE = ("crash", "broker", "handler_faults")
 
 
 def lane_of(experiment: Experiment, index: int) -> int:

@@ -4,7 +4,7 @@
 - compose:  docker-compose.yml's containers (ComposeSystem): kills, restarts and the broker
             through the Compose CLI.
 - external: URLs only (SAGA_<SERVICE>_URL, SAGA_AMQP_URL, TOXIPROXY_URL, SAGA_CHAOS_TOKEN): network
-            faults, duplicates and crash points, but no kill and no broker restart.
+            faults, duplicates, crash points and handler faults, but no kill and no broker restart.
 
 `problems()` says up front what an experiment needs that the target cannot give, so a run fails
 with a clear message (exit 254) instead of halfway through."""
@@ -12,6 +12,7 @@ with a clear message (exit 254) instead of halfway through."""
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import urlsplit, urlunsplit
 
@@ -23,6 +24,7 @@ from harness.experiments.model import Experiment
 from harness.nemesis.base import NemesisError
 from harness.nemesis.broker import BrokerControl
 from harness.nemesis.crashes import ProcessControl, crash_surface_problem
+from harness.nemesis.handler_faults import handler_fault_problem
 from harness.runner.layout import Endpoints
 from harness.runner.local import LocalSystem
 
@@ -59,19 +61,27 @@ class RunTarget:
         if experiment.needs("crash", "kill") and self.system is None:
             found.append(f"`kill` faults need process control, which the {self.kind} target does not give "
                          "(use --target local, or crash points)")
-        if experiment.needs("crash", "crashpoint"):
-            services = {t for f in experiment.faults if f.kind == "crashpoint" for t in f.targets}
-            for service in sorted(services):
-                problem = crash_surface_problem(self.endpoints.services[service], self.chaos_token)
-                if problem:
-                    found.append(f"crash points on {service}: {problem}")
-                    break
+        for nemesis, kind, what, check in (("crash", "crashpoint", "crash points", crash_surface_problem),
+                                           ("handler_faults", None, "handler faults", handler_fault_problem)):
+            problem = self._surface_problem(experiment, nemesis, kind, check)
+            if problem:
+                found.append(f"{what} on {problem}")
         if experiment.needs("broker"):
             try:
                 self.broker_control()
             except NemesisError as exc:
                 found.append(f"broker restarts: {exc}")
         return found
+
+    def _surface_problem(self, experiment: Experiment, nemesis: str, kind: str | None,
+                         check: Callable[[str, str | None], str | None]) -> str | None:
+        """'<service>: why' for the first target service whose chaos surface does not answer."""
+        services = {t for f in experiment.faults if f.nemesis == nemesis and kind in (None, f.kind) for t in f.targets}
+        for service in sorted(services):
+            problem = check(self.endpoints.services[service], self.chaos_token)
+            if problem:
+                return f"{service}: {problem}"
+        return None
 
 
 def broker_problem(amqp_url: str) -> str | None:

@@ -16,6 +16,7 @@ from typing import Any, Protocol
 import httpx
 
 from harness.nemesis.base import Injection, Nemesis, NemesisError, PlannedFault
+from harness.nemesis.chaos_surface import ChaosSurface, ChaosSurfaceError
 from harness.runner.local import LocalSystem, ServiceStatus
 from system.messaging.crashpoints import CRASH_POINTS
 
@@ -32,54 +33,23 @@ DEFAULT_TRIGGER_TIMEOUT_S = 20.0
 RESTART_TIMEOUT_S = 60.0
 
 
-class ChaosSurfaceError(NemesisError):
-    """The crash-point control surface refused (off, wrong token): a set-up problem, not chaos."""
+CRASHPOINTS = "crashpoints"  # the resource under /_chaos
 
 
 def arm_crash_point(
     base_url: str, token: str, point: str, routing_key: str | None = None, skip: int = 0
 ) -> dict[str, Any]:
-    response = httpx.post(
-        f"{base_url}/_chaos/crashpoints",
-        json={"point": point, "routing_key": routing_key, "skip": skip},
-        headers={"X-Chaos-Token": token},
-        timeout=5,
-    )
-    if response.status_code in (403, 404):
-        raise ChaosSurfaceError(f"{base_url}: crash points refused ({response.status_code}: {_detail(response)})")
-    response.raise_for_status()
-    return response.json()
+    return ChaosSurface(base_url, token).arm(CRASHPOINTS, {"point": point, "routing_key": routing_key, "skip": skip})
 
 
 def disarm_crash_points(base_url: str, token: str) -> bool:
     """Disarm everything on one service; False if it did not answer (it may be down)."""
-    try:
-        response = httpx.delete(f"{base_url}/_chaos/crashpoints", headers={"X-Chaos-Token": token}, timeout=5)
-    except httpx.HTTPError:
-        return False
-    return response.status_code == 204
+    return ChaosSurface(base_url, token).clear(CRASHPOINTS)
 
 
 def crash_surface_problem(base_url: str, token: str | None) -> str | None:
     """None if the service's crash-point surface answers with this token, else why not."""
-    if not token:
-        return "no chaos token (start the system with `saga-harness up --chaos`, or set SAGA_CHAOS_TOKEN)"
-    try:
-        response = httpx.get(f"{base_url}/_chaos/crashpoints", headers={"X-Chaos-Token": token}, timeout=5)
-    except httpx.HTTPError as exc:
-        return f"{base_url} did not answer ({type(exc).__name__})"
-    if response.status_code == 404:
-        return f"{base_url}: chaos control is off (the service was started without SAGA_CHAOS_TOKEN)"
-    if response.status_code == 403:
-        return f"{base_url}: the chaos token is wrong (the service was started with another one)"
-    return None if response.status_code == 200 else f"{base_url}: answered {response.status_code}"
-
-
-def _detail(response: httpx.Response) -> str:
-    try:
-        return str(response.json().get("detail", response.text))
-    except ValueError:
-        return response.text
+    return ChaosSurface(base_url, token).problem(CRASHPOINTS)
 
 
 class CrashNemesis(Nemesis):

@@ -1,0 +1,84 @@
+"""The services' token-gated chaos control surface (`/_chaos/...`), as one small client.
+
+Every resource under it (crash points, handler faults) answers the same way: 404 while the
+service runs without SAGA_CHAOS_TOKEN, 403 for a wrong X-Chaos-Token, 200 for GET and POST, 204
+for DELETE. This module holds that HTTP and token plumbing once; crashes.py and handler_faults.py
+only say which resource and what body. The transport is injectable so the nemeses can be tested
+against an in-process fake (httpx.MockTransport) instead of a live service.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from harness.nemesis.base import NemesisError
+
+TIMEOUT_S = 5.0
+
+
+class ChaosSurfaceError(NemesisError):
+    """The control surface refused (off, wrong token): a set-up problem, not chaos."""
+
+
+@dataclass(frozen=True)
+class ChaosSurface:
+    """One service's `/_chaos` surface: `ChaosSurface(base_url, token).arm("crashpoints", {...})`."""
+
+    base_url: str
+    token: str | None
+    transport: httpx.BaseTransport | None = None
+
+    def _send(self, method: str, resource: str, body: dict[str, Any] | None = None) -> httpx.Response:
+        with httpx.Client(transport=self.transport, timeout=TIMEOUT_S) as http:
+            return http.request(method, f"{self.base_url}/_chaos/{resource}", json=body,
+                                headers={"X-Chaos-Token": self.token or ""})
+
+    def arm(self, resource: str, body: dict[str, Any]) -> dict[str, Any]:
+        """POST; ChaosSurfaceError if the surface is off or the token wrong."""
+        if not self.token:
+            raise ChaosSurfaceError(f"{self.base_url}: {resource} need a chaos token")
+        response = self._send("POST", resource, body)
+        if response.status_code in (403, 404):
+            raise ChaosSurfaceError(f"{self.base_url}: {resource} refused ({response.status_code}: {_detail(response)})")
+        response.raise_for_status()
+        return dict(response.json())
+
+    def listing(self, resource: str) -> Any:
+        """GET what is armed (the parsed JSON body); raises on anything but 200."""
+        return self._send("GET", resource).raise_for_status().json()
+
+    def clear(self, resource: str) -> bool:
+        """DELETE everything armed; False if the service did not answer (it may be down)."""
+        if not self.token:
+            return False
+        try:
+            return self._send("DELETE", resource).status_code == 204
+        except httpx.HTTPError:
+            return False
+
+    def problem(self, resource: str) -> str | None:
+        """None if the resource answers with this token, else why not, in one line."""
+        if not self.token:
+            return "no chaos token (start the system with `saga-harness up --chaos`, or set SAGA_CHAOS_TOKEN)"
+        try:
+            response = self._send("GET", resource)
+        except httpx.HTTPError as exc:
+            return f"{self.base_url} did not answer ({type(exc).__name__})"
+        if response.status_code == 404:
+            detail = _detail(response)
+            if detail == "Not Found":  # FastAPI's answer for a route it does not have
+                detail = "this service has no such chaos resource (a build without it)"
+            return f"{self.base_url}: /_chaos/{resource} answered 404: {detail}"
+        if response.status_code == 403:
+            return f"{self.base_url}: the chaos token is wrong (the service was started with another one)"
+        return None if response.status_code == 200 else f"{self.base_url}: answered {response.status_code}"
+
+
+def _detail(response: httpx.Response) -> str:
+    try:
+        return str(response.json().get("detail", response.text))
+    except (ValueError, AttributeError):
+        return response.text
