@@ -19,6 +19,10 @@ SCARCE_PRODUCT = "product_3"
 EXACT = 0  # exactly the units left: must be served unless another order got there first
 ONE_MORE = 1  # one unit more than is left: must be refused unless units came back meanwhile
 SMALL_QUANTITIES = (1, 5)  # ordinary orders of the scarce product, drawn uniformly
+# Half the exact-boundary orders have their payment declined: they take every unit left, then
+# release them, so the stock climbs back and later orders meet the boundary again.
+GIVE_BACK = {"payment": "fail"}
+GIVE_BACK_SHARE = 0.5
 
 
 def boundary_quantity(available: int, offset: int) -> int:

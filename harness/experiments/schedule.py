@@ -17,6 +17,8 @@ from harness.experiments.model import Experiment, FaultSpec, Range
 from harness.nemesis.base import PlannedFault
 from harness.stock_boundary import (
     EXACT,
+    GIVE_BACK,
+    GIVE_BACK_SHARE,
     ONE_MORE,
     SCARCE_PRODUCT,
     SMALL_QUANTITIES,
@@ -106,9 +108,6 @@ FORCE_BY_KIND: dict[str, dict[str, str] | None] = {
     "scarce_over": None,
 }
 SCARCE_QUANTITY = 1_000  # product_3 opens with 50 units: this never fits
-# Half the exact-boundary orders have their payment declined: they take every unit left, then
-# release them, so the stock climbs back and later orders meet the boundary again.
-GIVE_BACK = {"payment": "fail"}
 STOCK_OFFSETS = {"scarce_exact": EXACT, "scarce_over": ONE_MORE}
 
 
@@ -158,7 +157,7 @@ def plan_order(seed: int, index: int, mix: dict[str, float], run_tag: str) -> Or
         product, quantity = SCARCE_PRODUCT, rng.randint(*SMALL_QUANTITIES)
     elif kind in STOCK_OFFSETS:
         product, quantity = SCARCE_PRODUCT, 1  # sized at sending time: at_stock()
-        if kind == "scarce_exact" and rng.random() < 0.5:
+        if kind == "scarce_exact" and rng.random() < GIVE_BACK_SHARE:
             force = GIVE_BACK
     else:
         product, quantity = rng.choice(("product_1", "product_2")), rng.randint(1, 3)

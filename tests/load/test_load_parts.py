@@ -49,6 +49,24 @@ def test_insufficient_stock_orders_more_than_was_ever_stocked():
     assert body["quantity"] > INITIAL_STOCK[body["product_id"]]
 
 
+def test_boundary_kinds_order_exactly_what_is_left_or_one_more_of_the_scarce_product():
+    exact = [order_body(KINDS["scarce_exact"], "u", random.Random(s), available=7) for s in range(100)]
+    over = order_body(KINDS["scarce_over"], "u", random.Random(1), available=7)
+    assert {(b["product_id"], b["quantity"]) for b in exact} == {("product_3", 7)}
+    assert (over["product_id"], over["quantity"]) == ("product_3", 8)
+    # Half the exact ones give their units back (payment declined); nothing left: still 1 unit.
+    assert 25 < sum(1 for b in exact if b.get("force") == {"payment": "fail"}) < 75
+    assert order_body(KINDS["scarce_over"], "u", random.Random(1), available=None)["quantity"] == 1
+    small = order_body(KINDS["scarce_small"], "u", random.Random(1))
+    assert small["product_id"] == "product_3" and 1 <= small["quantity"] <= 5 and "force" not in small
+    assert KINDS["scarce_over"].expected >= {"insufficient_inventory", "completed"}
+
+
+def test_the_scarce_stock_preset_is_the_shipped_experiments_mix():
+    mix = Mix.parse("scarce-stock")
+    assert mix.weights == {"scarce_small": 25, "scarce_exact": 20, "scarce_over": 20, "random": 35}
+
+
 def test_forced_kinds_carry_their_force_and_expect_its_outcome():
     assert order_body(KINDS["payment_failure"], "u", random.Random(1))["force"] == {"payment": "fail"}
     assert KINDS["delivery_failure"].expected == {"delivery_failed"}
