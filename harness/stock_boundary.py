@@ -19,10 +19,11 @@ SCARCE_PRODUCT = "product_3"
 EXACT = 0  # exactly the units left: must be served unless another order got there first
 ONE_MORE = 1  # one unit more than is left: must be refused unless units came back meanwhile
 SMALL_QUANTITIES = (1, 5)  # ordinary orders of the scarce product, drawn uniformly
-# Half the exact-boundary orders have their payment declined: they take every unit left, then
-# release them, so the stock climbs back and later orders meet the boundary again.
+# Exact-boundary orders have their payment declined: each takes every unit left, holds them while
+# the racing orders are refused, then releases them, so the stock climbs back and the next one
+# meets the boundary at another level. (One that completed would keep every unit for good and
+# the rest of a run would only ever meet the boundary at zero.) Small orders drain the stock.
 GIVE_BACK = {"payment": "fail"}
-GIVE_BACK_SHARE = 0.5
 
 
 def boundary_quantity(available: int, offset: int) -> int:

@@ -13,7 +13,6 @@ from typing import Any
 from harness.stock_boundary import (
     EXACT,
     GIVE_BACK,
-    GIVE_BACK_SHARE,
     ONE_MORE,
     SCARCE_PRODUCT,
     SMALL_QUANTITIES,
@@ -58,8 +57,9 @@ KINDS: dict[str, OrderKind] = {
                   retry_same_key=True),
         OrderKind("random", "no forcing: the services' failure dice decide", ANY_OUTCOME),
         OrderKind("scarce_small", f"1-5 units of {SCARCE_PRODUCT}, the dice decide", RACING, scarce_small=True),
-        OrderKind("scarce_exact", f"exactly the units of {SCARCE_PRODUCT} left; half with the payment "
-                  "declined, so the units come back", RACING, stock_offset=EXACT),
+        OrderKind("scarce_exact", f"exactly the units of {SCARCE_PRODUCT} left, with the payment "
+                  "declined, so the units come back", frozenset({"payment_failed", "insufficient_inventory"}),
+                  GIVE_BACK, stock_offset=EXACT),
         OrderKind("scarce_over", f"one unit of {SCARCE_PRODUCT} more than is left, the dice decide", RACING,
                   stock_offset=ONE_MORE),
     )
@@ -120,15 +120,12 @@ class Mix:
 def order_body(kind: OrderKind, user_id: str, rng: random.Random, available: int | None = None) -> dict[str, Any]:
     """The POST /orders body for one order of this kind. `available`: the scarce product's stock
     just read, for a boundary kind (None: unknown, sized as if nothing were left)."""
-    force = dict(kind.force) if kind.force else None
     if kind.scarce:
         product, quantity = SCARCE_PRODUCT, INITIAL_STOCK[SCARCE_PRODUCT] + 1
     elif kind.scarce_small:
         product, quantity = SCARCE_PRODUCT, rng.randint(*SMALL_QUANTITIES)
     elif kind.stock_offset is not None:
         product, quantity = SCARCE_PRODUCT, boundary_quantity(available or 0, kind.stock_offset)
-        if kind.stock_offset == EXACT and rng.random() < GIVE_BACK_SHARE:
-            force = dict(GIVE_BACK)
     else:
         product, quantity = rng.choice(PLENTIFUL_PRODUCTS), 1
     body: dict[str, Any] = {
@@ -137,8 +134,8 @@ def order_body(kind: OrderKind, user_id: str, rng: random.Random, available: int
         "quantity": quantity,
         "amount": round(rng.uniform(1.0, 100.0), 2),
     }
-    if force:
-        body["force"] = force
+    if kind.force:
+        body["force"] = dict(kind.force)
     return body
 
 

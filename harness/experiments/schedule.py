@@ -18,7 +18,6 @@ from harness.nemesis.base import PlannedFault
 from harness.stock_boundary import (
     EXACT,
     GIVE_BACK,
-    GIVE_BACK_SHARE,
     ONE_MORE,
     SCARCE_PRODUCT,
     SMALL_QUANTITIES,
@@ -104,7 +103,7 @@ FORCE_BY_KIND: dict[str, dict[str, str] | None] = {
     "idempotent_retry": _SUCCEED,
     "dice": None,  # the services' seeded dice decide
     "scarce_small": None,
-    "scarce_exact": None,  # or, on a seeded coin, GIVE_BACK
+    "scarce_exact": GIVE_BACK,
     "scarce_over": None,
 }
 SCARCE_QUANTITY = 1_000  # product_3 opens with 50 units: this never fits
@@ -150,20 +149,17 @@ def plan_order(seed: int, index: int, mix: dict[str, float], run_tag: str) -> Or
     rng = random.Random(f"{seed}:order:{index}")
     kinds = [k for k, w in mix.items() if w > 0]
     kind = rng.choices(kinds, weights=[mix[k] for k in kinds])[0]
-    force = FORCE_BY_KIND[kind]
     if kind == "insufficient_inventory":
         product, quantity = SCARCE_PRODUCT, SCARCE_QUANTITY
     elif kind == "scarce_small":
         product, quantity = SCARCE_PRODUCT, rng.randint(*SMALL_QUANTITIES)
     elif kind in STOCK_OFFSETS:
         product, quantity = SCARCE_PRODUCT, 1  # sized at sending time: at_stock()
-        if kind == "scarce_exact" and rng.random() < GIVE_BACK_SHARE:
-            force = GIVE_BACK
     else:
         product, quantity = rng.choice(("product_1", "product_2")), rng.randint(1, 3)
     amount = round(rng.uniform(5, 200), 2)
     key = f"{run_tag}-key-{index}" if kind == "idempotent_retry" else None
-    return OrderPlan(index, kind, product, quantity, amount, f"{run_tag}-u{index}", force, key,
+    return OrderPlan(index, kind, product, quantity, amount, f"{run_tag}-u{index}", FORCE_BY_KIND[kind], key,
                      STOCK_OFFSETS.get(kind))
 
 

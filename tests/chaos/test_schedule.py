@@ -111,7 +111,7 @@ def test_boundary_orders_are_sized_against_the_stock_read_before_sending():
     assert small.at_stock(7) == small and 1 <= small.quantity <= 5
 
 
-def test_half_the_exact_boundary_orders_give_their_units_back():
-    forces = [plan_order(3, i, {"scarce_exact": 1}, "t").force for i in range(200)]
-    declined = sum(1 for f in forces if f == {"payment": "fail"})
-    assert 60 < declined < 140 and all(f in (None, {"payment": "fail"}) for f in forces)
+def test_exact_boundary_orders_give_their_units_back_and_the_others_go_to_the_dice():
+    assert plan_order(3, 0, {"scarce_exact": 1}, "t").force == {"payment": "fail"}
+    assert plan_order(3, 0, {"scarce_over": 1}, "t").force is None
+    assert plan_order(3, 0, {"scarce_small": 1}, "t").force is None

@@ -50,12 +50,11 @@ def test_insufficient_stock_orders_more_than_was_ever_stocked():
 
 
 def test_boundary_kinds_order_exactly_what_is_left_or_one_more_of_the_scarce_product():
-    exact = [order_body(KINDS["scarce_exact"], "u", random.Random(s), available=7) for s in range(100)]
+    exact = order_body(KINDS["scarce_exact"], "u", random.Random(1), available=7)
     over = order_body(KINDS["scarce_over"], "u", random.Random(1), available=7)
-    assert {(b["product_id"], b["quantity"]) for b in exact} == {("product_3", 7)}
-    assert (over["product_id"], over["quantity"]) == ("product_3", 8)
-    # Half the exact ones give their units back (payment declined); nothing left: still 1 unit.
-    assert 25 < sum(1 for b in exact if b.get("force") == {"payment": "fail"}) < 75
+    assert (exact["product_id"], exact["quantity"], exact["force"]) == ("product_3", 7, {"payment": "fail"})
+    assert (over["product_id"], over["quantity"]) == ("product_3", 8) and "force" not in over
+    # Nothing left (or the stock could not be read): still a valid request, of 1 unit.
     assert order_body(KINDS["scarce_over"], "u", random.Random(1), available=None)["quantity"] == 1
     small = order_body(KINDS["scarce_small"], "u", random.Random(1))
     assert small["product_id"] == "product_3" and 1 <= small["quantity"] <= 5 and "force" not in small
