@@ -26,8 +26,8 @@ def fresh_local_target(suffix: str, port_offset: int, env: dict[str, str] | None
     taken = [s.port for s in system.status() if s.pid is None and _port_in_use(s.port)]
     if taken:
         pytest.fail(f"ports {taken} are taken by something else; set SAGA_TEST_PORT_BASE to a free range")
-    system.up(chaos=True, timeout=90)
-    try:
+    try:  # down() also when up() fails halfway: no service of a half-started instance lingers
+        system.up(chaos=True, timeout=90)
         yield RunTarget("local", system.endpoints(), system, system.chaos_token())
     finally:
         system.down()
