@@ -10,6 +10,7 @@ experiment's own order kinds (small orders, exact and one-more orders, ordinary 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 
 from pytest_bdd import parsers, then, when
@@ -24,10 +25,13 @@ RUSH_SEED = 12  # the rush's orders are the experiment's seeded stream: the same
 INSUFFICIENT = "insufficient_inventory"
 
 
-def _place_at_once(world: SagaWorld, requests: list[tuple[str, str, int, dict[str, str] | None]]) -> list[str | None]:
+Request = tuple[str, str, int, dict[str, str] | None]  # (label, product, quantity, force)
+
+
+def _place_at_once(world: SagaWorld, requests: Sequence[Request]) -> list[str | None]:
     """Send (label, product, quantity, force) requests all at once; the order ids, in order."""
 
-    def send(request: tuple[str, str, int, dict[str, str] | None]) -> str | None:
+    def send(request: Request) -> str | None:
         _, product, quantity, force = request
         response = world.place(product, quantity, 20.0, force=force)
         return response.json()["order_id"] if response.status_code in (200, 201) else None
@@ -40,7 +44,7 @@ def _place_at_once(world: SagaWorld, requests: list[tuple[str, str, int, dict[st
                     'order one unit more, all at once'))
 def race_for_the_last_units(saga_world: SagaWorld, exact: int, product: str, over: int) -> None:
     left = available_of(saga_world.client.inventory(), product)
-    requests = [("exact", product, boundary_quantity(left, EXACT), None)] * exact
+    requests: list[Request] = [("exact", product, boundary_quantity(left, EXACT), None)] * exact
     requests += [("over", product, boundary_quantity(left, ONE_MORE), None)] * over
     ids = _place_at_once(saga_world, requests)
     assert all(ids), f"some boundary orders were refused by the API: {ids}"
