@@ -1,69 +1,108 @@
-"""The one client of a service's crash-point control surface (/_chaos/crashpoints).
+"""The one client of a service's token-gated chaos control surface (`/_chaos/...`).
 
-Arming a point makes the service SIGKILL itself when a message reaches that line. The surface is
-off unless the service was started with SAGA_CHAOS_TOKEN, and every call must present the token
-(404: off, 403: wrong token). The chaos nemesis, the BDD steps, the steady-state phase and the
-tests all arm and disarm through these functions.
+Every resource under it (crash points, handler faults) answers the same way: 404 while the
+service runs without SAGA_CHAOS_TOKEN, 403 for a wrong X-Chaos-Token, 200 for GET and POST, 204
+for DELETE. This module holds that HTTP and token plumbing once; the crash-point functions below,
+harness/nemesis/crashes.py and harness/nemesis/handler_faults.py only say which resource and what
+body. The transport is injectable so the nemeses can be tested against an in-process fake
+(httpx.MockTransport) instead of a live service.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
 
-PATH = "/_chaos/crashpoints"
-TOKEN_HEADER = "X-Chaos-Token"
 TIMEOUT_S = 5.0
+TOKEN_HEADER = "X-Chaos-Token"
+CRASHPOINTS = "crashpoints"  # the resources under /_chaos
+HANDLER_FAULTS = "handler-faults"
 
 
 class ChaosSurfaceError(RuntimeError):
-    """The crash-point surface refused (off, wrong token, bad point): a set-up problem, not chaos."""
+    """The control surface refused (off, wrong token, bad request): a set-up problem, not chaos."""
+
+
+@dataclass(frozen=True)
+class ChaosSurface:
+    """One service's `/_chaos` surface: `ChaosSurface(base_url, token).arm("crashpoints", {...})`."""
+
+    base_url: str
+    token: str | None
+    transport: httpx.BaseTransport | None = None
+
+    def _send(self, method: str, resource: str, body: dict[str, Any] | None = None) -> httpx.Response:
+        with httpx.Client(transport=self.transport, timeout=TIMEOUT_S) as http:
+            return http.request(method, f"{self.base_url}/_chaos/{resource}", json=body,
+                                headers={TOKEN_HEADER: self.token or ""})
+
+    def arm(self, resource: str, body: dict[str, Any]) -> dict[str, Any]:
+        """POST; ChaosSurfaceError if the surface is off, the token wrong or the body refused.
+        A transport error propagates: a crash point may fire before the answer is written."""
+        if not self.token:
+            raise ChaosSurfaceError(f"{self.base_url}: {resource} need a chaos token")
+        response = self._send("POST", resource, body)
+        if response.status_code != 200:
+            raise ChaosSurfaceError(
+                f"{self.base_url}: {resource} refused ({response.status_code}: {_detail(response)})"
+            )
+        return dict(response.json())
+
+    def listing(self, resource: str) -> Any:
+        """GET what is armed (the parsed JSON body); raises on anything but 200."""
+        return self._send("GET", resource).raise_for_status().json()
+
+    def clear(self, resource: str) -> bool:
+        """DELETE everything armed; False if the service did not answer (it may be down)."""
+        if not self.token:
+            return False
+        try:
+            return self._send("DELETE", resource).status_code == 204
+        except httpx.HTTPError:
+            return False
+
+    def problem(self, resource: str) -> str | None:
+        """None if the resource answers with this token, else why not, in one line."""
+        if not self.token:
+            return "no chaos token (start the system with `saga-harness up --chaos`, or set SAGA_CHAOS_TOKEN)"
+        try:
+            response = self._send("GET", resource)
+        except httpx.HTTPError as exc:
+            return f"{self.base_url} did not answer ({type(exc).__name__})"
+        if response.status_code == 404:
+            detail = _detail(response)
+            if detail == "Not Found":  # FastAPI's answer for a route it does not have
+                detail = "this service has no such chaos resource (a build without it)"
+            return f"{self.base_url}: /_chaos/{resource} answered 404: {detail}"
+        if response.status_code == 403:
+            return f"{self.base_url}: the chaos token is wrong (the service was started with another one)"
+        return None if response.status_code == 200 else f"{self.base_url}: answered {response.status_code}"
 
 
 def arm_crash_point(
     base_url: str, token: str, point: str, routing_key: str | None = None, skip: int = 0
 ) -> dict[str, Any]:
-    """Arm `point` (for `routing_key`, after `skip` hits); returns what the service armed.
-    A transport error propagates: the point may fire before the answer is written."""
-    response = httpx.post(
-        f"{base_url}{PATH}",
-        json={"point": point, "routing_key": routing_key, "skip": skip},
-        headers={TOKEN_HEADER: token},
-        timeout=TIMEOUT_S,
-    )
-    if response.status_code != 200:
-        raise ChaosSurfaceError(f"arming {point} at {base_url} refused ({response.status_code}: {_detail(response)})")
-    armed: dict[str, Any] = response.json()["armed"]
+    """Arm `point` (for `routing_key`, after `skip` hits); returns what the service armed."""
+    armed: dict[str, Any] = ChaosSurface(base_url, token).arm(
+        CRASHPOINTS, {"point": point, "routing_key": routing_key, "skip": skip}
+    )["armed"]
     return armed
 
 
 def disarm_crash_points(base_url: str, token: str) -> bool:
     """Disarm every point on one service; False if it did not answer (dead: nothing is armed)."""
-    try:
-        response = httpx.delete(f"{base_url}{PATH}", headers={TOKEN_HEADER: token}, timeout=TIMEOUT_S)
-    except httpx.HTTPError:
-        return False
-    return response.status_code == 204
+    return ChaosSurface(base_url, token).clear(CRASHPOINTS)
 
 
 def crash_surface_problem(base_url: str, token: str | None) -> str | None:
     """None if the service's crash-point surface answers with this token, else why not."""
-    if not token:
-        return "no chaos token (start the system with `saga-harness up --chaos`, or set SAGA_CHAOS_TOKEN)"
-    try:
-        response = httpx.get(f"{base_url}{PATH}", headers={TOKEN_HEADER: token}, timeout=TIMEOUT_S)
-    except httpx.HTTPError as exc:
-        return f"{base_url} did not answer ({type(exc).__name__})"
-    if response.status_code == 404:
-        return f"{base_url}: chaos control is off (the service was started without SAGA_CHAOS_TOKEN)"
-    if response.status_code == 403:
-        return f"{base_url}: the chaos token is wrong (the service was started with another one)"
-    return None if response.status_code == 200 else f"{base_url}: answered {response.status_code}"
+    return ChaosSurface(base_url, token).problem(CRASHPOINTS)
 
 
 def _detail(response: httpx.Response) -> str:
     try:
         return str(response.json().get("detail", response.text))
-    except ValueError:
+    except (ValueError, AttributeError):
         return response.text

@@ -32,6 +32,7 @@ from locust.runners import STATE_STOPPED, LocalRunner  # noqa: E402
 
 from harness.exits import EXIT_UNKNOWN, EXIT_USAGE  # noqa: E402
 from harness.model import Operation, OpType  # noqa: E402
+from harness.stock_boundary import SCARCE_PRODUCT, available_of  # noqa: E402
 from load.mix import DEFAULT_MIX, Mix, MixError, OrderKind, order_body, outcome_of  # noqa: E402
 from load.operations import PostAnswer, classify_post, saga_latency  # noqa: E402
 from load.record import RunRecord, derive_targets  # noqa: E402
@@ -53,7 +54,8 @@ def default_host() -> str:
 def add_options(parser: Any) -> None:
     parser.add_argument("--saga-mix", env_var="SAGA_LOAD_MIX", default=DEFAULT_MIX,
                         help="order kinds and weights: success, insufficient_stock, payment_failure, "
-                             "delivery_failure, idempotent_retry, random")
+                             "delivery_failure, idempotent_retry, random, scarce_small, scarce_exact, "
+                             "scarce_over; or the preset scarce-stock")
     parser.add_argument("--saga-seed", env_var="SAGA_LOAD_SEED", type=int, default=None,
                         help="seed for the mix and the chaos plan (default: random, logged)")
     parser.add_argument("--saga-timeout", env_var="SAGA_LOAD_SAGA_TIMEOUT", type=float, default=30.0,
@@ -135,10 +137,11 @@ class Customer(FastHttpUser):
     @task
     def place_and_follow(self) -> None:
         kind = self.environment.saga_mix.draw(self.rng)
-        body = order_body(kind, self.user_id, self.rng)
+        available = self.available(SCARCE_PRODUCT) if kind.stock_offset is not None else None
+        body = order_body(kind, self.user_id, self.rng, available)
         key = f"{self.user_id}-{next(self.orders)}"
         sent = time.time()
-        order_id = self.place(kind, body, key)
+        order_id = self.place(kind, body, key, available)
         if order_id is None:
             return
         if kind.retry_same_key:
@@ -146,9 +149,19 @@ class Customer(FastHttpUser):
         self.follow(kind, order_id, sent)
 
     # -- placing -------------------------------------------------------------------------------
-    def place(self, kind: OrderKind, body: dict[str, Any], key: str) -> str | None:
+    def available(self, product_id: str) -> int | None:
+        """The product's available stock right now (a boundary order is sized on it); None if
+        the inventory service did not say."""
+        url = f"{self.saga_run.targets.inventory}/inventory"
+        with self.client.get(url, name="GET /inventory", catch_response=True) as response:
+            if response.status_code != 200:
+                return None
+            stock = parse_json(response)
+            return available_of(stock, product_id) if isinstance(stock, list) else None
+
+    def place(self, kind: OrderKind, body: dict[str, Any], key: str, stock_seen: int | None = None) -> str | None:
         for attempt in range(POST_ATTEMPTS):
-            answer = self.post(kind, body, key)
+            answer = self.post(kind, body, key, stock_seen=stock_seen)
             if answer.op_type == "ok":
                 return answer.value["order_id"]
             if not answer.retry:
@@ -158,10 +171,12 @@ class Customer(FastHttpUser):
 
     def post(
         self, kind: OrderKind, body: dict[str, Any], key: str, name: str = "POST /orders",
-        expect_order: str | None = None,
+        expect_order: str | None = None, stock_seen: int | None = None,
     ) -> PostAnswer:
         """One POST, recorded as one operation (invoke, then its ending)."""
         value: dict[str, Any] = {"idempotency_key": key, "kind": kind.name, "request": body}
+        if stock_seen is not None:
+            value["stock_seen"] = stock_seen  # what a boundary order was sized against
         self.record("invoke", value)
         # Killed mid-request (the test stopping): the order may exist, so the outcome is unknown.
         answer = PostAnswer("info", value, "interrupted")

@@ -10,9 +10,16 @@ import random
 from dataclasses import dataclass
 from typing import Any
 
+from harness.stock_boundary import (
+    EXACT,
+    GIVE_BACK,
+    ONE_MORE,
+    SCARCE_PRODUCT,
+    SMALL_QUANTITIES,
+    boundary_quantity,
+)
 from system.catalog import INITIAL_STOCK
 
-SCARCE_PRODUCT = "product_3"
 PLENTIFUL_PRODUCTS = ("product_1", "product_2")
 
 
@@ -24,9 +31,15 @@ class OrderKind:
     force: dict[str, str] | None = None
     scarce: bool = False  # order more than the scarce product's whole stock
     retry_same_key: bool = False  # POST a second time with the same Idempotency-Key and body
+    scarce_small: bool = False  # a few units of the scarce product (SMALL_QUANTITIES)
+    # At the boundary: the scarce product's available stock, read just before, plus this.
+    stock_offset: int | None = None
 
 
 ANY_OUTCOME = frozenset({"completed", "payment_failed", "delivery_failed"})
+# Racing for the scarce product: whether an order fits depends on who got there first, so any
+# outcome may be right; the checker's stock replay (outcome_justified) judges each one.
+RACING = ANY_OUTCOME | {"insufficient_inventory"}
 
 KINDS: dict[str, OrderKind] = {
     k.name: k
@@ -43,10 +56,27 @@ KINDS: dict[str, OrderKind] = {
                   frozenset({"completed"}), {"payment": "succeed", "delivery": "succeed"},
                   retry_same_key=True),
         OrderKind("random", "no forcing: the services' failure dice decide", ANY_OUTCOME),
+        OrderKind("scarce_small", f"1-5 units of {SCARCE_PRODUCT}, the dice decide", RACING, scarce_small=True),
+        OrderKind("scarce_exact", f"exactly the units of {SCARCE_PRODUCT} left, with the payment "
+                  "declined, so the units come back", frozenset({"payment_failed", "insufficient_inventory"}),
+                  GIVE_BACK, stock_offset=EXACT),
+        OrderKind("scarce_over", f"one unit of {SCARCE_PRODUCT} more than is left, the dice decide", RACING,
+                  stock_offset=ONE_MORE),
     )
 }
 
 DEFAULT_MIX = "success=60,insufficient_stock=10,payment_failure=10,delivery_failure=10,idempotent_retry=10"
+SCARCE_STOCK = "scarce-stock"  # a preset: the shipped scarce-stock experiment's own mix
+
+
+def preset(name: str) -> str | None:
+    """A named mix as `kind=weight` text; the experiment's `dice` is this mix's `random`."""
+    if name != SCARCE_STOCK:
+        return None
+    from harness.experiments import load_experiment  # only when asked: it reads the YAML
+
+    weights = load_experiment(SCARCE_STOCK).load.mix
+    return ",".join(f"{'random' if k == 'dice' else k}={int(w)}" for k, w in weights.items())
 
 
 class MixError(ValueError):
@@ -60,6 +90,7 @@ class Mix:
     @classmethod
     def parse(cls, text: str) -> Mix:
         weights: dict[str, int] = {}
+        text = preset(text.strip()) or text
         for part in (p.strip() for p in text.split(",")):
             if not part:
                 continue
@@ -86,10 +117,15 @@ class Mix:
         return ",".join(f"{k}={w}" for k, w in self.weights.items())
 
 
-def order_body(kind: OrderKind, user_id: str, rng: random.Random) -> dict[str, Any]:
-    """The POST /orders body for one order of this kind."""
+def order_body(kind: OrderKind, user_id: str, rng: random.Random, available: int | None = None) -> dict[str, Any]:
+    """The POST /orders body for one order of this kind. `available`: the scarce product's stock
+    just read, for a boundary kind (None: unknown, sized as if nothing were left)."""
     if kind.scarce:
         product, quantity = SCARCE_PRODUCT, INITIAL_STOCK[SCARCE_PRODUCT] + 1
+    elif kind.scarce_small:
+        product, quantity = SCARCE_PRODUCT, rng.randint(*SMALL_QUANTITIES)
+    elif kind.stock_offset is not None:
+        product, quantity = SCARCE_PRODUCT, boundary_quantity(available or 0, kind.stock_offset)
     else:
         product, quantity = rng.choice(PLENTIFUL_PRODUCTS), 1
     body: dict[str, Any] = {

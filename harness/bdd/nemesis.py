@@ -20,6 +20,9 @@ from urllib.parse import urlsplit
 
 from harness.nemesis.broker import DEFAULT_WAIT_S, BrokerControl, wait_accepting
 
+# Crash points: the chaos nemesis's own client (over harness.crashpoints).
+from harness.nemesis.crashes import arm_crash_point, disarm_crash_points  # noqa: F401
+
 if TYPE_CHECKING:
     from harness.runner.local import LocalSystem
 

@@ -80,6 +80,7 @@ class SagaWorld:
     operations: list[Operation] = field(default_factory=list)
     faults: list[FaultWindow] = field(default_factory=list)
     expected_dead_letters: set[str] = field(default_factory=set)
+    injected: dict[str, str] = field(default_factory=dict)  # new-id copies a step sent: copy -> original
     notes: dict[str, Any] = field(default_factory=dict)  # snapshots steps compare against later
     tap: BusTap | None = None
     cleanup: ExitStack = field(default_factory=ExitStack)
@@ -214,7 +215,8 @@ class SagaWorld:
         events = [w.event() for w in self.faults]
         ends = [w.end for w in self.faults]
         healed_at = max(ends) if ends and all(e is not None for e in ends) else None  # type: ignore[type-var]
-        return History(messages=messages, operations=list(self.operations), faults=events, healed_at=healed_at)
+        return History(messages=messages, operations=list(self.operations), faults=events, healed_at=healed_at,
+                       injected=dict(self.injected))
 
     def state(self) -> SystemState:
         return with_broker(self.client.read_state)

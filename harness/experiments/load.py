@@ -11,7 +11,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import httpx
 
@@ -19,6 +19,7 @@ from harness.client import SagaClient
 from harness.experiments.schedule import OrderPlan, plan_order
 from harness.oplog import OpLog, describe_error, next_process, outcome_of_error, outcome_of_status
 from harness.runner.layout import Endpoints
+from harness.stock_boundary import available_of
 
 MAX_KEY_ATTEMPTS = 4  # an idempotent order is retried after `info` until its outcome is known
 
@@ -113,6 +114,8 @@ class LoadGenerator:
 
     def _place(self, client: SagaClient, plan: OrderPlan, process: int) -> int:
         """Place one planned order (twice, for an idempotent one); return the worker's process id."""
+        if plan.stock_offset is not None:
+            plan = self._sized(client, plan)
         outcome, process = self._attempt(client, plan, process, attempt=1)
         if plan.idempotency_key is None:
             return process
@@ -122,6 +125,14 @@ class LoadGenerator:
             if outcome != "info":
                 break
         return process
+
+    def _sized(self, client: SagaClient, plan: OrderPlan) -> OrderPlan:
+        """A boundary order sized against the stock right now. If the stock cannot be read (a
+        fault on the inventory service), it is sized against nothing left: one unit."""
+        try:
+            return plan.at_stock(available_of(client.inventory(), plan.product_id))
+        except (httpx.HTTPError, ValueError):
+            return replace(plan.at_stock(0), stock_seen=None)
 
     def _attempt(self, client: SagaClient, plan: OrderPlan, process: int, attempt: int) -> tuple[str, int]:
         value = {**plan.request_value(), "attempt": attempt}

@@ -10,7 +10,10 @@ from typing import Any
 
 from harness.exits import UsageError
 
-MIX_KINDS = ("success", "payment_failure", "delivery_failure", "insufficient_inventory", "idempotent_retry", "dice")
+MIX_KINDS = ("success", "payment_failure", "delivery_failure", "insufficient_inventory", "idempotent_retry", "dice",
+             # the scarce product at its boundary (harness.stock_boundary): a few units, dice;
+             # exactly the units left; one unit more than is left
+             "scarce_small", "scarce_exact", "scarce_over")
 DEFAULT_MIX = {"success": 60, "payment_failure": 12, "delivery_failure": 8, "insufficient_inventory": 5, "idempotent_retry": 15}
 
 Range = tuple[float, float]  # a value drawn uniformly (ints if both ends are ints) per fault

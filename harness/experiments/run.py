@@ -61,4 +61,5 @@ class Run:
             self.oplog.operations(),
             self.faults.events(),
             self.healed_at,
+            injected=self.duplicator.injected() if self.duplicator else {},
         )

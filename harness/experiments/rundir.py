@@ -6,6 +6,7 @@
       history.jsonl     one RecordedMessage per line, {"kind": "message", ...}
       operations.jsonl  one Operation per line
       faults.jsonl      one FaultEvent per line
+      injected.json     copies a nemesis sent under a new message_id: {copy id: original id}
       state.json        the final SystemState
       results.json      {name, seed, valid, verdicts, started, finished, wall_s, counts, ...}
       report.html       written by harness.report.html (when it is installed)
@@ -31,6 +32,7 @@ CONFIG, SCHEDULE, HISTORY, OPERATIONS, FAULTS, STATE, RESULTS, REPORT, UNFINISHE
     "config.json", "schedule.json", "history.jsonl", "operations.jsonl", "faults.jsonl",
     "state.json", "results.json", "report.html", "UNFINISHED",
 )
+INJECTED = "injected.json"  # absent in runs recorded before it existed: nothing was injected
 
 
 class RunDirError(UsageError, ValueError):
@@ -74,6 +76,7 @@ def write_history(run_dir: Path, history: History) -> None:
     write_jsonl(run_dir / HISTORY, ({"kind": "message", **asdict(m)} for m in history.messages))
     write_jsonl(run_dir / OPERATIONS, (asdict(op) for op in history.operations))
     write_jsonl(run_dir / FAULTS, (asdict(f) for f in history.faults))
+    write_json(run_dir / INJECTED, history.injected)
 
 
 def state_to_dict(state: SystemState) -> dict[str, Any]:
@@ -117,7 +120,10 @@ def load_history(run_dir: Path, healed_at: float | None) -> History:
     messages = [_build(RecordedMessage, r, HISTORY) for r in read_jsonl(run_dir / HISTORY) if r.get("kind", "message") == "message"]
     operations = [_build(Operation, r, OPERATIONS) for r in read_jsonl(run_dir / OPERATIONS)]
     faults = [_build(FaultEvent, r, FAULTS) for r in read_jsonl(run_dir / FAULTS)]
-    return History(messages, operations, faults, healed_at)
+    injected = read_json(run_dir / INJECTED) if (run_dir / INJECTED).is_file() else {}
+    if not isinstance(injected, dict):
+        raise RunDirError(f"{run_dir / INJECTED} does not map copy ids to original ids")
+    return History(messages, operations, faults, healed_at, {str(k): str(v) for k, v in injected.items()})
 
 
 def load_state(run_dir: Path) -> SystemState:

@@ -32,6 +32,7 @@ from harness.nemesis import FaultScheduler, PlannedFault
 from harness.nemesis.broker import BrokerNemesis
 from harness.nemesis.crashes import CrashNemesis
 from harness.nemesis.duplicates import DuplicatesNemesis, Duplicator
+from harness.nemesis.handler_faults import HandlerFaultNemesis
 from harness.nemesis.network import NetworkNemesis
 from harness.quiescence import of_run, wait_quiescent
 from harness.recorder import Recorder
@@ -135,6 +136,8 @@ def _set_up_nemeses(run: Run, plan: list[PlannedFault]) -> None:
         run.nemeses["crash"] = CrashNemesis(target.endpoints.services, target.chaos_token, target.system)
     if experiment.needs("broker"):
         run.nemeses["broker"] = BrokerNemesis(broker_control(target), target.endpoints.amqp_url)
+    if experiment.needs("handler_faults"):
+        run.nemeses["handler_faults"] = HandlerFaultNemesis(target.endpoints.services, target.chaos_token)
     run.scheduler = FaultScheduler(plan, run.nemeses, run.faults)
 
 

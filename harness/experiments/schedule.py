@@ -10,15 +10,23 @@ from __future__ import annotations
 
 import itertools
 import random
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 from harness.experiments.model import Experiment, FaultSpec, Range
 from harness.nemesis.base import PlannedFault
+from harness.stock_boundary import (
+    EXACT,
+    GIVE_BACK,
+    ONE_MORE,
+    SCARCE_PRODUCT,
+    SMALL_QUANTITIES,
+    boundary_quantity,
+)
 
 # Network and duplicate windows must end before the next one in their lane starts; crash and
 # broker durations are down times, and the lane simply waits for them.
-_WINDOWED = ("network", "duplicates")
+_WINDOWED = ("network", "duplicates", "handler_faults")
 
 
 def draw(value: Range | list | Any, rng: random.Random) -> Any:
@@ -45,7 +53,9 @@ def _occurrences(spec: FaultSpec, rng: random.Random) -> list[tuple[str, dict[st
 
 # Process control is serialised: two crash faults at once could both restart one service, and a
 # kill during a crash-point wait would pass for the crash point. One lane per such nemesis.
-_ONE_LANE = ("crash", "broker")
+# Handler faults too: a window's heal clears everything armed on its service, and two windows
+# armed at once on one service could add up to more failures per message than either planned.
+_ONE_LANE = ("crash", "broker", "handler_faults")
 
 
 def lane_of(experiment: Experiment, index: int) -> int:
@@ -92,9 +102,12 @@ FORCE_BY_KIND: dict[str, dict[str, str] | None] = {
     "insufficient_inventory": None,
     "idempotent_retry": _SUCCEED,
     "dice": None,  # the services' seeded dice decide
+    "scarce_small": None,
+    "scarce_exact": GIVE_BACK,
+    "scarce_over": None,
 }
-SCARCE_PRODUCT = "product_3"
 SCARCE_QUANTITY = 1_000  # product_3 opens with 50 units: this never fits
+STOCK_OFFSETS = {"scarce_exact": EXACT, "scarce_over": ONE_MORE}
 
 
 @dataclass(frozen=True)
@@ -107,6 +120,15 @@ class OrderPlan:
     user_id: str
     force: dict[str, str] | None
     idempotency_key: str | None
+    # A boundary order: its quantity is the stock available just before sending, plus this.
+    stock_offset: int | None = None
+    stock_seen: int | None = None  # the available stock it was sized against, once it was
+
+    def at_stock(self, available: int) -> OrderPlan:
+        """The boundary order sized against the stock just read (other orders: unchanged)."""
+        if self.stock_offset is None:
+            return self
+        return replace(self, quantity=boundary_quantity(available, self.stock_offset), stock_seen=available)
 
     def request_value(self) -> dict[str, Any]:
         """What the operation log records as the request."""
@@ -116,6 +138,8 @@ class OrderPlan:
             value["force"] = self.force
         if self.idempotency_key:
             value["idempotency_key"] = self.idempotency_key
+        if self.stock_seen is not None:
+            value["stock_seen"] = self.stock_seen
         return value
 
 
@@ -127,11 +151,16 @@ def plan_order(seed: int, index: int, mix: dict[str, float], run_tag: str) -> Or
     kind = rng.choices(kinds, weights=[mix[k] for k in kinds])[0]
     if kind == "insufficient_inventory":
         product, quantity = SCARCE_PRODUCT, SCARCE_QUANTITY
+    elif kind == "scarce_small":
+        product, quantity = SCARCE_PRODUCT, rng.randint(*SMALL_QUANTITIES)
+    elif kind in STOCK_OFFSETS:
+        product, quantity = SCARCE_PRODUCT, 1  # sized at sending time: at_stock()
     else:
         product, quantity = rng.choice(("product_1", "product_2")), rng.randint(1, 3)
     amount = round(rng.uniform(5, 200), 2)
     key = f"{run_tag}-key-{index}" if kind == "idempotent_retry" else None
-    return OrderPlan(index, kind, product, quantity, amount, f"{run_tag}-u{index}", FORCE_BY_KIND[kind], key)
+    return OrderPlan(index, kind, product, quantity, amount, f"{run_tag}-u{index}", FORCE_BY_KIND[kind], key,
+                     STOCK_OFFSETS.get(kind))
 
 
 def schedule_document(experiment: Experiment, seed: int, plan: list[PlannedFault]) -> dict[str, Any]:

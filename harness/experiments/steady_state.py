@@ -14,6 +14,7 @@ from harness.experiments.run import Run
 from harness.experiments.schedule import plan_order
 from harness.invariants import check_all
 from harness.model import History, Verdict, overall
+from harness.nemesis.handler_faults import HandlerFaultNemesis
 from harness.nemesis.network import NetworkNemesis
 from harness.quiescence import wait_quiescent
 from system.contracts import SERVICES
@@ -51,6 +52,7 @@ def clear_leftovers(run: Run, phase: dict[str, Any]) -> None:
     if token:
         for base in endpoints.services.values():
             disarm_crash_points(base, token)
+        HandlerFaultNemesis(endpoints.services, token).heal_all()
 
 
 def probe(run: Run, client: SagaClient) -> list[str]:

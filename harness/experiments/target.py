@@ -6,6 +6,8 @@ clear message (exit 254) instead of halfway through; `ensure_reachable()` raises
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import aio_pika
 import httpx
 
@@ -15,6 +17,7 @@ from harness.exits import Unreachable, UsageError
 from harness.experiments.model import Experiment
 from harness.nemesis.base import NemesisError
 from harness.nemesis.broker import BrokerControl
+from harness.nemesis.handler_faults import handler_fault_problem
 from harness.runner.local import LocalSystem
 from harness.targets.target import Target
 from system.urls import redact_url
@@ -53,19 +56,29 @@ def problems(target: Target, experiment: Experiment) -> list[str]:
     if experiment.needs("crash", "kill") and target.system is None:
         found.append(f"`kill` faults need process control, which the {target.kind} target does not give "
                      "(use --target local, or crash points)")
-    if experiment.needs("crash", "crashpoint"):
-        services = {t for f in experiment.faults if f.kind == "crashpoint" for t in f.targets}
-        for service in sorted(services):
-            problem = crash_surface_problem(endpoints.services[service], target.chaos_token)
-            if problem:
-                found.append(f"crash points on {service}: {problem}")
-                break
+    surfaces = (("crash", "crashpoint", "crash points", crash_surface_problem),
+                ("handler_faults", None, "handler faults", handler_fault_problem))
+    for nemesis, kind, what, check in surfaces:
+        problem = _surface_problem(target, experiment, nemesis, kind, check)
+        if problem:
+            found.append(f"{what} on {problem}")
     if experiment.needs("broker"):
         try:
             broker_control(target)
         except NemesisError as exc:
             found.append(f"broker restarts: {exc}")
     return found
+
+
+def _surface_problem(target: Target, experiment: Experiment, nemesis: str, kind: str | None,
+                     check: Callable[[str, str | None], str | None]) -> str | None:
+    """'<service>: why' for the first target service whose chaos surface does not answer."""
+    services = {t for f in experiment.faults if f.nemesis == nemesis and kind in (None, f.kind) for t in f.targets}
+    for service in sorted(services):
+        problem = check(target.endpoints.services[service], target.chaos_token)
+        if problem:
+            return f"{service}: {problem}"
+    return None
 
 
 async def _open_and_close(amqp_url: str) -> None:

@@ -18,7 +18,7 @@ from harness.experiments.model import (
 )
 from harness.faults.network import FAULT_KINDS
 from harness.nemesis import NEMESIS_KINDS
-from system.contracts import ROUTING_KEYS, SERVICES
+from system.contracts import BINDINGS, ROUTING_KEYS, SERVICES
 from system.messaging.crashpoints import CRASH_POINTS
 
 NETWORK_TARGETS = (*SERVICES, "order_api", "all")
@@ -136,6 +136,7 @@ def accepted_params(nemesis: str, kind: str) -> tuple[str, ...]:
         ("crash", "kill"): (),
         ("crash", "crashpoint"): ("routing_key", "skip", "trigger_timeout_s"),
         ("broker", "restart"): ("wait_s",),
+        ("handler_faults", "handler_error"): ("routing_key", "failures"),
     }[(nemesis, kind)]
 
 
@@ -183,6 +184,8 @@ def parse_fault(data: Any, path: str, problems: _Problems) -> FaultSpec | None:
     if each and "count" in data:
         problems.add(f"{path}.count", "give count or each: true, not both")
     params = _parse_params(nemesis, kind, data.get("params", {}), f"{path}.params", problems)
+    if nemesis == "handler_faults":
+        _check_handler_faults(targets, params, f"{path}.params", problems)
     if len(problems.items) > before:
         return None
     return FaultSpec(
@@ -195,7 +198,7 @@ def _check_targets(nemesis: str, targets: tuple[str, ...], path: str, problems: 
     for target in targets:
         if nemesis == "network" and target not in NETWORK_TARGETS:
             problems.add(path, f"unknown network target {target!r}; known: {', '.join(NETWORK_TARGETS)}")
-        elif nemesis == "crash" and target not in SERVICES:
+        elif nemesis in ("crash", "handler_faults") and target not in SERVICES:
             problems.add(path, f"unknown service {target!r}; known: {', '.join(SERVICES)}")
         elif nemesis == "broker" and target != "rabbitmq":
             problems.add(path, f"the broker nemesis has one target, rabbitmq, not {target!r}")
@@ -204,6 +207,21 @@ def _check_targets(nemesis: str, targets: tuple[str, ...], path: str, problems: 
                 if not any(fnmatch.fnmatchcase(k, pattern.strip()) for k in ROUTING_KEYS):
                     problems.add(path, f"routing-key pattern {pattern.strip()!r} matches no routing key; "
                                        f"known keys: {', '.join(ROUTING_KEYS)}")
+
+
+def _check_handler_faults(targets: tuple[str, ...], params: dict[str, Any], path: str, problems: _Problems) -> None:
+    """A handler fault fires only on a delivery the service takes: its key must be one it consumes.
+    `failures` counts deliveries, so it must be whole."""
+    routing_key = params.get("routing_key")
+    if isinstance(routing_key, str):
+        for target in targets:
+            if target in BINDINGS and routing_key not in BINDINGS[target]:
+                problems.add(f"{path}.routing_key", f"{target} never receives {routing_key}; it consumes "
+                                                    f"{', '.join(BINDINGS[target])}")
+    failures = params.get("failures", 1)
+    ends = failures if isinstance(failures, list) else [failures]
+    if not all(isinstance(n, int) and n >= 1 for n in ends):
+        problems.add(f"{path}.failures", f"must be a whole number of deliveries >= 1, or a range of them, not {failures!r}")
 
 
 def _window(value: Any, path: str, problems: _Problems) -> tuple[float, float]:

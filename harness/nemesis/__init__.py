@@ -4,6 +4,7 @@
 - duplicates: copies of chosen messages under the same message_id, optionally delayed
 - crash:      SIGKILL a service, or let a named crash point inside it kill it; then restart it
 - broker:     stop and start RabbitMQ
+- handler_faults: the next N deliveries to a service make its handler raise (a transient fault)
 
 Each takes a PlannedFault (from the seeded schedule) and logs a FaultEvent window while it lasts.
 """
@@ -19,10 +20,12 @@ from harness.nemesis.base import (
 from harness.nemesis.broker import BrokerNemesis
 from harness.nemesis.crashes import CrashNemesis
 from harness.nemesis.duplicates import DuplicatesNemesis
+from harness.nemesis.handler_faults import HandlerFaultNemesis
 from harness.nemesis.network import NetworkNemesis
 
 NEMESIS_KINDS: dict[str, tuple[str, ...]] = {
-    n.name: n.kinds for n in (NetworkNemesis, DuplicatesNemesis, CrashNemesis, BrokerNemesis)
+    n.name: n.kinds
+    for n in (NetworkNemesis, DuplicatesNemesis, CrashNemesis, BrokerNemesis, HandlerFaultNemesis)
 }
 
 __all__ = [

@@ -8,8 +8,9 @@ with a header so it never copies a copy. Its choices come from a seeded generato
 
 With `new_id`, a copy gets a NEW message_id instead: a producer that retried without an
 idempotent id. No inbox can absorb that; only handlers that are idempotent by state survive it.
-Such a copy breaks `one_effect_per_cause` by construction, so experiments using it leave that
-invariant out.
+Every such copy the duplicator published is listed in `injected()` (copy's id -> original's id),
+which the run hands the checker as `History.injected`: the copies are the fault, not the
+system's own effects, so `one_effect_per_cause` discounts them and stays in every experiment.
 """
 
 from __future__ import annotations
@@ -62,6 +63,7 @@ class Duplicator(Tap):
         self._lock = threading.Lock()
         self._exchange: Any = None
         self._pending: set[asyncio.Task] = set()
+        self._injected: dict[str, str] = {}  # new-id copies published: copy's id -> original's id
         self.published = 0
         self.failed = 0
 
@@ -87,6 +89,11 @@ class Duplicator(Tap):
     def pending(self) -> int:
         return len(self._pending)
 
+    def injected(self) -> dict[str, str]:
+        """Every copy published under a NEW message_id: copy's message_id -> the original's."""
+        with self._lock:
+            return dict(self._injected)
+
     def flush(self, timeout: float = 10.0) -> bool:
         """Wait until every delayed copy was published."""
         deadline = time.monotonic() + timeout
@@ -109,6 +116,7 @@ class Duplicator(Tap):
 
     def _copy(self, incoming: AbstractIncomingMessage, delay: float, retry: str | None = None) -> None:
         body, message_id = incoming.body, incoming.message_id
+        original = message_id if retry is not None else None
         if retry is not None:
             message_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"{message_id}|{retry}"))
             body = with_message_id(body, message_id)
@@ -120,13 +128,20 @@ class Duplicator(Tap):
             delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
             headers={**(incoming.headers or {}), DUPLICATE_HEADER: 1},
         )
-        task = asyncio.create_task(self._publish_later(copy, incoming.routing_key or "", delay))
+        task = asyncio.create_task(self._publish_later(copy, incoming.routing_key or "", delay, original))
         self._pending.add(task)
         task.add_done_callback(self._pending.discard)
 
-    async def _publish_later(self, copy: aio_pika.Message, routing_key: str, delay: float) -> None:
+    async def _publish_later(
+        self, copy: aio_pika.Message, routing_key: str, delay: float, original: str | None = None
+    ) -> None:
         if delay > 0:
             await asyncio.sleep(delay)
+        if original is not None and copy.message_id:
+            # Listed before the publish: an unconfirmed publish may still have reached the bus,
+            # and an id listed but never seen discounts nothing.
+            with self._lock:
+                self._injected[copy.message_id] = original
         for attempt in range(5):  # the broker may be restarting under us: retry a little
             try:
                 await self._exchange.publish(copy, routing_key=routing_key, timeout=5)

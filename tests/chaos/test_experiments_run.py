@@ -8,9 +8,7 @@ while faults remain (extend_while_faults), so every fault still meets traffic.
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import socket
 
 import pytest
 
@@ -30,12 +28,10 @@ from harness.experiments.runner import run_experiment
 from harness.experiments.schedule import plan_faults, schedule_document
 from harness.experiments.target import problems as target_problems
 from harness.nemesis.base import PlannedFault
-from harness.runner.instance import fresh_isolated_env
-from harness.runner.local import LocalSystem
-from harness.targets.target import local_target
 from system.contracts import SERVICES
 from system.messaging.crashpoints import CRASH_POINTS
 from tests.chaos.cli_helpers import saga
+from tests.chaos.instances import fresh_local_target
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -151,19 +147,9 @@ def defective_target(saga_target):
     """A second local instance whose handlers trust an inbox they do not have (no_inbox_dedup)."""
     if saga_target.system is None:
         pytest.skip("needs a local instance to start with a defect")
-    name = os.environ.get("SAGA_TEST_INSTANCE", "test") + "-defect"
-    base = int(os.environ.get("SAGA_TEST_PORT_BASE", "18000")) + 500  # tests/load takes +300
     # Start from nothing: the last run's corrupted stock would fail the steady state instead.
-    system = LocalSystem(env={**fresh_isolated_env(name, base), "SAGA_DEFECTS": "no_inbox_dedup"}, say=lambda line: None)
-    # LocalSystem.up would take another process's /ready on these ports for its own services.
-    taken = [s.port for s in system.status() if s.pid is None and _port_in_use(s.port)]
-    if taken:
-        pytest.fail(f"ports {taken} are taken by something else; set SAGA_TEST_PORT_BASE to a free range")
-    system.up(chaos=True, timeout=90)
-    try:
-        yield local_target(system)
-    finally:
-        system.down()
+    with fresh_local_target("defect", 500, {"SAGA_DEFECTS": "no_inbox_dedup"}) as target:
+        yield target
 
 
 def test_a_duplicate_storm_catches_a_service_without_inbox_dedup(defective_target, runs_dir, capsys):
@@ -178,7 +164,3 @@ def test_a_duplicate_storm_catches_a_service_without_inbox_dedup(defective_targe
                      "no_orphan_reservation", "one_effect_per_cause"}, broken
     assert saga("analyze", str(outcome.run_dir)) == 1
 
-
-def _port_in_use(port: int) -> bool:
-    with socket.socket() as sock:
-        return sock.connect_ex(("127.0.0.1", port)) == 0

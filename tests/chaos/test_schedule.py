@@ -91,8 +91,27 @@ def test_each_order_kind_asks_for_what_its_name_says():
         assert plan.kind == kind
         if kind == "insufficient_inventory":
             assert plan.product_id == SCARCE_PRODUCT and plan.quantity == SCARCE_QUANTITY > INITIAL_STOCK[SCARCE_PRODUCT]
+        elif kind.startswith("scarce_"):
+            assert plan.product_id == SCARCE_PRODUCT
         else:
             assert plan.product_id in ("product_1", "product_2")
         assert (plan.idempotency_key is not None) == (kind == "idempotent_retry")
     assert plan_order(1, 0, {"payment_failure": 1}, "t").force == {"payment": "fail"}
     assert plan_order(1, 0, {"delivery_failure": 1}, "t").force == {"payment": "succeed", "delivery": "fail"}
+
+
+def test_boundary_orders_are_sized_against_the_stock_read_before_sending():
+    exact = plan_order(1, 0, {"scarce_exact": 1}, "t")
+    over = plan_order(1, 0, {"scarce_over": 1}, "t")
+    assert (exact.at_stock(7).quantity, over.at_stock(7).quantity) == (7, 8)
+    assert over.at_stock(7).request_value()["stock_seen"] == 7
+    # Nothing left: still a valid request (one unit), which must be refused.
+    assert (exact.at_stock(0).quantity, over.at_stock(0).quantity) == (1, 1)
+    small = plan_order(1, 0, {"scarce_small": 1}, "t")
+    assert small.at_stock(7) == small and 1 <= small.quantity <= 5
+
+
+def test_exact_boundary_orders_give_their_units_back_and_the_others_go_to_the_dice():
+    assert plan_order(3, 0, {"scarce_exact": 1}, "t").force == {"payment": "fail"}
+    assert plan_order(3, 0, {"scarce_over": 1}, "t").force is None
+    assert plan_order(3, 0, {"scarce_small": 1}, "t").force is None

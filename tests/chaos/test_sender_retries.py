@@ -1,13 +1,18 @@
 """Sender retries: the duplicator's copies under a NEW message_id (a producer without idempotent ids)."""
 
+import asyncio
 import json
+import random
+from types import SimpleNamespace
 
 import pytest
 
 from harness.broker import with_message_id as _with_message_id
 from harness.experiments import ExperimentError, load_experiment, parse_experiment
+from harness.experiments.rundir import load_history, write_history
+from harness.model import History
 from harness.nemesis.base import PlannedFault
-from harness.nemesis.duplicates import settings_from
+from harness.nemesis.duplicates import DuplicateSettings, Duplicator, settings_from
 
 
 def test_a_retry_copy_is_the_same_envelope_under_another_id():
@@ -41,5 +46,54 @@ def test_the_shipped_sender_retries_experiment_copies_commands_under_new_ids():
     experiment = load_experiment("sender-retries")
     [fault] = experiment.faults
     assert fault.params["new_id"] is True
-    # The copies break one_effect_per_cause by construction, so it is not among the checks.
-    assert "one_effect_per_cause" not in experiment.invariants
+    # The copies are recorded as injected and discounted, so every invariant is checked.
+    assert experiment.invariants is None
+
+
+class _Exchange:
+    """Takes what the duplicator publishes, as a broker's exchange would."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, str]] = []
+
+    async def publish(self, message, routing_key: str, timeout: float) -> None:
+        self.sent.append((routing_key, message.message_id))
+
+
+def _incoming(message_id: str, routing_key: str = "payment.process") -> SimpleNamespace:
+    body = json.dumps({"message_id": message_id, "type": routing_key, "order_id": "o1", "payload": {}}).encode()
+    return SimpleNamespace(body=body, message_id=message_id, correlation_id="o1", routing_key=routing_key,
+                           content_type="application/json", headers={})
+
+
+def _duplicate(settings: DuplicateSettings, *message_ids: str) -> tuple[Duplicator, _Exchange]:
+    duplicator, exchange = Duplicator("amqp://unused"), _Exchange()
+    duplicator._exchange = exchange
+
+    async def deliver() -> None:
+        duplicator.activate(0, settings, random.Random(1))
+        for message_id in message_ids:
+            await duplicator.on_message(_incoming(message_id))
+        await asyncio.gather(*duplicator._pending)
+
+    asyncio.run(deliver())
+    return duplicator, exchange
+
+
+def test_every_copy_under_a_new_id_is_recorded_as_injected():
+    duplicator, exchange = _duplicate(DuplicateSettings(new_id=True), "m1", "m2")
+    assert len(exchange.sent) == 2 and {i for _, i in exchange.sent}.isdisjoint({"m1", "m2"})
+    assert duplicator.injected() == {exchange.sent[0][1]: "m1", exchange.sent[1][1]: "m2"}
+
+
+def test_a_same_id_copy_is_a_redelivery_not_an_injected_message():
+    duplicator, exchange = _duplicate(DuplicateSettings(new_id=False), "m1")
+    assert exchange.sent == [("payment.process", "m1")]
+    assert duplicator.injected() == {}
+
+
+def test_the_run_directory_keeps_what_was_injected(tmp_path):
+    write_history(tmp_path, History(injected={"copy": "original"}))
+    assert load_history(tmp_path, None).injected == {"copy": "original"}
+    (tmp_path / "injected.json").unlink()  # a run recorded before injected.json existed
+    assert load_history(tmp_path, None).injected == {}

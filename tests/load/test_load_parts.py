@@ -48,6 +48,23 @@ def test_insufficient_stock_orders_more_than_was_ever_stocked():
     assert body["quantity"] > INITIAL_STOCK[body["product_id"]]
 
 
+def test_boundary_kinds_order_exactly_what_is_left_or_one_more_of_the_scarce_product():
+    exact = order_body(KINDS["scarce_exact"], "u", random.Random(1), available=7)
+    over = order_body(KINDS["scarce_over"], "u", random.Random(1), available=7)
+    assert (exact["product_id"], exact["quantity"], exact["force"]) == ("product_3", 7, {"payment": "fail"})
+    assert (over["product_id"], over["quantity"]) == ("product_3", 8) and "force" not in over
+    # Nothing left (or the stock could not be read): still a valid request, of 1 unit.
+    assert order_body(KINDS["scarce_over"], "u", random.Random(1), available=None)["quantity"] == 1
+    small = order_body(KINDS["scarce_small"], "u", random.Random(1))
+    assert small["product_id"] == "product_3" and 1 <= small["quantity"] <= 5 and "force" not in small
+    assert KINDS["scarce_over"].expected >= {"insufficient_inventory", "completed"}
+
+
+def test_the_scarce_stock_preset_is_the_shipped_experiments_mix():
+    mix = Mix.parse("scarce-stock")
+    assert mix.weights == {"scarce_small": 25, "scarce_exact": 20, "scarce_over": 20, "random": 35}
+
+
 def test_forced_kinds_carry_their_force_and_expect_its_outcome():
     assert order_body(KINDS["payment_failure"], "u", random.Random(1))["force"] == {"payment": "fail"}
     assert KINDS["delivery_failure"].expected == {"delivery_failed"}

@@ -93,6 +93,24 @@ def test_short_headless_run_reports_saga_latency_and_ends_consistent(saga_target
     assert int(rows[("SAGA", "saga: completed")]["Request Count"]) > 0
 
 
+def test_the_scarce_stock_mix_races_for_the_last_units_and_ends_consistent(saga_target, tmp_path: Path):
+    argv = locust_argv(saga_target.endpoints, tmp_path, "--saga-seed", "3", "--saga-mix", "scarce-stock",
+                       "--csv", str(tmp_path / "stats"), users=8, seconds=8)
+    code, out = run_locust(argv)
+    assert code == 0, out[-4000:]
+    assert "saga-load verdict: CONSISTENT" in out, out[-4000:]
+    with open(tmp_path / "stats_stats.csv", newline="") as f:
+        rows = {(r["Type"], r["Name"]): int(r["Request Count"]) for r in csv.DictReader(f)}
+    # The boundary was reached (refusals) while other orders went through.
+    assert rows.get(("SAGA", "saga: insufficient_inventory"), 0) > 0, sorted(rows)
+    assert rows.get(("SAGA", "saga: completed"), 0) > 0, sorted(rows)
+    assert rows.get(("GET", "GET /inventory"), 0) > 0, sorted(rows)  # boundary orders read the stock
+    record = json.loads(only(list(tmp_path.glob("load-*/record.json"))).read_text())
+    sized = [op["value"] for op in record["operations"] if op["type"] == "invoke" and "stock_seen" in op["value"]]
+    assert {v["kind"] for v in sized} == {"scarce_exact", "scarce_over"}
+    assert all(v["request"]["quantity"] == max(1, v["stock_seen"] + (v["kind"] == "scarce_over")) for v in sized)
+
+
 # --- a broken system ------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def defective_system() -> Iterator[LocalSystem]:
