@@ -172,13 +172,12 @@ def parse_message(body: bytes, routing_key: str) -> Message:
     )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class HandlerContext:
-    """What a pure handler may know about the world: the time, the decision dice, opt-in defects."""
+    """What a pure handler may know about the world: the time and the decision dice."""
 
     now: str
     decisions: Any  # system.decisions.DecisionConfig (kept loose to avoid an import cycle)
-    defects: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)

@@ -61,6 +61,8 @@ class SimBroker:
         self.routes = {rk: [self.queues[s] for s in SERVICES if rk in BINDINGS[s]] for rk in ROUTING_KEYS}
         self.dead_letters: dict[str, list[DeadLetter]] = {s: [] for s in SERVICES}
         self.recorded: list[RecordedMessage] = []
+        # Copies published under a NEW message_id by the dupnew nemesis: copy id -> original id.
+        self.injected: dict[str, str] = {}
         self._delayed: list[tuple[int, int, SimQueue, Envelope]] = []
         self._delay_seq = 0
         self.duplicates = 0
@@ -70,7 +72,8 @@ class SimBroker:
         self._route(msg, by)
         if self.injector.republish_new_id(msg.type):
             copy = replace(msg, message_id=self.new_id())
-            self._fault("dupnew", msg.type, original=msg.message_id, copy=copy.message_id)
+            self.injected[copy.message_id] = msg.message_id
+            self.fault("dupnew", msg.type, original=msg.message_id, copy=copy.message_id)
             self._route(copy, "nemesis")
 
     def _route(self, msg: Message, by: str) -> None:
@@ -95,7 +98,7 @@ class SimBroker:
             return
         self._delay_seq += 1
         heapq.heappush(self._delayed, (self.clock.tick + steps, self._delay_seq, queue, envelope))
-        self._fault("delay", envelope.message.type, message_id=envelope.message.message_id, steps=steps)
+        self.fault("delay", envelope.message.type, message_id=envelope.message.message_id, steps=steps)
 
     # -- delayed copies ----------------------------------------------------------------------
     def release_due(self) -> None:
@@ -126,7 +129,7 @@ class SimBroker:
             unacked.append(envelope)
             if injector.duplicate(envelope.message.type):
                 self.duplicates += 1
-                self._fault("duplicate", envelope.message.type, message_id=envelope.message.message_id)
+                self.fault("duplicate", envelope.message.type, message_id=envelope.message.message_id)
                 self._enqueue(queue, Envelope(envelope.message, redelivered=True))
         for envelope in unacked:  # in the correct system, the first one: handlers finish in one step
             if not envelope.taken:
@@ -186,7 +189,7 @@ class SimBroker:
             depths[dead_letter_queue_name(service)] = len(self.dead_letters[service])
         return depths
 
-    def _fault(self, kind: str, target: str, **detail: object) -> None:
+    def fault(self, kind: str, target: str, **detail: object) -> None:
         now = self.clock.now()
         self.faults.append(FaultEvent(kind, target, now, now, dict(detail)))
         self.log.emit(" ".join(["fault", kind, target, *map(str, detail.values())]))

@@ -26,7 +26,7 @@ from harness.sim.faults import (
 from harness.sim.orders import ORDER_KINDS
 from harness.sim.run import SimResult, simulate
 from harness.sim.sweep import sweep_configs
-from system.defects import DEFECTS
+from system.defects import DEFECTS, Defect
 
 EXIT_VALID, EXIT_INVALID, EXIT_UNKNOWN, EXIT_USAGE, EXIT_CRASHED = 0, 1, 2, 254, 255
 _LABEL = {True: "valid", False: "INVALID", "unknown": "unknown"}
@@ -115,12 +115,12 @@ def config_from_args(args: argparse.Namespace) -> SimConfig:
     )
 
 
-def _defects(text: str | None) -> frozenset[str]:
+def _defects(text: str | None) -> frozenset[Defect]:
     names = frozenset(n.strip() for n in (text or "").split(",") if n.strip())
-    unknown = sorted(names - DEFECTS.keys())
+    unknown = sorted(names - set(DEFECTS))
     if unknown:
         raise ValueError(f"unknown defect(s) {', '.join(unknown)}; known: {', '.join(DEFECTS)}")
-    return names
+    return frozenset(Defect(n) for n in names)
 
 
 def exit_code(verdicts: list[Verdict]) -> int:

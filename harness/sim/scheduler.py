@@ -50,7 +50,7 @@ def run_to_quiescence(world: World) -> RunOutcome:
                 continue
             if queue.ready or len(queue.unacked) > queue.taken:  # broker.has_work
                 actions.append(service.handle_next)
-            if store.has_unsent():
+            if store.backlog():
                 actions.append(service.relay)
             if service.pending:
                 actions.append(service.finish_pending)

@@ -9,6 +9,7 @@ import shlex
 from harness.cli import _Parser
 from harness.sim import FaultSpec, SimConfig, parse_schedule
 from harness.sim import cli as sim_cli
+from system.defects import parse_defects
 
 
 def run_cli(argv: list[str] | str) -> tuple[int, str, str]:
@@ -48,7 +49,7 @@ def config(
         mix=tuple(k for k in mix.split(",") if k),
         faults=FaultSpec.parse(faults),
         schedule=parse_schedule(schedule),
-        defects=frozenset(d for d in defects.split(",") if d),
+        defects=parse_defects(defects),
     )
 
 
