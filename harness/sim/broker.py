@@ -191,5 +191,5 @@ class SimBroker:
 
     def fault(self, kind: str, target: str, **detail: object) -> None:
         now = self.clock.now()
-        self.faults.append(FaultEvent(kind, target, now, now, dict(detail)))
-        self.log.emit(" ".join(["fault", kind, target, *map(str, detail.values())]))
+        self.faults.append(FaultEvent(kind, target, now, now, detail))
+        self.log.emit(f"fault {kind} {target} {' '.join(map(str, detail.values()))}")

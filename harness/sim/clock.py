@@ -18,17 +18,22 @@ class VirtualClock:
         self.tick = 0
         self._second = -1
         self._prefix = ""
+        self._iso_tick = -1
+        self._iso = ""
 
     def now(self) -> float:
         return EPOCH + self.tick * STEP_MS / 1000
 
     def iso(self) -> str:
-        """The `now` handlers see, in the services' own format (storage.utc_now)."""
+        """The `now` handlers see, in the services' own format (system.stores.sqlite.utc_now)."""
+        if self.tick == self._iso_tick:  # asked many times per step
+            return self._iso
         second, ms = divmod(self.tick * STEP_MS, 1000)
         if second != self._second:  # formatting a datetime is the costly part: once a second
             self._prefix = datetime.fromtimestamp(EPOCH + second, UTC).strftime("%Y-%m-%dT%H:%M:%S")
             self._second = second
-        return f"{self._prefix}.{ms:03d}000Z"
+        self._iso_tick, self._iso = self.tick, f"{self._prefix}.{ms:03d}000Z"
+        return self._iso
 
 
 class EventLog:
@@ -44,20 +49,24 @@ class EventLog:
         self.clock = clock
         self._hash = hashlib.sha256()
         self._batch: list[str] = []
-        self.count = 0
+        self._hashed = 0  # lines already hashed
         self.lines: list[str] | None = [] if keep else None
 
+    @property
+    def count(self) -> int:
+        return self._hashed + len(self._batch)
+
     def emit(self, event: str) -> None:
-        line = f"{self.clock.tick} {event}\n"
-        self._batch.append(line)
-        self.count += 1
+        batch = self._batch
+        batch.append(f"{self.clock.tick} {event}\n")
         if self.lines is not None:
-            self.lines.append(line[:-1])
-        if len(self._batch) >= self._BATCH:
+            self.lines.append(batch[-1][:-1])
+        if len(batch) >= self._BATCH:
             self._flush()
 
     def _flush(self) -> None:
         self._hash.update("".join(self._batch).encode())
+        self._hashed += len(self._batch)
         self._batch.clear()
 
     def fingerprint(self) -> str:

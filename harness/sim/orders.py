@@ -9,7 +9,6 @@ or through the real decision dice and the scarce product.
 from __future__ import annotations
 
 import random
-import uuid
 from collections import deque
 from dataclasses import dataclass
 from typing import Any
@@ -17,6 +16,7 @@ from typing import Any
 from harness.model import Operation
 from harness.sim.clock import EventLog, VirtualClock
 from harness.sim.faults import FaultInjector
+from harness.sim.ids import uuid4_text
 from system.catalog import INITIAL_STOCK
 from system.decisions import FORCE_FAIL, FORCE_SUCCEED
 from system.order.domain import Conflict, OrderRequest
@@ -58,7 +58,7 @@ def plan_orders(count: int, mix: tuple[str, ...], rng: random.Random) -> list[Pl
     left = INITIAL_STOCK[SCARCE]
     for i in range(count):
         kind = mix[i % len(mix)] if mix else rng.choices(kinds, weights)[0]
-        order_id = str(uuid.UUID(int=rng.getrandbits(128), version=4))
+        order_id = uuid4_text(rng)
         request = _request(kind, i, rng, left)
         if request.product_id == SCARCE and request.quantity <= left:
             left -= request.quantity

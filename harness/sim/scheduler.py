@@ -25,8 +25,13 @@ def run_to_quiescence(world: World) -> RunOutcome:
     clock, broker, injector, client = world.clock, world.broker, world.injector, world.client
     services = list(world.services.values())
     order = world.services["order"]
-    # (service, its queue, its store): the enabled checks are inlined, this loop is the hot path.
-    parts = [(s, broker.queues[s.name], s.store) for s in services]
+    # (service, its queue, its store, its actions): the enabled checks are inlined and the bound
+    # methods made once, this loop is the hot path.
+    parts = [
+        (s, broker.queues[s.name], s.store, s.handle_next, s.relay, s.finish_pending, s.restart)
+        for s in services
+    ]
+    place_next, pending_orders = client.place_next, client.pending
     rng = world.schedule_rng
     kills = injector.p_kill > 0 or any(f.kind == "kill" for f in injector.schedule)
     limit, heal = world.config.step_limit(), world.config.heal_step()
@@ -42,18 +47,18 @@ def run_to_quiescence(world: World) -> RunOutcome:
             if victim is not None:
                 world.services[victim].crash("kill")
         actions: list[Callable[[], None]] = []
-        if order.up and client.has_work():
-            actions.append(client.place_next)
-        for service, queue, store in parts:
+        if order.up and pending_orders:  # client.has_work
+            actions.append(place_next)
+        for service, queue, store, handle_next, relay, finish_pending, restart in parts:
             if not service.up:
-                actions.append(service.restart)
+                actions.append(restart)
                 continue
             if queue.ready or len(queue.unacked) > queue.taken:  # broker.has_work
-                actions.append(service.handle_next)
+                actions.append(handle_next)
             if store.backlog():
-                actions.append(service.relay)
+                actions.append(relay)
             if service.pending:
-                actions.append(service.finish_pending)
+                actions.append(finish_pending)
         if not actions:
             arrival = broker.next_release()
             if arrival is None:

@@ -96,6 +96,7 @@ class SimService:
         # Every finished transaction, in order, when a test wants to replay them against SQLite.
         self.journal: list[tuple[Any, ...]] | None = None
         self.stats = {"handled": 0, "duplicates": 0, "crashes": 0, "published": 0, "lost": 0}
+        self._ctx = HandlerContext("", decisions)  # one per tick: handlers see the same now
 
     # -- consumer ----------------------------------------------------------------------------
     def handle_next(self) -> None:
@@ -112,7 +113,9 @@ class SimService:
         self.log.emit(f"deliver {self.name} {msg.type} {msg.message_id} {int(envelope.redelivered)}")
         if self.consumer.ack_on_receipt:
             self._ack(envelope)
-        ctx = HandlerContext(self.clock.iso(), self.decisions)
+        now = self.clock.iso()
+        ctx = self._ctx if self._ctx.now == now else HandlerContext(now, self.decisions)
+        self._ctx = ctx
         publish_first = self.handling.publish_first
         if publish_first is not None:
             try:

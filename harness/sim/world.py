@@ -8,13 +8,13 @@ not disturb one another.
 from __future__ import annotations
 
 import random
-import uuid
 
 from harness.model import FaultEvent, History, Operation, SystemState
 from harness.sim.broker import SimBroker
 from harness.sim.clock import EventLog, VirtualClock
 from harness.sim.config import SimConfig
 from harness.sim.faults import FaultInjector
+from harness.sim.ids import uuid4_text
 from harness.sim.orders import SimClient, plan_orders
 from harness.sim.services import SimService
 from system.composition import placement
@@ -39,7 +39,7 @@ class World:
         self.faults: list[FaultEvent] = []
         self.operations: list[Operation] = []
         ids = _rng(config.seed, "ids")
-        new_id = lambda: str(uuid.UUID(int=ids.getrandbits(128), version=4))  # noqa: E731
+        new_id = lambda: uuid4_text(ids)  # noqa: E731
         self.injector = FaultInjector(config.faults, config.schedule, _rng(config.seed, "faults"))
         self.broker = SimBroker(self.clock, self.log, self.injector, new_id, self.faults)
         decisions = DecisionConfig(config.seed, config.payment_failure_rate, config.delivery_failure_rate)

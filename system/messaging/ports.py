@@ -9,8 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from system.contracts import Message
 
@@ -19,8 +18,7 @@ class UniqueViolation(Exception):
     """A write refused because a unique key (e.g. an Idempotency-Key) is already taken."""
 
 
-@dataclass(frozen=True, slots=True)
-class OutboxRow:
+class OutboxRow(NamedTuple):  # a tuple: the simulator makes one per message it sends
     """A message waiting in the outbox; `seq` orders the rows and names one to mark sent."""
 
     seq: int

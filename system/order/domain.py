@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 from system.contracts import (
@@ -199,12 +199,15 @@ def advance(order: Order, msg: Message, step: Step, ctx: HandlerContext) -> Outc
     if step.command is not None:
         messages = (command(msg, step.command, order, ctx),)
         history += (HistoryEntry(step.command, ctx.now),)
-    new = replace(
-        order,
-        status=step.to,
-        failure_reason=step.failure_reason or order.failure_reason,
-        history=history,
-        updated_at=ctx.now,
+    new = Order(  # not dataclasses.replace: this is the simulator's hot path
+        order.order_id,
+        order.request,
+        step.to,
+        step.failure_reason or order.failure_reason,
+        history,
+        order.created_at,
+        ctx.now,
+        order.idempotency_key,
     )
     return Outcome(new, messages, f"{order.status} -> {step.to}")
 

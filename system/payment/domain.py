@@ -15,12 +15,13 @@ from system.contracts import (
     Message,
     Outcome,
     caused_by,
+    uuid5_text,
 )
 from system.decisions import payment_fails
 
 COMPLETED, FAILED, REFUNDED = "completed", "failed", "refunded"
 
-_PAYMENT_NS = uuid.UUID("0d7b3c1e-61c4-4b8e-a0b4-7a2f6f0c9e21")
+_PAYMENT_NS = uuid.UUID("0d7b3c1e-61c4-4b8e-a0b4-7a2f6f0c9e21").bytes
 
 
 @dataclass(frozen=True)
@@ -38,7 +39,7 @@ class Payment:
 
 
 def payment_id_for(order_id: str, attempt: str = "") -> str:
-    return str(uuid.uuid5(_PAYMENT_NS, f"{order_id}|{attempt}"))
+    return uuid5_text(_PAYMENT_NS, f"{order_id}|{attempt}")
 
 
 def handle(payment: Payment | None, msg: Message, ctx: HandlerContext) -> Outcome:

@@ -103,18 +103,21 @@ class MemoryStore(Generic[T]):
         self.enqueue(messages)
 
     def enqueue(self, messages: Sequence[Message]) -> None:
-        outbox, ids = self.outbox, self._outbox_ids
+        outbox, ids, sent = self.outbox, self._outbox_ids, self._sent
         for m in messages:
             # INSERT OR IGNORE: an id already in the outbox is the same message.
             if m.message_id not in ids:
                 ids.add(m.message_id)
                 outbox.append(OutboxRow(len(outbox) + 1, m))
-                self._sent.append(False)
+                sent.append(False)
                 self._backlog += 1
 
     def unsent(self, limit: int) -> list[OutboxRow]:
+        first = self._first_unsent
+        if self._backlog == len(self.outbox) - first:  # no row after the first unsent one is sent
+            return self.outbox[first : first + limit]
         sent = self._sent
-        rows = (r for r in islice(self.outbox, self._first_unsent, None) if not sent[r.seq - 1])
+        rows = (r for r in islice(self.outbox, first, None) if not sent[r.seq - 1])
         return list(islice(rows, limit))
 
     def mark_sent(self, rows: Sequence[OutboxRow], now: str) -> None:
