@@ -77,14 +77,10 @@ class SimBroker:
             self._route(copy, "nemesis")
 
     def _route(self, msg: Message, by: str) -> None:
+        # (time, routing_key, message_id, order_id, redelivered, causation_id, payload), positional: hot path
         self.recorded.append(
             RecordedMessage(
-                time=self.clock.now(),
-                routing_key=msg.type,
-                message_id=msg.message_id,
-                order_id=msg.order_id,
-                causation_id=msg.causation_id,
-                payload=msg.payload,
+                self.clock.now(), msg.type, msg.message_id, msg.order_id, False, msg.causation_id, msg.payload
             )
         )
         self.log.emit(f"publish {by} {msg.type} {msg.message_id} {msg.order_id}")

@@ -50,7 +50,13 @@ class EventLog:
         self._hash = hashlib.sha256()
         self._batch: list[str] = []
         self._hashed = 0  # lines already hashed
-        self.lines: list[str] | None = [] if keep else None
+        self._lines: list[str] | None = [] if keep else None
+
+    @property
+    def lines(self) -> list[str] | None:
+        """Every line so far (None unless kept)."""
+        self._flush()
+        return self._lines
 
     @property
     def count(self) -> int:
@@ -59,12 +65,12 @@ class EventLog:
     def emit(self, event: str) -> None:
         batch = self._batch
         batch.append(f"{self.clock.tick} {event}\n")
-        if self.lines is not None:
-            self.lines.append(batch[-1][:-1])
         if len(batch) >= self._BATCH:
             self._flush()
 
     def _flush(self) -> None:
+        if self._lines is not None:
+            self._lines.extend(line[:-1] for line in self._batch)
         self._hash.update("".join(self._batch).encode())
         self._hashed += len(self._batch)
         self._batch.clear()

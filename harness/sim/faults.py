@@ -239,38 +239,52 @@ class FaultInjector:
     def _dice(self, p: float) -> bool:
         return p > 0.0 and self.rng.random() < p
 
+    # The checks below run several times per step: the dice are inlined (`p > 0.0 and
+    # rng.random() < p`, as _dice), so a fault that is off costs one comparison.
     def crash_at(self, service: str, point: str, routing_key: str, dice: bool = True) -> bool:
-        scheduled = bool(self.armed) and self._scheduled("crash", routing_key, service, point)
-        return scheduled or (dice and self._dice(self.p_crash[point]))
+        if self.armed and self._scheduled("crash", routing_key, service, point):
+            return True
+        p = self.p_crash[point]
+        return dice and p > 0.0 and self.rng.random() < p
 
     def duplicate(self, routing_key: str) -> bool:
-        scheduled = bool(self.armed) and self._scheduled("dup", routing_key)
-        return scheduled or self._dice(self.p_dup)
+        if self.armed and self._scheduled("dup", routing_key):
+            return True
+        p = self.p_dup
+        return p > 0.0 and self.rng.random() < p
 
     def republish_new_id(self, routing_key: str) -> bool:
-        scheduled = bool(self.armed) and self._scheduled("dupnew", routing_key)
-        return scheduled or self._dice(self.p_dupnew)
+        if self.armed and self._scheduled("dupnew", routing_key):
+            return True
+        p = self.p_dupnew
+        return p > 0.0 and self.rng.random() < p
 
     def handler_error(self, service: str, routing_key: str) -> bool:
-        scheduled = bool(self.armed) and self._scheduled("handler_error", routing_key)
-        return scheduled or self._dice(self.p_handler_error)
+        if self.armed and self._scheduled("handler_error", routing_key):
+            return True
+        p = self.p_handler_error
+        return p > 0.0 and self.rng.random() < p
 
     def publish_fails(self, routing_key: str) -> bool:
-        scheduled = bool(self.armed) and self._scheduled("publish_fail", routing_key)
-        return scheduled or self._dice(self.p_publish_fail)
+        if self.armed and self._scheduled("publish_fail", routing_key):
+            return True
+        p = self.p_publish_fail
+        return p > 0.0 and self.rng.random() < p
 
     def delay_steps(self, routing_key: str) -> int:
         for armed in self.armed:
             f = armed.fault
             if f.kind == "delay" and f.routing_key == routing_key and armed.hit():
                 return f.steps
-        if self._dice(self.p_delay):
+        p = self.p_delay
+        if p > 0.0 and self.rng.random() < p:
             return self.rng.randint(1, DELAY_MAX_STEPS)
         return 0
 
     def reorder_pick(self, ready: int) -> int:
         """Which ready message the consumer gets: 0 (the oldest) unless reordering."""
-        if ready > 1 and self._dice(self.p_reorder):
+        p = self.p_reorder
+        if ready > 1 and p > 0.0 and self.rng.random() < p:
             return self.rng.randrange(ready)
         return 0
 

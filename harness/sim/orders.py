@@ -11,6 +11,7 @@ from __future__ import annotations
 import random
 from collections import deque
 from dataclasses import dataclass
+from itertools import accumulate
 from typing import Any
 
 from harness.model import Operation
@@ -50,14 +51,14 @@ class PlannedOrder:
 
 def plan_orders(count: int, mix: tuple[str, ...], rng: random.Random) -> list[PlannedOrder]:
     """`mix` cycles over the orders; empty: kinds drawn from the seed with the default weights."""
-    kinds, weights = list(_DEFAULT_WEIGHTS), list(_DEFAULT_WEIGHTS.values())
+    kinds, cum_weights = list(_DEFAULT_WEIGHTS), list(accumulate(_DEFAULT_WEIGHTS.values()))
     plans = []
     # What the client believes is left of the scarce product if every earlier order of it took
     # its units: last_units orders ask for exactly that (or a share, or one more), while other
     # orders race for the same units, so the stock boundary is reached and crossed.
     left = INITIAL_STOCK[SCARCE]
     for i in range(count):
-        kind = mix[i % len(mix)] if mix else rng.choices(kinds, weights)[0]
+        kind = mix[i % len(mix)] if mix else rng.choices(kinds, cum_weights=cum_weights)[0]
         order_id = uuid4_text(rng)
         request = _request(kind, i, rng, left)
         if request.product_id == SCARCE and request.quantity <= left:

@@ -82,6 +82,9 @@ class SimService:
         self.handling, self.consumer, self.relay_policy = (
             self.service.handling, self.service.consumer, self.service.relay
         )
+        # Bound once: these run for every delivery.
+        self._commit, self._publish_first = self.handling.commit, self.handling.publish_first
+        self._decide, self._emit = self.consumer.decide, log.emit
         self.broker = broker
         self.clock = clock
         self.log = log
@@ -96,7 +99,6 @@ class SimService:
         # Every finished transaction, in order, when a test wants to replay them against SQLite.
         self.journal: list[tuple[Any, ...]] | None = None
         self.stats = {"handled": 0, "duplicates": 0, "crashes": 0, "published": 0, "lost": 0}
-        self._ctx = HandlerContext("", decisions)  # one per tick: handlers see the same now
 
     # -- consumer ----------------------------------------------------------------------------
     def handle_next(self) -> None:
@@ -110,13 +112,11 @@ class SimService:
 
     def _on_message(self, envelope: Envelope) -> None:
         msg = envelope.message
-        self.log.emit(f"deliver {self.name} {msg.type} {msg.message_id} {int(envelope.redelivered)}")
+        self._emit(f"deliver {self.name} {msg.type} {msg.message_id} {int(envelope.redelivered)}")
         if self.consumer.ack_on_receipt:
             self._ack(envelope)
-        now = self.clock.iso()
-        ctx = self._ctx if self._ctx.now == now else HandlerContext(now, self.decisions)
-        self._ctx = ctx
-        publish_first = self.handling.publish_first
+        ctx = HandlerContext(self.clock.iso(), self.decisions)
+        publish_first = self._publish_first
         if publish_first is not None:
             try:
                 direct = publish_first(msg, ctx)
@@ -142,26 +142,27 @@ class SimService:
 
     def _commit_and_settle(self, envelope: Envelope, msg: Message, ctx: HandlerContext) -> None:
         try:
-            outcome = self.handling.commit(msg, ctx)
+            outcome = self._commit(msg, ctx)
         except Exception as exc:  # noqa: BLE001 - a handler bug must not stop the consumer (runtime.py)
             self._settle(envelope, exc)
             return
         if outcome is None:
             self.stats["duplicates"] += 1
-            self.log.emit(f"duplicate {self.name} {msg.message_id}")
+            self._emit(f"duplicate {self.name} {msg.message_id}")
         else:
             self.stats["handled"] += 1
-            self.log.emit(f"commit {self.name} {msg.message_id} {outcome.note}")
+            self._emit(f"commit {self.name} {msg.message_id} {outcome.note}")
         if self.journal is not None:
             self.journal.append((self.name, msg, ctx))
-        self._crash_point(AFTER_COMMIT_BEFORE_ACK, msg.type)
+        if self.injector.crash_at(self.name, AFTER_COMMIT_BEFORE_ACK, msg.type):
+            raise Crashed(AFTER_COMMIT_BEFORE_ACK)
         self._settle(envelope, None)
 
     def _settle(self, envelope: Envelope, failure: Exception | None) -> None:
         """Execute what the consumer policy decides for this delivery."""
         if failure is not None:
-            self.log.emit(f"handler-failed {self.name} {envelope.message.message_id} {failure!r}")
-        decision = self.consumer.decide(failure, attempt_number(envelope.failures))
+            self._emit(f"handler-failed {self.name} {envelope.message.message_id} {failure!r}")
+        decision = self._decide(failure, attempt_number(envelope.failures))
         if isinstance(decision, Ack):
             self._ack(envelope)
         elif isinstance(decision, Requeue):
@@ -173,7 +174,7 @@ class SimService:
 
     def _ack(self, envelope: Envelope) -> None:
         self.broker.ack(self.name, envelope)
-        self.log.emit(f"ack {self.name} {envelope.message.message_id}")
+        self._emit(f"ack {self.name} {envelope.message.message_id}")
 
     # -- outbox relay --------------------------------------------------------------------------
     def relay(self) -> None:

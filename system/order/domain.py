@@ -11,7 +11,7 @@ import hashlib
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from system.contracts import (
     DELIVERY_FAILED,
@@ -57,8 +57,7 @@ PAYMENT_FAILED_REASON = "payment_failed"
 DELIVERY_FAILED_REASON = "delivery_failed"
 
 
-@dataclass(frozen=True)
-class HistoryEntry:
+class HistoryEntry(NamedTuple):  # a tuple: two are made on every step of every saga
     event: str
     at: str
 
