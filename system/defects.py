@@ -48,11 +48,12 @@ DEFECTS: dict[Defect, str] = {
 }
 
 
-def parse_defects(text: str | None) -> frozenset[Defect]:
+def parse_defects(text: str | None, source: str = "SAGA_DEFECTS") -> frozenset[Defect]:
+    """Comma-separated defect names; ValueError naming `source` and the unknown ones."""
     names = frozenset(n.strip() for n in (text or "").split(",") if n.strip())
     unknown = sorted(names - set(DEFECTS))
     if unknown:
         raise ValueError(
-            f"unknown defect(s) in SAGA_DEFECTS: {', '.join(unknown)}; known: {', '.join(DEFECTS)}"
+            f"unknown defect(s) in {source}: {', '.join(unknown)}; known: {', '.join(DEFECTS)}"
         )
     return frozenset(Defect(n) for n in names)
