@@ -63,7 +63,7 @@ class SimBroker:
         self.recorded: list[RecordedMessage] = []
         # Copies published under a NEW message_id by the dupnew nemesis: copy id -> original id.
         self.injected: dict[str, str] = {}
-        self._delayed: list[tuple[int, int, SimQueue, Envelope]] = []
+        self.delayed: list[tuple[int, int, SimQueue, Envelope]] = []  # a heap: (arrival tick, seq, ...)
         self._delay_seq = 0
         self.duplicates = 0
 
@@ -93,18 +93,18 @@ class SimBroker:
             queue.ready.append(envelope)
             return
         self._delay_seq += 1
-        heapq.heappush(self._delayed, (self.clock.tick + steps, self._delay_seq, queue, envelope))
+        heapq.heappush(self.delayed, (self.clock.tick + steps, self._delay_seq, queue, envelope))
         self.fault("delay", envelope.message.type, message_id=envelope.message.message_id, steps=steps)
 
     # -- delayed copies ----------------------------------------------------------------------
     def release_due(self) -> None:
-        while self._delayed and self._delayed[0][0] <= self.clock.tick:
-            _, _, queue, envelope = heapq.heappop(self._delayed)
+        while self.delayed and self.delayed[0][0] <= self.clock.tick:
+            _, _, queue, envelope = heapq.heappop(self.delayed)
             queue.ready.append(envelope)
             self.log.emit(f"arrive {queue.name} {envelope.message.message_id}")
 
     def next_release(self) -> int | None:
-        return self._delayed[0][0] if self._delayed else None
+        return self.delayed[0][0] if self.delayed else None
 
     # -- consuming ---------------------------------------------------------------------------
     def has_work(self, service: str) -> bool:
@@ -172,13 +172,13 @@ class SimBroker:
 
     # -- reading -----------------------------------------------------------------------------
     def busy(self) -> bool:
-        return bool(self._delayed) or any(q.ready or q.unacked for q in self.queues.values())
+        return bool(self.delayed) or any(q.ready or q.unacked for q in self.queues.values())
 
     def depths(self) -> dict[str, int]:
         """Messages ready + unacked per queue, work queues and DLQs, as the management API counts."""
         depths: dict[str, int] = {}
         in_delay: dict[str, int] = {}
-        for _, _, queue, _ in self._delayed:
+        for _, _, queue, _ in self.delayed:
             in_delay[queue.name] = in_delay.get(queue.name, 0) + 1
         for service, queue in self.queues.items():
             depths[queue.name] = len(queue.ready) + len(queue.unacked) + in_delay.get(queue.name, 0)

@@ -32,6 +32,7 @@ def run_to_quiescence(world: World) -> RunOutcome:
         for s in services
     ]
     place_next, pending_orders = client.place_next, client.pending
+    delayed = broker.delayed
     rng = world.schedule_rng
     kills = injector.p_kill > 0 or any(f.kind == "kill" for f in injector.schedule)
     limit, heal = world.config.step_limit(), world.config.heal_step()
@@ -41,7 +42,8 @@ def run_to_quiescence(world: World) -> RunOutcome:
             injector.heal()
             world.log.emit("heal")
         clock.tick += 1
-        broker.release_due()
+        if delayed and delayed[0][0] <= clock.tick:  # broker.release_due, when something is due
+            broker.release_due()
         if kills:
             victim = injector.kill_at(clock.tick, [s.name for s in services if s.up])
             if victim is not None:
@@ -55,7 +57,7 @@ def run_to_quiescence(world: World) -> RunOutcome:
                 continue
             if queue.ready or len(queue.unacked) > queue.taken:  # broker.has_work
                 actions.append(handle_next)
-            if store.backlog():
+            if store.unsent_rows:  # store.backlog()
                 actions.append(relay)
             if service.pending:
                 actions.append(finish_pending)
@@ -66,5 +68,5 @@ def run_to_quiescence(world: World) -> RunOutcome:
             clock.tick = arrival - 1  # nothing to do until the next delayed message arrives
             continue
         steps += 1
-        actions[rng.randrange(len(actions))]()
+        actions[int(rng.random() * len(actions))]()  # a uniform pick, cheaper than randrange
     return RunOutcome(steps, False)

@@ -81,7 +81,7 @@ def publishing_before_commit(
         return tuple(replace(m, message_id=new_id()) for m in decided.messages)
 
     def commit(msg: Message, ctx: HandlerContext) -> Outcome | None:
-        return handle_message(no_outbox, decide, msg, ctx, hooks)
+        return handle_message(no_outbox, decide, msg, ctx, hooks=hooks)
 
     return Handling(commit, publish_first)
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from system.contracts import HandlerContext, Message, Outcome
@@ -19,7 +20,7 @@ Handler = Callable[[Any, Message, HandlerContext], Outcome]
 
 
 def handle_message(
-    store: MessageStore, decide: Handler, msg: Message, ctx: HandlerContext, hooks: TransactionHooks
+    store: MessageStore, decide: Handler, msg: Message, ctx: HandlerContext, *, hooks: TransactionHooks
 ) -> Outcome | None:
     """The outcome committed for `msg`, or None when the inbox says it was handled before."""
     with store.transaction() as tx:
@@ -47,8 +48,4 @@ class Handling:
 
 def transactional(store: MessageStore, decide: Handler, hooks: TransactionHooks) -> Handling:
     """The correct handling: everything, outgoing messages included, in one transaction."""
-
-    def commit(msg: Message, ctx: HandlerContext) -> Outcome | None:
-        return handle_message(store, decide, msg, ctx, hooks)
-
-    return Handling(commit)
+    return Handling(partial(handle_message, store, decide, hooks=hooks))

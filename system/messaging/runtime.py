@@ -155,7 +155,8 @@ class MessagingRuntime:
 
     async def _on_message(self, incoming: AbstractIncomingMessage) -> None:
         consumer, handling = self.service.consumer, self.service.handling
-        attempt = attempt_number((incoming.headers or {}).get("x-delivery-count"))  # type: ignore[arg-type]
+        delivery_count = (incoming.headers or {}).get("x-delivery-count")  # quorum queues count
+        attempt = attempt_number(delivery_count if isinstance(delivery_count, int) else None)
         try:
             msg = parse_message(incoming.body, incoming.routing_key or "")
         except MalformedMessage as exc:

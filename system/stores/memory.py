@@ -88,7 +88,7 @@ class MemoryStore(Generic[T]):
         self._sent: list[bool] = []
         self._outbox_ids: set[str] = set()
         self._first_unsent = 0  # every row before it is sent
-        self._backlog = 0
+        self.unsent_rows = 0  # backlog(), also as a plain attribute for the simulator's scheduler
         self._open = False
         self._tx = MemoryTransaction(self)
 
@@ -110,11 +110,11 @@ class MemoryStore(Generic[T]):
                 ids.add(m.message_id)
                 outbox.append(OutboxRow(len(outbox) + 1, m))
                 sent.append(False)
-                self._backlog += 1
+                self.unsent_rows += 1
 
     def unsent(self, limit: int) -> list[OutboxRow]:
         first = self._first_unsent
-        if self._backlog == len(self.outbox) - first:  # no row after the first unsent one is sent
+        if self.unsent_rows == len(self.outbox) - first:  # no row after the first unsent one is sent
             return self.outbox[first : first + limit]
         sent = self._sent
         rows = (r for r in islice(self.outbox, first, None) if not sent[r.seq - 1])
@@ -125,11 +125,11 @@ class MemoryStore(Generic[T]):
         for row in rows:
             if not sent[row.seq - 1]:
                 sent[row.seq - 1] = True
-                self._backlog -= 1
+                self.unsent_rows -= 1
         first, end = self._first_unsent, len(sent)
         while first < end and sent[first]:
             first += 1
         self._first_unsent = first
 
     def backlog(self) -> int:
-        return self._backlog
+        return self.unsent_rows

@@ -46,9 +46,9 @@ def test_a_defect_is_caught_and_the_correct_system_passes_the_same_run(defects, 
 def test_publish_before_commit_loses_a_reply_that_overtakes_the_commit():
     # No faults at all: the reply to a command published before the commit can arrive while
     # the order is still in its old status; it is ignored, and the saga never moves again.
-    broken = config(seed=2, orders=1, mix="success", defects="publish_before_commit")
-    result = simulate(broken, keep_events=True)
-    assert "orders_terminal" in failing_names(result)
+    # Whether the reply overtakes depends on the interleaving: about one seed in seven shows it.
+    runs = [config(seed=seed, orders=1, mix="success", defects="publish_before_commit") for seed in range(40)]
+    broken = next(run for run in runs if "orders_terminal" in failing_names(simulate(run)))
     assert simulate(replace(broken, defects=frozenset())).valid is True
 
 

@@ -73,7 +73,7 @@ def test_a_transaction_that_raises_leaves_nothing_behind(kind, tmp_path):
     store = make_store(kind, "payment", tmp_path)
     decide = SERVICE_LOGIC["payment"].decide
     with pytest.raises(Boom):
-        handle_message(store, decide, msg(1), CTX, Failing())
+        handle_message(store, decide, msg(1), CTX, hooks=Failing())
     assert store.backlog() == 0 and store.unsent(10) == []
     with store.transaction() as tx:
         assert tx.load(msg(1)) is None  # no payment row
@@ -83,10 +83,10 @@ def test_a_transaction_that_raises_leaves_nothing_behind(kind, tmp_path):
 def test_handle_message_commits_state_and_outbox_then_absorbs_the_duplicate(kind, tmp_path):
     store = make_store(kind, "payment", tmp_path)
     decide = SERVICE_LOGIC["payment"].decide
-    outcome = handle_message(store, decide, msg(1), CTX, NoHooks())
+    outcome = handle_message(store, decide, msg(1), CTX, hooks=NoHooks())
     assert outcome is not None and outcome.state.status == "completed"
     assert [r.message for r in store.unsent(10)] == list(outcome.messages)
-    assert handle_message(store, decide, msg(1), CTX, NoHooks()) is None
+    assert handle_message(store, decide, msg(1), CTX, hooks=NoHooks()) is None
     assert store.backlog() == 1
     with store.transaction() as tx:
         assert tx.load(msg(1)) == outcome.state
@@ -119,7 +119,7 @@ def test_upserts_keep_what_was_first_written(kind, tmp_path):
     store = make_store(kind, "inventory", tmp_path)
     reserve = Message("r1", "inventory.reserve", "o1", {"product_id": "product_3", "quantity": 5})
     decide = SERVICE_LOGIC["inventory"].decide
-    handle_message(store, decide, reserve, CTX, NoHooks())
+    handle_message(store, decide, reserve, CTX, hooks=NoHooks())
     with store.transaction() as tx:
         state = tx.load(reserve)
         assert (state.stock.available, state.reservation.quantity) == (45, 5)
