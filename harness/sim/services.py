@@ -10,7 +10,6 @@ dead-letter rule of its own. Crash points are the real ones; a crash loses what 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import replace
 from typing import Any
 
 from harness.model import FaultEvent
@@ -224,8 +223,9 @@ class SimService:
 
     def restart(self) -> None:
         self.up = True
-        fault = self.open_fault()
-        if fault is not None:
-            self.faults.append(replace(fault, end=self.clock.now()))
+        if self._down is not None:  # the open fault (open_fault()), now closed
+            since, point = self._down
+            kind = "kill" if point == "kill" else "crash"
+            self.faults.append(FaultEvent(kind, self.name, since, self.clock.now(), {"point": point}))
             self._down = None
-        self.log.emit(f"restart {self.name}")
+        self._emit(f"restart {self.name}")

@@ -8,7 +8,7 @@ transaction object is reused (this is the simulator's hot path).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from itertools import islice
 from types import TracebackType
 from typing import Any, Generic, Protocol, TypeVar
@@ -37,20 +37,19 @@ _NOTHING = object()
 
 
 class MemoryTransaction:
-    __slots__ = ("_store", "claimed", "state", "messages")
+    __slots__ = ("_store", "claimed", "state", "messages", "load")
 
     def __init__(self, store: MemoryStore[Any]) -> None:
         self._store = store
         self.claimed: str | None = None
         self.state: Any = _NOTHING
         self.messages: Sequence[Message] = ()
+        # Reads go straight to the committed tables (a transaction never reads its own writes).
+        self.load: Callable[[Message], Any] = store.tables.load
 
     def claim_inbox(self, msg: Message, now: str) -> bool:
         self.claimed = msg.message_id
         return msg.message_id not in self._store.inbox
-
-    def load(self, msg: Message) -> Any:
-        return self._store.tables.load(msg)
 
     def save(self, state: Any) -> None:
         self.state = state
