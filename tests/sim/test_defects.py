@@ -1,9 +1,8 @@
 """The simulator can fail: each opt-in defect is caught by a named invariant, and the very same
 run (seed, orders, faults) on the correct system passes.
 
-The shell defects (no_inbox_dedup, ack_before_commit, publish_before_commit) are modelled in
-the simulator's messaging shell the way system/messaging/runtime.py and handling.py do them;
-the domain defects live in the real domain functions the simulator calls.
+Every defect is the very wrapper the services get (system/composition.py): around the store,
+the handling or a policy for the shell defects, around a domain function for the others.
 """
 
 from __future__ import annotations
