@@ -41,7 +41,7 @@ class Service:
     """What a runtime (aio-pika or the simulator) executes for one service."""
 
     name: str
-    store: MessageStore  # the undecorated store: the relay and the API read it
+    store: MessageStore  # the undecorated store, which the outbox relay reads
     handling: Handling
     consumer: ConsumerPolicy
     relay: RelayPolicy

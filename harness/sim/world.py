@@ -42,10 +42,10 @@ class World:
         new_id = lambda: uuid4_text(ids)  # noqa: E731
         self.injector = FaultInjector(config.faults, config.schedule, _rng(config.seed, "faults"))
         self.broker = SimBroker(self.clock, self.log, self.injector, new_id, self.faults)
-        decisions = DecisionConfig(config.seed, config.payment_failure_rate, config.delivery_failure_rate)
+        self.decisions = DecisionConfig(config.seed, config.payment_failure_rate, config.delivery_failure_rate)
         self.services = {
             name: SimService(
-                SERVICE_LOGIC[name], self.broker, self.clock, self.log, self.injector, decisions,
+                SERVICE_LOGIC[name], self.broker, self.clock, self.log, self.injector, self.decisions,
                 config.defects, new_id, self.faults, config.prefetch, config.max_attempts,
             )
             for name in SERVICES

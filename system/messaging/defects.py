@@ -17,7 +17,7 @@ from system.messaging.policy import (
     Decision,
     RelayPolicy,
 )
-from system.messaging.ports import MessageStore, OutboxRow, StoreTransaction
+from system.messaging.ports import MessageStore, OutboxRow, StoreTransaction, TransactionHooks
 
 
 class _TransactionWrapper:
@@ -69,7 +69,7 @@ def without_inbox_dedup(store: MessageStore) -> MessageStore:
 
 
 def publishing_before_commit(
-    store: MessageStore, decide: Handler, hooks: Any, new_id: Callable[[], str]
+    store: MessageStore, decide: Handler, hooks: TransactionHooks, new_id: Callable[[], str]
 ) -> Handling:
     """publish_before_commit: decide, publish the replies at once under fresh ids, THEN commit
     the state (and no outbox rows)."""
