@@ -164,7 +164,10 @@ def _chaos_router(config: ServiceConfig, crash_points: CrashPoints, handler_faul
         request: HandlerFaultRequest, x_chaos_token: str | None = Header(default=None)
     ) -> dict:
         check(x_chaos_token)
-        armed = handler_faults.arm(request.routing_key, request.count)
+        try:
+            armed = handler_faults.arm(request.routing_key, request.count)
+        except ValueError as exc:
+            raise HTTPException(422, str(exc)) from None
         log.warning("handler faults armed: %s", vars(armed))
         return {"armed": vars(armed)}
 

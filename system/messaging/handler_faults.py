@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from system.contracts import ROUTING_KEYS
+
 
 class TransientHandlerFault(Exception):
     """An injected, transient failure of a message handler."""
@@ -27,6 +29,8 @@ class HandlerFaults:
     def arm(self, routing_key: str | None, count: int) -> ArmedHandlerFault:
         if count < 1:
             raise ValueError(f"count must be at least 1, not {count}")
+        if routing_key and routing_key not in ROUTING_KEYS:
+            raise ValueError(f"unknown routing key {routing_key!r}; known: {', '.join(ROUTING_KEYS)}")
         armed = ArmedHandlerFault(routing_key or None, count)
         self.armed.append(armed)
         return armed

@@ -23,6 +23,8 @@ def test_handler_faults_need_the_token(saga_target, saga_client):
     assert httpx.post(url, json=body, headers={"X-Chaos-Token": "wrong"}, timeout=5).status_code == 403
     token = {"X-Chaos-Token": saga_target.chaos_token}
     assert httpx.post(url, json={"count": 0}, headers=token, timeout=5).status_code == 422
+    unknown = httpx.post(url, json={"routing_key": "payment.proces", "count": 1}, headers=token, timeout=5)
+    assert unknown.status_code == 422 and "unknown routing key" in unknown.text
 
 
 def test_a_transient_handler_fault_is_rolled_back_and_retried(saga_target, saga_client):

@@ -91,5 +91,7 @@ def test_handler_faults_fire_for_the_armed_key_count_times():
             faults.check("payment.process")
     faults.check("payment.process")
     assert faults.armed == []
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="at least 1"):
         faults.arm(None, 0)
+    with pytest.raises(ValueError, match="unknown routing key"):
+        faults.arm("payment.proces", 1)
