@@ -25,10 +25,10 @@ def run_to_quiescence(world: World) -> RunOutcome:
     clock, broker, injector, client = world.clock, world.broker, world.injector, world.client
     services = list(world.services.values())
     order = world.services["order"]
-    # (service, its queue, its store, its actions): the enabled checks are inlined and the bound
+    # (service, its queue, its outbox, its actions): the enabled checks are inlined and the bound
     # methods made once, this loop is the hot path.
     parts = [
-        (s, broker.queues[s.name], s.store, s.handle_next, s.relay, s.finish_pending, s.restart)
+        (s, broker.queues[s.name], s.store.outbox, s.handle_next, s.relay, s.finish_pending, s.restart)
         for s in services
     ]
     place_next, pending_orders = client.place_next, client.pending
@@ -51,13 +51,13 @@ def run_to_quiescence(world: World) -> RunOutcome:
         actions: list[Callable[[], None]] = []
         if order.up and pending_orders:  # client.has_work
             actions.append(place_next)
-        for service, queue, store, handle_next, relay, finish_pending, restart in parts:
+        for service, queue, outbox, handle_next, relay, finish_pending, restart in parts:
             if not service.up:
                 actions.append(restart)
                 continue
             if queue.ready or len(queue.unacked) > queue.taken:  # broker.has_work
                 actions.append(handle_next)
-            if store.unsent_rows:  # store.backlog()
+            if outbox.unsent:  # store.backlog()
                 actions.append(relay)
             if service.pending:
                 actions.append(finish_pending)

@@ -36,20 +36,48 @@ T = TypeVar("T", bound=MemoryTables)
 _NOTHING = object()
 
 
-class MemoryTransaction:
-    __slots__ = ("_store", "claimed", "state", "messages", "load")
+class Outbox:
+    """The outbox table: rows in seq order, which are sent, and how many are not."""
 
-    def __init__(self, store: MemoryStore[Any]) -> None:
-        self._store = store
+    __slots__ = ("rows", "sent", "ids", "first_unsent", "unsent")
+
+    def __init__(self) -> None:
+        self.rows: list[OutboxRow] = []
+        self.sent: list[bool] = []  # by seq - 1
+        self.ids: set[str] = set()
+        self.first_unsent = 0  # every row before it is sent
+        self.unsent = 0  # the backlog, a plain attribute the simulator's scheduler reads
+
+    def append(self, messages: Sequence[Message]) -> None:
+        rows, ids, sent = self.rows, self.ids, self.sent
+        for m in messages:
+            # INSERT OR IGNORE: an id already in the outbox is the same message.
+            if m.message_id not in ids:
+                ids.add(m.message_id)
+                rows.append(OutboxRow(len(rows) + 1, m))
+                sent.append(False)
+                self.unsent += 1
+
+
+class MemoryTransaction:
+    """The one open transaction of a MemoryStore (reused: one at a time). It holds what it
+    writes to, not the store, so a store and its contents are freed as soon as they are unused
+    (no reference cycle for the cyclic collector to find)."""
+
+    __slots__ = ("_inbox", "_tables", "_outbox", "open", "claimed", "state", "messages", "load")
+
+    def __init__(self, inbox: set[str], tables: MemoryTables, outbox: Outbox) -> None:
+        self._inbox, self._tables, self._outbox = inbox, tables, outbox
+        self.open = False
         self.claimed: str | None = None
         self.state: Any = _NOTHING
         self.messages: Sequence[Message] = ()
         # Reads go straight to the committed tables (a transaction never reads its own writes).
-        self.load: Callable[[Message], Any] = store.tables.load
+        self.load: Callable[[Message], Any] = tables.load
 
     def claim_inbox(self, msg: Message, now: str) -> bool:
         self.claimed = msg.message_id
-        return msg.message_id not in self._store.inbox
+        return msg.message_id not in self._inbox
 
     def save(self, state: Any) -> None:
         self.state = state
@@ -65,16 +93,15 @@ class MemoryTransaction:
     ) -> None:
         claimed, state, messages = self.claimed, self.state, self.messages
         self.claimed, self.state, self.messages = None, _NOTHING, ()
-        self._store._open = False
+        self.open = False
         if kind is not None:
             return  # rolled back: the buffers are simply dropped
-        store = self._store
         if state is not _NOTHING:
-            store.tables.save(state)  # first: a refused write raises before anything changed
+            self._tables.save(state)  # first: a refused write raises before anything changed
         if claimed is not None:
-            store.inbox.add(claimed)
+            self._inbox.add(claimed)
         if messages:
-            store.enqueue(messages)
+            self._outbox.append(messages)
 
 
 class MemoryStore(Generic[T]):
@@ -83,52 +110,40 @@ class MemoryStore(Generic[T]):
     def __init__(self, tables: T) -> None:
         self.tables = tables
         self.inbox: set[str] = set()
-        self.outbox: list[OutboxRow] = []
-        self._sent: list[bool] = []
-        self._outbox_ids: set[str] = set()
-        self._first_unsent = 0  # every row before it is sent
-        self.unsent_rows = 0  # backlog(), also as a plain attribute for the simulator's scheduler
-        self._open = False
-        self._tx = MemoryTransaction(self)
+        self.outbox = Outbox()
+        self._tx = MemoryTransaction(self.inbox, tables, self.outbox)
 
     def transaction(self) -> MemoryTransaction:
-        if self._open:
+        tx = self._tx
+        if tx.open:
             raise RuntimeError("a transaction is already open on this store")
-        self._open = True
-        return self._tx
+        tx.open = True
+        return tx
 
     def insert_and_enqueue(self, state: Any, messages: Sequence[Message], now: str) -> None:
         self.tables.insert(state)  # raises before anything changed when the key is taken
-        self.enqueue(messages)
-
-    def enqueue(self, messages: Sequence[Message]) -> None:
-        outbox, ids, sent = self.outbox, self._outbox_ids, self._sent
-        for m in messages:
-            # INSERT OR IGNORE: an id already in the outbox is the same message.
-            if m.message_id not in ids:
-                ids.add(m.message_id)
-                outbox.append(OutboxRow(len(outbox) + 1, m))
-                sent.append(False)
-                self.unsent_rows += 1
+        self.outbox.append(messages)
 
     def unsent(self, limit: int) -> list[OutboxRow]:
-        first = self._first_unsent
-        if self.unsent_rows == len(self.outbox) - first:  # no row after the first unsent one is sent
-            return self.outbox[first : first + limit]
-        sent = self._sent
-        rows = (r for r in islice(self.outbox, first, None) if not sent[r.seq - 1])
-        return list(islice(rows, limit))
+        outbox = self.outbox
+        rows, first = outbox.rows, outbox.first_unsent
+        if outbox.unsent == len(rows) - first:  # no row after the first unsent one is sent
+            return rows[first : first + limit]
+        sent = outbox.sent
+        unsent = (r for r in islice(rows, first, None) if not sent[r.seq - 1])
+        return list(islice(unsent, limit))
 
     def mark_sent(self, rows: Sequence[OutboxRow], now: str) -> None:
-        sent = self._sent
+        outbox = self.outbox
+        sent = outbox.sent
         for row in rows:
             if not sent[row.seq - 1]:
                 sent[row.seq - 1] = True
-                self.unsent_rows -= 1
-        first, end = self._first_unsent, len(sent)
+                outbox.unsent -= 1
+        first, end = outbox.first_unsent, len(sent)
         while first < end and sent[first]:
             first += 1
-        self._first_unsent = first
+        outbox.first_unsent = first
 
     def backlog(self) -> int:
-        return self.unsent_rows
+        return self.outbox.unsent

@@ -78,7 +78,7 @@ def test_simulated_tables_equal_sqlite_tables_after_the_same_transactions(tmp_pa
     for name, conn in conns.items():
         store = world.services[name].store
         outbox = [r[0] for r in conn.execute("SELECT message_id FROM outbox ORDER BY seq")]
-        assert outbox == [row.message.message_id for row in store.outbox], name
+        assert outbox == [row.message.message_id for row in store.outbox.rows], name
         inbox = {r[0] for r in conn.execute("SELECT message_id FROM inbox")}
         assert inbox == store.inbox, name
         conn.close()
