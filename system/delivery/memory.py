@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import Any
 
 from system.contracts import Message
@@ -24,7 +23,7 @@ class DeliveryTables:
         if existing is not None and existing.delivery_id != delivery.delivery_id:
             # SQLite refuses it (order_id is UNIQUE); the handler fails as it would there.
             raise UniqueViolation("UNIQUE constraint failed: deliveries.order_id")
-        self.deliveries[delivery.order_id] = replace(existing, status=delivery.status) if existing else delivery
+        self.deliveries[delivery.order_id] = existing._replace(status=delivery.status) if existing else delivery
 
     def insert(self, state: Any) -> None:
         raise TypeError("delivery takes no inserts")

@@ -6,7 +6,7 @@ is conserved: available + reserved == opening stock, for every product, at every
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from typing import NamedTuple
 
 from system.contracts import (
     INVENTORY_FAILED,
@@ -22,23 +22,20 @@ from system.contracts import (
 
 RESERVED, RELEASED, REJECTED = "reserved", "released", "rejected"
 
-@dataclass(frozen=True)
-class Stock:
+class Stock(NamedTuple):
     product_id: str
     available: int
     reserved: int
 
 
-@dataclass(frozen=True)
-class Reservation:
+class Reservation(NamedTuple):
     order_id: str
     product_id: str
     quantity: int
     status: str  # reserved | released | rejected
 
 
-@dataclass(frozen=True)
-class InventoryState:
+class InventoryState(NamedTuple):
     """The slice of inventory one message touches: one product's stock and one order's reservation."""
 
     stock: Stock | None
@@ -127,7 +124,7 @@ def release_stock(state: InventoryState, msg: Message, ctx: HandlerContext) -> O
 def release(state: InventoryState, existing: Reservation, msg: Message, ctx: HandlerContext) -> Outcome:
     """Give the reservation's units back and mark it released."""
     new_stock = give_back(state.stock, existing.quantity) if state.stock is not None else None
-    released = replace(existing, status=RELEASED)
+    released = existing._replace(status=RELEASED)
     return Outcome(
         InventoryState(new_stock, released),
         (_reply(msg, INVENTORY_RELEASED, released, ctx),),

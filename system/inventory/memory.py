@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import Any
 
 from system.catalog import INITIAL_STOCK
@@ -30,7 +29,7 @@ class InventoryTables:
             if existing is None or (existing.product_id, existing.quantity) == (r.product_id, r.quantity):
                 self.reservations[r.order_id] = r
             else:  # ON CONFLICT(order_id) DO UPDATE SET status: product and quantity stay as first written
-                self.reservations[r.order_id] = replace(existing, status=r.status)
+                self.reservations[r.order_id] = existing._replace(status=r.status)
 
     def insert(self, state: Any) -> None:
         raise TypeError("inventory takes no inserts")

@@ -77,8 +77,7 @@ class OrderRequest:
         return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-@dataclass(frozen=True)
-class Order:
+class Order(NamedTuple):
     order_id: str
     request: OrderRequest
     status: str

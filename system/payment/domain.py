@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass, replace
+from typing import NamedTuple
 
 from system.contracts import (
     PAYMENT_COMPLETED,
@@ -24,8 +24,7 @@ COMPLETED, FAILED, REFUNDED = "completed", "failed", "refunded"
 _PAYMENT_NS = uuid.UUID("0d7b3c1e-61c4-4b8e-a0b4-7a2f6f0c9e21").bytes
 
 
-@dataclass(frozen=True)
-class Payment:
+class Payment(NamedTuple):
     payment_id: str
     order_id: str
     user_id: str
@@ -83,8 +82,8 @@ def refund_payment(payment: Payment | None, msg: Message, ctx: HandlerContext) -
 
 def refund(payment: Payment, msg: Message, ctx: HandlerContext) -> Outcome:
     """Pay the charge back."""
-    refunded = replace(
-        payment, status=REFUNDED, refunded_amount=round(payment.refunded_amount + payment.amount, 2)
+    refunded = payment._replace(
+        status=REFUNDED, refunded_amount=round(payment.refunded_amount + payment.amount, 2)
     )
     return Outcome(refunded, (_reply(msg, refunded, PAYMENT_REFUNDED, ctx),), "refunded")
 

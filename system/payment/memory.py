@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import Any
 
 from system.contracts import Message
@@ -26,8 +25,8 @@ class PaymentTables:
             self.payments[payment.payment_id] = payment
             self._latest[payment.order_id] = payment.payment_id
         else:  # ON CONFLICT(payment_id) DO UPDATE SET status, refunded_amount
-            self.payments[payment.payment_id] = replace(
-                existing, status=payment.status, refunded_amount=payment.refunded_amount
+            self.payments[payment.payment_id] = existing._replace(
+                status=payment.status, refunded_amount=payment.refunded_amount
             )
 
     def insert(self, state: Any) -> None:

@@ -124,7 +124,7 @@ def test_upserts_keep_what_was_first_written(kind, tmp_path):
         state = tx.load(reserve)
         assert (state.stock.available, state.reservation.quantity) == (45, 5)
         # A later write of the reservation changes its status only (ON CONFLICT ... SET status).
-        tx.save(replace(state, reservation=replace(state.reservation, quantity=99, status="released")))
+        tx.save(state._replace(reservation=state.reservation._replace(quantity=99, status="released")))
     with store.transaction() as tx:
         assert (tx.load(reserve).reservation.quantity, tx.load(reserve).reservation.status) == (5, "released")
 
