@@ -197,7 +197,7 @@ def advance(order: Order, msg: Message, step: Step, ctx: HandlerContext) -> Outc
     if step.command is not None:
         messages = (command(msg, step.command, order, ctx),)
         history += (HistoryEntry(step.command, ctx.now),)
-    new = Order(  # not dataclasses.replace: this is the simulator's hot path
+    new = Order(  # built directly, not with _replace: this is the simulator's hot path
         order.order_id,
         order.request,
         step.to,
