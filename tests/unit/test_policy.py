@@ -95,3 +95,15 @@ def test_handler_faults_fire_for_the_armed_key_count_times():
         faults.arm(None, 0)
     with pytest.raises(ValueError, match="unknown routing key"):
         faults.arm("payment.proces", 1)
+
+
+@pytest.mark.parametrize("service", sorted(SERVICE_LOGIC))
+def test_every_defect_composes_on_every_service(service, tmp_path):
+    from system.defects import DEFECTS
+    from system.stores.sqlite import SqliteStore
+
+    for store in (MemoryStore(SERVICE_LOGIC[service].memory()), SqliteStore.open(tmp_path / "s.db", SERVICE_LOGIC[service].sql)):
+        composed = compose(service, store, _NoHooks(), defects=set(DEFECTS), new_id=lambda: "x")
+        assert composed.consumer.ack_on_receipt and composed.handling.publish_first is not None
+        correct = compose(service, store, _NoHooks(), new_id=lambda: "x")
+        assert not correct.consumer.ack_on_receipt and correct.handling.publish_first is None
