@@ -163,6 +163,8 @@ def test_faults_heal_after_the_fault_window_so_a_crash_loop_still_quiesces():
         "delay:inventory.reserved:0:30",
         "dupnew:inventory.release:0",
         "kill:delivery:40",
+        "handler_error:payment.process:2",
+        "publish_fail:inventory.reserved:0",
     ],
 )
 def test_a_schedule_reads_back_what_it_prints(text):
