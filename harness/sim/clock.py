@@ -18,22 +18,20 @@ class VirtualClock:
         self.tick = 0
         self._second = -1
         self._prefix = ""
-        self._iso_tick = -1
-        self._iso = ""
 
     def now(self) -> float:
         return EPOCH + self.tick * STEP_MS / 1000
 
     def iso(self) -> str:
         """The `now` handlers see, in the services' own format (system.stores.sqlite.utc_now)."""
-        if self.tick == self._iso_tick:  # asked many times per step
-            return self._iso
         second, ms = divmod(self.tick * STEP_MS, 1000)
         if second != self._second:  # formatting a datetime is the costly part: once a second
             self._prefix = datetime.fromtimestamp(EPOCH + second, UTC).strftime("%Y-%m-%dT%H:%M:%S")
             self._second = second
-        self._iso_tick, self._iso = self.tick, f"{self._prefix}.{ms:03d}000Z"
-        return self._iso
+        return self._prefix + _MS_SUFFIX[ms]
+
+
+_MS_SUFFIX = tuple(f".{ms:03d}000Z" for ms in range(1000))  # what follows the second, per millisecond
 
 
 class EventLog:
