@@ -13,7 +13,7 @@ from typing import Any, Literal
 OpType = Literal["invoke", "ok", "fail", "info"]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class RecordedMessage:
     """One message seen on `saga_events` by the recorder's tap queue (bound to `#`)."""
 
@@ -26,7 +26,7 @@ class RecordedMessage:
     payload: dict[str, Any] = field(default_factory=dict)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Operation:
     """A client operation in Jepsen's sense.
 
@@ -43,7 +43,7 @@ class Operation:
     error: str | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class FaultEvent:
     """A fault window: started at `start`, healed at `end` (None while still active)."""
 
@@ -54,7 +54,7 @@ class FaultEvent:
     detail: dict[str, Any] = field(default_factory=dict)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class DeadLetter:
     queue: str
     routing_key: str

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import importlib
 import logging
 import socket
 import sys
@@ -14,11 +13,16 @@ from system.contracts import SERVICES
 
 def build_app(service: str):
     config = service_config(service)
-    logic = importlib.import_module(f"system.{service}.logic").LOGIC
-    routes = importlib.import_module(f"system.{service}.api").routes
+    # Imported here: the HTTP layer (FastAPI) is only needed by a service process.
     from system.app import create_app
+    from system.delivery.api import routes as delivery_routes
+    from system.inventory.api import routes as inventory_routes
+    from system.order.api import routes as order_routes
+    from system.payment.api import routes as payment_routes
+    from system.registry import SERVICE_LOGIC
 
-    return config, create_app(config, logic, routes)
+    routes = {"order": order_routes, "inventory": inventory_routes, "payment": payment_routes, "delivery": delivery_routes}
+    return config, create_app(config, SERVICE_LOGIC[service], routes[service])
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 import os
 import sqlite3
+import uuid
 from collections.abc import Callable, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
@@ -15,13 +16,15 @@ from typing import Any
 from fastapi import APIRouter, FastAPI, Header, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
+from system.composition import compose
 from system.config import ServiceConfig
 from system.messaging.crashpoints import CRASH_POINTS, CrashPoints
-from system.messaging.handling import ServiceLogic
-from system.messaging.runtime import MessagingRuntime
-from system.storage import open_database, outbox_backlog
+from system.messaging.handler_faults import HandlerFaults
+from system.messaging.runtime import MessagingRuntime, ServiceHooks
+from system.registry import ServiceLogic
+from system.stores.sqlite import SqliteStore, outbox_backlog
 
 MAX_BODY_BYTES = 64 * 1024
 
@@ -38,20 +41,32 @@ class ArmRequest(BaseModel):
     skip: int = 0
 
 
+class HandlerFaultRequest(BaseModel):
+    routing_key: str | None = None  # None: any delivery
+    count: int = Field(ge=1)
+
+
 def create_app(config: ServiceConfig, logic: ServiceLogic, routes: RouterFactory) -> FastAPI:
     crash_points = CrashPoints()
-    holder: dict[str, object] = {}
+    handler_faults = HandlerFaults()
+    holder: dict[str, SqliteStore] = {}
 
     def conn() -> sqlite3.Connection:
-        return holder["conn"]  # type: ignore[return-value]
+        return holder["store"].conn
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
-        database = open_database(config.database, logic.schema)
-        if logic.initialise:
-            logic.initialise(database)
-        holder["conn"] = database
-        runtime = MessagingRuntime(config, logic, database, crash_points)
+        store = SqliteStore.open(config.database, logic.sql)
+        holder["store"] = store
+        service = compose(
+            config.service,
+            store,
+            ServiceHooks(crash_points, handler_faults),
+            defects=config.defects,
+            new_id=lambda: str(uuid.uuid4()),
+            max_attempts=config.max_attempts,
+        )
+        runtime = MessagingRuntime(config, service, crash_points)
         app.state.runtime = runtime
         runtime.start()
         if config.defects:
@@ -59,11 +74,12 @@ def create_app(config: ServiceConfig, logic: ServiceLogic, routes: RouterFactory
         log.info("%s service on %s:%d, data in %s", config.service, config.host, config.port, config.database)
         yield
         await runtime.stop()
-        database.close()
+        store.close()
 
     app = FastAPI(title=f"{config.service} service", lifespan=lifespan)
     app.state.config = config
     app.state.crash_points = crash_points
+    app.state.handler_faults = handler_faults
 
     @app.middleware("http")
     async def limit_body_size(request: Request, call_next):
@@ -101,13 +117,13 @@ def create_app(config: ServiceConfig, logic: ServiceLogic, routes: RouterFactory
         }
         return JSONResponse(body, status_code=200 if ok else 503)
 
-    app.include_router(_chaos_router(config, crash_points))
+    app.include_router(_chaos_router(config, crash_points, handler_faults))
     app.include_router(routes(conn, config))
     return app
 
 
-def _chaos_router(config: ServiceConfig, crash_points: CrashPoints) -> APIRouter:
-    """Arm crash points. Off unless SAGA_CHAOS_TOKEN is set; every call must present it."""
+def _chaos_router(config: ServiceConfig, crash_points: CrashPoints, handler_faults: HandlerFaults) -> APIRouter:
+    """Arm crash points and handler faults. Off unless SAGA_CHAOS_TOKEN is set; every call must present it."""
     router = APIRouter(prefix="/_chaos", tags=["chaos"])
 
     def check(token: str | None) -> None:
@@ -138,6 +154,28 @@ def _chaos_router(config: ServiceConfig, crash_points: CrashPoints) -> APIRouter
     async def disarm(x_chaos_token: str | None = Header(default=None)) -> None:
         check(x_chaos_token)
         crash_points.disarm_all()
+
+    @router.get("/handler-faults")
+    async def list_handler_faults(x_chaos_token: str | None = Header(default=None)) -> dict:
+        check(x_chaos_token)
+        return {"armed": [vars(a) for a in handler_faults.armed]}
+
+    @router.post("/handler-faults")
+    async def arm_handler_faults(
+        request: HandlerFaultRequest, x_chaos_token: str | None = Header(default=None)
+    ) -> dict:
+        check(x_chaos_token)
+        try:
+            armed = handler_faults.arm(request.routing_key, request.count)
+        except ValueError as exc:
+            raise HTTPException(422, str(exc)) from None
+        log.warning("handler faults armed: %s", vars(armed))
+        return {"armed": vars(armed)}
+
+    @router.delete("/handler-faults", status_code=204)
+    async def clear_handler_faults(x_chaos_token: str | None = Header(default=None)) -> None:
+        check(x_chaos_token)
+        handler_faults.clear()
 
     return router
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from system.contracts import DEFAULT_PORTS, SERVICES
 from system.decisions import DecisionConfig
-from system.defects import parse_defects
+from system.defects import Defect, parse_defects
 from system.rates import parse_rate
 
 DEFAULT_AMQP_URL = "amqp://guest:guest@127.0.0.1:5672/"
@@ -28,7 +28,7 @@ class ServiceConfig:
     amqp_url: str
     decisions: DecisionConfig
     chaos_token: str | None
-    defects: frozenset[str]
+    defects: frozenset[Defect]
     prefetch: int = 32
     max_attempts: int = 5  # a message that keeps failing is dead-lettered after this many tries
 

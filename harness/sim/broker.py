@@ -61,7 +61,9 @@ class SimBroker:
         self.routes = {rk: [self.queues[s] for s in SERVICES if rk in BINDINGS[s]] for rk in ROUTING_KEYS}
         self.dead_letters: dict[str, list[DeadLetter]] = {s: [] for s in SERVICES}
         self.recorded: list[RecordedMessage] = []
-        self._delayed: list[tuple[int, int, SimQueue, Envelope]] = []
+        # Copies published under a NEW message_id by the dupnew nemesis: copy id -> original id.
+        self.injected: dict[str, str] = {}
+        self.delayed: list[tuple[int, int, SimQueue, Envelope]] = []  # a heap: (arrival tick, seq, ...)
         self._delay_seq = 0
         self.duplicates = 0
 
@@ -70,18 +72,15 @@ class SimBroker:
         self._route(msg, by)
         if self.injector.republish_new_id(msg.type):
             copy = replace(msg, message_id=self.new_id())
-            self._fault("dupnew", msg.type, original=msg.message_id, copy=copy.message_id)
+            self.injected[copy.message_id] = msg.message_id
+            self.fault("dupnew", msg.type, original=msg.message_id, copy=copy.message_id)
             self._route(copy, "nemesis")
 
     def _route(self, msg: Message, by: str) -> None:
+        # (time, routing_key, message_id, order_id, redelivered, causation_id, payload), positional: hot path
         self.recorded.append(
             RecordedMessage(
-                time=self.clock.now(),
-                routing_key=msg.type,
-                message_id=msg.message_id,
-                order_id=msg.order_id,
-                causation_id=msg.causation_id,
-                payload=msg.payload,
+                self.clock.now(), msg.type, msg.message_id, msg.order_id, False, msg.causation_id, msg.payload
             )
         )
         self.log.emit(f"publish {by} {msg.type} {msg.message_id} {msg.order_id}")
@@ -94,18 +93,18 @@ class SimBroker:
             queue.ready.append(envelope)
             return
         self._delay_seq += 1
-        heapq.heappush(self._delayed, (self.clock.tick + steps, self._delay_seq, queue, envelope))
-        self._fault("delay", envelope.message.type, message_id=envelope.message.message_id, steps=steps)
+        heapq.heappush(self.delayed, (self.clock.tick + steps, self._delay_seq, queue, envelope))
+        self.fault("delay", envelope.message.type, message_id=envelope.message.message_id, steps=steps)
 
     # -- delayed copies ----------------------------------------------------------------------
     def release_due(self) -> None:
-        while self._delayed and self._delayed[0][0] <= self.clock.tick:
-            _, _, queue, envelope = heapq.heappop(self._delayed)
+        while self.delayed and self.delayed[0][0] <= self.clock.tick:
+            _, _, queue, envelope = heapq.heappop(self.delayed)
             queue.ready.append(envelope)
             self.log.emit(f"arrive {queue.name} {envelope.message.message_id}")
 
     def next_release(self) -> int | None:
-        return self._delayed[0][0] if self._delayed else None
+        return self.delayed[0][0] if self.delayed else None
 
     # -- consuming ---------------------------------------------------------------------------
     def has_work(self, service: str) -> bool:
@@ -126,7 +125,7 @@ class SimBroker:
             unacked.append(envelope)
             if injector.duplicate(envelope.message.type):
                 self.duplicates += 1
-                self._fault("duplicate", envelope.message.type, message_id=envelope.message.message_id)
+                self.fault("duplicate", envelope.message.type, message_id=envelope.message.message_id)
                 self._enqueue(queue, Envelope(envelope.message, redelivered=True))
         for envelope in unacked:  # in the correct system, the first one: handlers finish in one step
             if not envelope.taken:
@@ -173,20 +172,20 @@ class SimBroker:
 
     # -- reading -----------------------------------------------------------------------------
     def busy(self) -> bool:
-        return bool(self._delayed) or any(q.ready or q.unacked for q in self.queues.values())
+        return bool(self.delayed) or any(q.ready or q.unacked for q in self.queues.values())
 
     def depths(self) -> dict[str, int]:
         """Messages ready + unacked per queue, work queues and DLQs, as the management API counts."""
         depths: dict[str, int] = {}
         in_delay: dict[str, int] = {}
-        for _, _, queue, _ in self._delayed:
+        for _, _, queue, _ in self.delayed:
             in_delay[queue.name] = in_delay.get(queue.name, 0) + 1
         for service, queue in self.queues.items():
             depths[queue.name] = len(queue.ready) + len(queue.unacked) + in_delay.get(queue.name, 0)
             depths[dead_letter_queue_name(service)] = len(self.dead_letters[service])
         return depths
 
-    def _fault(self, kind: str, target: str, **detail: object) -> None:
+    def fault(self, kind: str, target: str, **detail: object) -> None:
         now = self.clock.now()
-        self.faults.append(FaultEvent(kind, target, now, now, dict(detail)))
-        self.log.emit(" ".join(["fault", kind, target, *map(str, detail.values())]))
+        self.faults.append(FaultEvent(kind, target, now, now, detail))
+        self.log.emit(f"fault {kind} {target} {' '.join(map(str, detail.values()))}")

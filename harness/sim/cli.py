@@ -27,7 +27,7 @@ from harness.sim.faults import (
 from harness.sim.orders import ORDER_KINDS
 from harness.sim.run import SimResult, simulate
 from harness.sim.sweep import sweep_configs
-from system.defects import DEFECTS
+from system.defects import DEFECTS, parse_defects
 
 _LABEL = {True: "valid", False: "INVALID", "unknown": "unknown"}
 
@@ -104,7 +104,7 @@ def config_from_args(args: argparse.Namespace) -> SimConfig:
         orders=args.orders,
         faults=FaultSpec.parse(args.faults),
         schedule=parse_schedule(args.schedule),
-        defects=_defects(args.defects),
+        defects=parse_defects(args.defects, source="--defects"),
         mix=mix,
         prefetch=args.prefetch,
         max_attempts=args.max_attempts,
@@ -113,14 +113,6 @@ def config_from_args(args: argparse.Namespace) -> SimConfig:
         heal_after=max(0, args.heal_after),
         max_steps=max(0, args.max_steps),
     )
-
-
-def _defects(text: str | None) -> frozenset[str]:
-    names = frozenset(n.strip() for n in (text or "").split(",") if n.strip())
-    unknown = sorted(names - DEFECTS.keys())
-    if unknown:
-        raise ValueError(f"unknown defect(s) {', '.join(unknown)}; known: {', '.join(DEFECTS)}")
-    return names
 
 
 def exit_code(verdicts: list[Verdict]) -> int:

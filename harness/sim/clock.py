@@ -23,12 +23,15 @@ class VirtualClock:
         return EPOCH + self.tick * STEP_MS / 1000
 
     def iso(self) -> str:
-        """The `now` handlers see, in the services' own format (storage.utc_now)."""
+        """The `now` handlers see, in the services' own format (system.stores.sqlite.utc_now)."""
         second, ms = divmod(self.tick * STEP_MS, 1000)
         if second != self._second:  # formatting a datetime is the costly part: once a second
             self._prefix = datetime.fromtimestamp(EPOCH + second, UTC).strftime("%Y-%m-%dT%H:%M:%S")
             self._second = second
-        return f"{self._prefix}.{ms:03d}000Z"
+        return self._prefix + _MS_SUFFIX[ms]
+
+
+_MS_SUFFIX = tuple(f".{ms:03d}000Z" for ms in range(1000))  # what follows the second, per millisecond
 
 
 class EventLog:
@@ -44,20 +47,30 @@ class EventLog:
         self.clock = clock
         self._hash = hashlib.sha256()
         self._batch: list[str] = []
-        self.count = 0
-        self.lines: list[str] | None = [] if keep else None
+        self._hashed = 0  # lines already hashed
+        self._lines: list[str] | None = [] if keep else None
+
+    @property
+    def lines(self) -> list[str] | None:
+        """Every line so far (None unless kept)."""
+        self._flush()
+        return self._lines
+
+    @property
+    def count(self) -> int:
+        return self._hashed + len(self._batch)
 
     def emit(self, event: str) -> None:
-        line = f"{self.clock.tick} {event}\n"
-        self._batch.append(line)
-        self.count += 1
-        if self.lines is not None:
-            self.lines.append(line[:-1])
-        if len(self._batch) >= self._BATCH:
+        batch = self._batch
+        batch.append(f"{self.clock.tick} {event}\n")
+        if len(batch) >= self._BATCH:
             self._flush()
 
     def _flush(self) -> None:
+        if self._lines is not None:
+            self._lines.extend(line[:-1] for line in self._batch)
         self._hash.update("".join(self._batch).encode())
+        self._hashed += len(self._batch)
         self._batch.clear()
 
     def fingerprint(self) -> str:

@@ -6,6 +6,7 @@ import shlex
 from dataclasses import dataclass
 
 from harness.sim.faults import FaultSpec, ScheduledFault, format_schedule
+from system.defects import Defect
 
 DEFAULT_PREFETCH = 32  # ServiceConfig.prefetch
 DEFAULT_MAX_ATTEMPTS = 5  # ServiceConfig.max_attempts
@@ -17,7 +18,7 @@ class SimConfig:
     orders: int = 10
     faults: FaultSpec = FaultSpec()
     schedule: tuple[ScheduledFault, ...] = ()
-    defects: frozenset[str] = frozenset()
+    defects: frozenset[Defect] = frozenset()
     mix: tuple[str, ...] = ()  # order kinds, cycled; empty: drawn from the seed
     prefetch: int = DEFAULT_PREFETCH
     max_attempts: int = DEFAULT_MAX_ATTEMPTS

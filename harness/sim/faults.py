@@ -30,6 +30,8 @@ FAULT_KINDS: dict[str, tuple[float, str]] = {
     "kill": (0.002, "SIGKILL a random service between steps (per step)"),
     "retry": (0.1, "the client re-sends an order with the same Idempotency-Key (per order)"),
     "dupnew": (0.02, "re-publish a message under a NEW message_id, as a buggy sender would (per publish)"),
+    "handler_error": (0.02, "the handler raises a transient error inside its transaction (per delivery handled)"),
+    "publish_fail": (0.02, "a relay publish is not confirmed: the row must stay unsent (per published row)"),
 }
 CRASH_KIND_POINT = {
     "crash_before_commit": BEFORE_COMMIT,
@@ -39,7 +41,8 @@ CRASH_KIND_POINT = {
 ALIASES: dict[str, tuple[str, ...]] = {
     "none": (),
     "crash": tuple(CRASH_KIND_POINT),
-    # dupnew is not in "all": a new id is a different message, which the real nemeses never send.
+    # Not in "all" (what the benchmark and most tests run): dupnew, handler_error, publish_fail.
+    # The default sweeps mix them in (harness/sim/sweep.py).
     "all": ("dup", "delay", "reorder", *CRASH_KIND_POINT, "kill", "retry"),
 }
 DELAY_MAX_STEPS = 40
@@ -108,6 +111,8 @@ class ScheduledFault:
     dup:ROUTING_KEY[:NTH]                       deliver the nth delivery of that key twice
     delay:ROUTING_KEY[:NTH[:STEPS]]             hold the nth routed copy back STEPS steps
     dupnew:ROUTING_KEY[:NTH]                    re-publish the nth publish under a new id
+    handler_error:ROUTING_KEY[:NTH]             the handler raises on the nth delivery of that key
+    publish_fail:ROUTING_KEY[:NTH]              the nth relay publish of that key is not confirmed
     kill:SERVICE:TICK                           kill the service at that virtual tick (or the next one it is up)
     """
 
@@ -146,7 +151,7 @@ def _parse_one(item: str) -> ScheduledFault:
             key = rest[2] if len(rest) > 2 and rest[2] != "*" else None
             nth = _count(rest[3]) if len(rest) > 3 else 0
             return ScheduledFault("crash", service, point, key and _key(key), nth)
-        if kind in ("dup", "dupnew") and 1 <= len(rest) <= 2:
+        if kind in ("dup", "dupnew", "handler_error", "publish_fail") and 1 <= len(rest) <= 2:
             nth = _count(rest[1]) if len(rest) > 1 else 0
             return ScheduledFault(kind, routing_key=_key(rest[0]), nth=nth)
         if kind == "delay" and 1 <= len(rest) <= 3:
@@ -214,6 +219,7 @@ class FaultInjector:
         rate = self.spec.rate
         self.p_dup, self.p_delay, self.p_reorder = rate("dup"), rate("delay"), rate("reorder")
         self.p_kill, self.p_retry, self.p_dupnew = rate("kill"), rate("retry"), rate("dupnew")
+        self.p_handler_error, self.p_publish_fail = rate("handler_error"), rate("publish_fail")
         self.p_crash = {point: rate(kind) for kind, point in CRASH_KIND_POINT.items()}
 
     def _scheduled(self, kind: str, routing_key: str | None = None, service: str | None = None,
@@ -231,30 +237,52 @@ class FaultInjector:
     def _dice(self, p: float) -> bool:
         return p > 0.0 and self.rng.random() < p
 
+    # The checks below run several times per step: the dice are inlined (`p > 0.0 and
+    # rng.random() < p`, as _dice), so a fault that is off costs one comparison.
     def crash_at(self, service: str, point: str, routing_key: str, dice: bool = True) -> bool:
-        scheduled = bool(self.armed) and self._scheduled("crash", routing_key, service, point)
-        return scheduled or (dice and self._dice(self.p_crash[point]))
+        if self.armed and self._scheduled("crash", routing_key, service, point):
+            return True
+        p = self.p_crash[point]
+        return dice and p > 0.0 and self.rng.random() < p
 
     def duplicate(self, routing_key: str) -> bool:
-        scheduled = bool(self.armed) and self._scheduled("dup", routing_key)
-        return scheduled or self._dice(self.p_dup)
+        if self.armed and self._scheduled("dup", routing_key):
+            return True
+        p = self.p_dup
+        return p > 0.0 and self.rng.random() < p
 
     def republish_new_id(self, routing_key: str) -> bool:
-        scheduled = bool(self.armed) and self._scheduled("dupnew", routing_key)
-        return scheduled or self._dice(self.p_dupnew)
+        if self.armed and self._scheduled("dupnew", routing_key):
+            return True
+        p = self.p_dupnew
+        return p > 0.0 and self.rng.random() < p
+
+    def handler_error(self, service: str, routing_key: str) -> bool:
+        if self.armed and self._scheduled("handler_error", routing_key):
+            return True
+        p = self.p_handler_error
+        return p > 0.0 and self.rng.random() < p
+
+    def publish_fails(self, routing_key: str) -> bool:
+        if self.armed and self._scheduled("publish_fail", routing_key):
+            return True
+        p = self.p_publish_fail
+        return p > 0.0 and self.rng.random() < p
 
     def delay_steps(self, routing_key: str) -> int:
         for armed in self.armed:
             f = armed.fault
             if f.kind == "delay" and f.routing_key == routing_key and armed.hit():
                 return f.steps
-        if self._dice(self.p_delay):
+        p = self.p_delay
+        if p > 0.0 and self.rng.random() < p:
             return self.rng.randint(1, DELAY_MAX_STEPS)
         return 0
 
     def reorder_pick(self, ready: int) -> int:
         """Which ready message the consumer gets: 0 (the oldest) unless reordering."""
-        if ready > 1 and self._dice(self.p_reorder):
+        p = self.p_reorder
+        if ready > 1 and p > 0.0 and self.rng.random() < p:
             return self.rng.randrange(ready)
         return 0
 
@@ -275,4 +303,5 @@ class FaultInjector:
         """No more faults of any kind: what a chaos run's heal phase does before the final check."""
         self.armed = []
         self.p_dup = self.p_delay = self.p_reorder = self.p_kill = self.p_retry = self.p_dupnew = 0.0
+        self.p_handler_error = self.p_publish_fail = 0.0
         self.p_crash = dict.fromkeys(self.p_crash, 0.0)

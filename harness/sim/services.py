@@ -1,42 +1,34 @@
-"""One simulated service: the messaging shell of system/messaging/{runtime,handling}.py, in memory.
+"""One simulated service: the REAL messaging core (system/composition.py, handling.py,
+policy.py) over the in-memory store adapter, executed step by step.
 
-Consumer: take a delivery, handle it in one transaction (inbox claim, a duplicate stops there;
-load, the REAL domain `handle`, save, outbox rows), commit, ack. Relay: publish unsent outbox
-rows, then mark them sent. Crash points are the real ones; a crash loses what a SIGKILL loses.
-The infrastructure defects change the order of commit, ack and publish exactly as runtime.py does.
+This module only executes: it takes a delivery from the simulated broker, runs the composed
+handling, and does what the consumer policy decided (ack, requeue, dead-letter); the relay
+publishes unsent rows and marks what the relay policy says. It defines no transaction, retry or
+dead-letter rule of its own. Crash points are the real ones; a crash loses what a SIGKILL loses.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import replace
 from typing import Any
 
 from harness.model import FaultEvent
 from harness.sim.broker import Envelope, SimBroker
 from harness.sim.clock import EventLog, VirtualClock
 from harness.sim.faults import FaultInjector
-from harness.sim.stores import ServiceStore
-from system.contracts import HandlerContext, Message, Outcome
+from system.composition import compose
+from system.contracts import HandlerContext, Message
 from system.decisions import DecisionConfig
-from system.delivery import domain as delivery_domain
-from system.inventory import domain as inventory_domain
+from system.defects import Defect
 from system.messaging.crashpoints import (
     AFTER_COMMIT_BEFORE_ACK,
     AFTER_PUBLISH_BEFORE_MARK_SENT,
     BEFORE_COMMIT,
 )
-from system.order import domain as order_domain
-from system.payment import domain as payment_domain
-
-# The functions the real services run (system/<service>/logic.py wires the same ones).
-DOMAINS: dict[str, Callable[[Any, Message, HandlerContext], Outcome]] = {
-    "order": order_domain.handle,
-    "inventory": inventory_domain.handle,
-    "payment": payment_domain.handle,
-    "delivery": delivery_domain.handle,
-}
-RELAY_BATCH = 200  # runtime.py reads up to 200 unsent rows per round
+from system.messaging.handler_faults import TransientHandlerFault
+from system.messaging.policy import Ack, AlreadySettled, DeadLetter, Requeue, attempt_number
+from system.registry import ServiceLogic
+from system.stores.memory import MemoryStore
 
 
 class Crashed(BaseException):
@@ -47,35 +39,58 @@ class Crashed(BaseException):
         self.point = point
 
 
+class SimHooks:
+    """The simulator's transaction hooks: injected handler errors, then the before_commit crash point."""
+
+    __slots__ = ("name", "injector", "broker")
+
+    def __init__(self, name: str, injector: FaultInjector, broker: SimBroker) -> None:
+        self.name, self.injector, self.broker = name, injector, broker
+
+    def before_commit(self, msg: Message) -> None:
+        injector = self.injector
+        if injector.handler_error(self.name, msg.type):
+            self.broker.fault("handler_error", self.name, message_id=msg.message_id)
+            raise TransientHandlerFault(f"injected handler fault on {msg.type}")
+        if injector.crash_at(self.name, BEFORE_COMMIT, msg.type):
+            raise Crashed(BEFORE_COMMIT)
+
+
 class SimService:
     def __init__(
         self,
-        name: str,
-        store: ServiceStore,
+        logic: ServiceLogic,
         broker: SimBroker,
         clock: VirtualClock,
         log: EventLog,
         injector: FaultInjector,
         decisions: DecisionConfig,
-        defects: frozenset[str],
+        defects: frozenset[Defect],
         new_id: Callable[[], str],
         faults: list[FaultEvent],
         prefetch: int = 32,
         max_attempts: int = 5,
     ) -> None:
-        self.name = name
-        self.store = store
+        self.name = name = logic.name
+        self.tables: Any = logic.memory()
+        self.store: MemoryStore[Any] = MemoryStore(self.tables)
+        self.service = compose(
+            name, self.store, SimHooks(name, injector, broker),
+            defects=defects, new_id=new_id, max_attempts=max_attempts,
+        )
+        self.handling, self.consumer, self.relay_policy = (
+            self.service.handling, self.service.consumer, self.service.relay
+        )
+        # Bound once: these run for every delivery.
+        self._commit, self._publish_first = self.handling.commit, self.handling.publish_first
+        self._decide, self._emit = self.consumer.decide, log.emit
         self.broker = broker
         self.clock = clock
         self.log = log
         self.injector = injector
         self.decisions = decisions
-        self.defects = defects
-        self.new_id = new_id
         self.faults = faults
         self.prefetch = prefetch
-        self.max_attempts = max_attempts
-        self.decide = DOMAINS[name]
         self.up = True
         self._down: tuple[float, str] | None = None
         # publish_before_commit only: handlers that published and have not committed yet.
@@ -83,9 +98,6 @@ class SimService:
         # Every finished transaction, in order, when a test wants to replay them against SQLite.
         self.journal: list[tuple[Any, ...]] | None = None
         self.stats = {"handled": 0, "duplicates": 0, "crashes": 0, "published": 0, "lost": 0}
-        self._ack_first = "ack_before_commit" in defects
-        self._no_outbox = "publish_before_commit" in defects
-        self._no_dedup = "no_inbox_dedup" in defects
 
     # -- consumer ----------------------------------------------------------------------------
     def handle_next(self) -> None:
@@ -99,95 +111,94 @@ class SimService:
 
     def _on_message(self, envelope: Envelope) -> None:
         msg = envelope.message
-        self.log.emit(f"deliver {self.name} {msg.type} {msg.message_id} {int(envelope.redelivered)}")
-        if self._ack_first:
+        self._emit(f"deliver {self.name} {msg.type} {msg.message_id} {int(envelope.redelivered)}")
+        if self.consumer.ack_on_receipt:
             self._ack(envelope)
-        ctx = HandlerContext(now=self.clock.iso(), decisions=self.decisions, defects=self.defects)
-        if self._no_outbox:
+        ctx = HandlerContext(self.clock.iso(), self.decisions)
+        publish_first = self._publish_first
+        if publish_first is not None:
             try:
-                self._publish_first(msg, ctx)
-            except Exception as exc:  # noqa: BLE001 - as below
-                self._handler_failed(envelope, exc)
+                direct = publish_first(msg, ctx)
+            except Exception as exc:  # noqa: BLE001 - as in _commit_and_settle
+                self._settle(envelope, exc)
                 return
+            for out in direct:
+                self.broker.publish(out, self.name)
+                self.stats["published"] += 1
             # The real handler awaits the publish here, and the consumer runs other deliveries
             # meanwhile (a reply to what was just published, even): the commit is a later step.
             self.pending.append((envelope, msg, ctx))
             return
-        self._commit_and_ack(envelope, msg, ctx, use_outbox=True)
+        self._commit_and_settle(envelope, msg, ctx)
 
     def finish_pending(self) -> None:
         """publish_before_commit: the oldest published-but-uncommitted handler commits and acks."""
         envelope, msg, ctx = self.pending.pop(0)
         try:
-            self._commit_and_ack(envelope, msg, ctx, use_outbox=False)
+            self._commit_and_settle(envelope, msg, ctx)
         except Crashed as crash:
             self.crash(crash.point)
 
-    def _commit_and_ack(self, envelope: Envelope, msg: Message, ctx: HandlerContext, use_outbox: bool) -> None:
+    def _commit_and_settle(self, envelope: Envelope, msg: Message, ctx: HandlerContext) -> None:
         try:
-            duplicate = self._transaction(msg, ctx, use_outbox)
+            outcome = self._commit(msg, ctx)
         except Exception as exc:  # noqa: BLE001 - a handler bug must not stop the consumer (runtime.py)
-            self._handler_failed(envelope, exc)
+            self._settle(envelope, exc)
             return
-        self.stats["duplicates" if duplicate else "handled"] += 1
-        self._crash_point(AFTER_COMMIT_BEFORE_ACK, msg.type)
-        if not self._ack_first:
-            self._ack(envelope)
-
-    def _transaction(self, msg: Message, ctx: HandlerContext, use_outbox: bool) -> bool:
-        """handling.handle_message: True when the inbox says it was handled before."""
-        store = self.store
-        if msg.message_id in store.inbox and not self._no_dedup:
-            self.log.emit(f"duplicate {self.name} {msg.message_id}")
-            if self.journal is not None:
-                self.journal.append((self.name, msg, ctx, use_outbox))
-            return True
-        outcome = self.decide(store.load(msg), msg, ctx)
-        self._crash_point(BEFORE_COMMIT, msg.type)  # still inside the transaction: nothing written
-        store.commit(msg, outcome.state, outcome.messages if use_outbox else ())
-        self.log.emit(f"commit {self.name} {msg.message_id} {outcome.note}")
-        if self.journal is not None:
-            self.journal.append((self.name, msg, ctx, use_outbox))
-        return False
-
-    def _publish_first(self, msg: Message, ctx: HandlerContext) -> None:
-        """The `publish_before_commit` defect: decide and publish under fresh ids, no outbox."""
-        decided = self.decide(self.store.load(msg), msg, ctx)
-        for out in decided.messages:
-            self.broker.publish(replace(out, message_id=self.new_id()), self.name)
-            self.stats["published"] += 1
-
-    def _handler_failed(self, envelope: Envelope, exc: Exception) -> None:
-        self.log.emit(f"handler-failed {self.name} {envelope.message.message_id} {exc!r}")
-        if self._ack_first:  # already acked: nothing left to retry
-            self.stats["lost"] += 1
-            return
-        attempts = envelope.failures + 1
-        if attempts >= self.max_attempts:
-            self.broker.dead_letter(self.name, envelope, f"handler failed {attempts} times: {exc!r}")
+        if outcome is None:
+            self.stats["duplicates"] += 1
+            self._emit(f"duplicate {self.name} {msg.message_id}")
         else:
-            self.broker.nack_requeue(self.name, envelope)
+            self.stats["handled"] += 1
+            self._emit(f"commit {self.name} {msg.message_id} {outcome.note}")
+        if self.journal is not None:
+            self.journal.append((self.name, msg, ctx))
+        if self.injector.crash_at(self.name, AFTER_COMMIT_BEFORE_ACK, msg.type):
+            raise Crashed(AFTER_COMMIT_BEFORE_ACK)
+        self._settle(envelope, None)
+
+    def _settle(self, envelope: Envelope, failure: Exception | None) -> None:
+        """Execute what the consumer policy decides for this delivery."""
+        if failure is not None:
+            self._emit(f"handler-failed {self.name} {envelope.message.message_id} {failure!r}")
+        decision = self._decide(failure, attempt_number(envelope.failures))
+        if isinstance(decision, Ack):
+            self._ack(envelope)
+        elif isinstance(decision, Requeue):
+            self.broker.nack_requeue(self.name, envelope)  # virtual time: no wait for the backoff
+        elif isinstance(decision, DeadLetter):
+            self.broker.dead_letter(self.name, envelope, decision.reason)
+        if failure is not None and isinstance(decision, Ack | AlreadySettled):
+            self.stats["lost"] += 1  # acked although its handler failed: nothing will retry it
 
     def _ack(self, envelope: Envelope) -> None:
         self.broker.ack(self.name, envelope)
-        self.log.emit(f"ack {self.name} {envelope.message.message_id}")
+        self._emit(f"ack {self.name} {envelope.message.message_id}")
 
     # -- outbox relay --------------------------------------------------------------------------
     def relay(self) -> None:
-        rows = self.store.unsent()[:RELAY_BATCH]
+        rows = self.store.unsent(self.relay_policy.batch)
+        broker, injector, name = self.broker, self.injector, self.name
+        confirmed: list[bool] = []
+        for row in rows:
+            if injector.publish_fails(row.message.type):  # not confirmed: as if lost on the way
+                broker.fault("publish_fail", row.message.type, message_id=row.message.message_id)
+                confirmed.append(False)
+            else:
+                broker.publish(row.message, name)
+                confirmed.append(True)
+        to_mark = self.relay_policy.to_mark(rows, confirmed)
         try:
-            for row in rows:
-                self.broker.publish(row.message, self.name)
-            for i, row in enumerate(rows):
+            for i, row in enumerate(to_mark):
                 # A schedule counts every row's hit, as the real crash point does; the dice roll
                 # once per round, or a large backlog would crash nearly every round, forever.
                 self._crash_point(AFTER_PUBLISH_BEFORE_MARK_SENT, row.message.type, dice=i == 0)
         except Crashed as crash:
             self.crash(crash.point)  # published, not marked: re-published after the restart
             return
-        self.store.mark_sent(rows)
-        self.stats["published"] += len(rows)
-        self.log.emit(f"mark-sent {self.name} {len(rows)}")
+        self.store.mark_sent(to_mark, "")
+        self.stats["published"] += sum(confirmed)
+        self.log.emit(f"mark-sent {self.name} {len(to_mark)}")
 
     # -- process life ----------------------------------------------------------------------------
     def _crash_point(self, point: str, routing_key: str, dice: bool = True) -> None:
@@ -212,8 +223,9 @@ class SimService:
 
     def restart(self) -> None:
         self.up = True
-        fault = self.open_fault()
-        if fault is not None:
-            self.faults.append(replace(fault, end=self.clock.now()))
+        if self._down is not None:  # the open fault (open_fault()), now closed
+            since, point = self._down
+            kind = "kill" if point == "kill" else "crash"
+            self.faults.append(FaultEvent(kind, self.name, since, self.clock.now(), {"point": point}))
             self._down = None
-        self.log.emit(f"restart {self.name}")
+        self._emit(f"restart {self.name}")

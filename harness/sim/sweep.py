@@ -9,15 +9,17 @@ from harness.sim.config import SimConfig
 from harness.sim.faults import FaultSpec
 
 # A seed picks its mix (seed % len), so a failing seed's replay names the mix it ran with.
+# Half of them carry copies under new ids (dupnew, recorded in History.injected), handler errors
+# or unconfirmed publishes: faults the correct system must absorb as well as the classic ones.
 SWEEP_MIXES = (
     "all",
-    "dup,reorder",
+    "dup,reorder,dupnew",
     "crash",
-    "dup,delay",
-    "kill,retry,reorder",
-    "crash,dup,delay",
-    "crash_after_publish=0.05,reorder",
-    "dup=0.2,crash=0.03,kill",
+    "dup,delay,dupnew",
+    "kill,retry,reorder,handler_error",
+    "crash,dup,delay,publish_fail",
+    "crash_after_publish=0.05,reorder,dupnew",
+    "dup=0.2,crash=0.03,kill,handler_error,publish_fail",
 )
 
 

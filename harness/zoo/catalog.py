@@ -52,6 +52,24 @@ SIM_DETECTORS: dict[str, Detector] = {
     "complete_before_delivery": _sim(
         ("completed_order_charged_once", "trace_legal"), orders=10, mix="success,delivery_failed"
     ),
+    # The six below are meant for the invariants of issue #12 (client ground truth, justified
+    # outcomes, causality, answered commands); each is shown to change behaviour in
+    # tests/sim/test_defects.py whether or not those invariants are there to catch it.
+    "api_stores_other_field": _sim(("client_ground_truth",), orders=10, mix="success,dice"),
+    "reserve_off_by_one": _sim(("outcome_justified",), orders=12, mix="last_units"),
+    "ack_and_drop_on_handler_error": _sim(
+        ("command_answered", "orders_terminal"), orders=5, mix="success",
+        schedule="handler_error:payment.process:0",
+    ),
+    "compensation_repeated_on_copy": _sim(
+        ("trace_legal", "bus_causality"), SENDER_RETRY_EXEMPT, orders=6, mix="payment_failed,delivery_failed",
+        schedule="dupnew:payment.failed:0,dupnew:delivery.failed:0",
+    ),
+    "relay_marks_unconfirmed_sent": _sim(
+        ("orders_terminal", "command_answered"), orders=5, mix="success",
+        schedule="publish_fail:inventory.reserve:0",
+    ),
+    "relabelled_outcome": _sim(("outcome_justified",), orders=30, mix="dice"),
 }
 
 # Real processes, real RabbitMQ: the shipped chaos experiments at a small size.
@@ -64,6 +82,14 @@ EXPERIMENT_DETECTORS: dict[str, Detector] = {
     "release_not_idempotent": _experiment("sender-retries", STOCK),
     "unstable_payment_decision": _experiment("sender-retries", MONEY),
     "complete_before_delivery": _experiment("latency", ("completed_order_charged_once", "trace_legal")),
+    "api_stores_other_field": _experiment("latency", ("client_ground_truth",)),
+    "reserve_off_by_one": _experiment("scarce-stock", ("outcome_justified",)),
+    "ack_and_drop_on_handler_error": _experiment("handler-faults", ("command_answered", "orders_terminal")),
+    "compensation_repeated_on_copy": _experiment("sender-retries", ("trace_legal", "bus_causality")),
+    # A partition drops a service's broker connection: publishes in flight fail or go unconfirmed
+    # (broker-restart would too, but it restarts the broker every local instance shares).
+    "relay_marks_unconfirmed_sent": _experiment("partition", ("orders_terminal", "command_answered")),
+    "relabelled_outcome": _experiment("scarce-stock", ("outcome_justified",)),
 }
 
 assert set(SIM_DETECTORS) == set(DEFECTS) == set(EXPERIMENT_DETECTORS), "every defect needs detectors"

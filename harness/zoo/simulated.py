@@ -7,9 +7,10 @@ import time
 from harness.sim import FaultSpec, SimConfig, parse_schedule, simulate
 from harness.zoo.catalog import Detector
 from harness.zoo.verdicts import CaseResult, judge
+from system.defects import Defect
 
 
-def sim_config(detector: Detector, seed: int, defects: frozenset[str]) -> SimConfig:
+def sim_config(detector: Detector, seed: int, defects: frozenset[Defect]) -> SimConfig:
     p = detector.params
     return SimConfig(
         seed=seed,
@@ -23,7 +24,7 @@ def sim_config(detector: Detector, seed: int, defects: frozenset[str]) -> SimCon
 
 def run_sim_case(defect: str, detector: Detector, seed: int) -> CaseResult:
     started = time.perf_counter()
-    broken = simulate(sim_config(detector, seed, frozenset({defect})))
+    broken = simulate(sim_config(detector, seed, frozenset({Defect(defect)})))
     seconds = time.perf_counter() - started
     control = simulate(sim_config(detector, seed, frozenset()))
     return judge(defect, detector, broken.verdicts, control.verdicts, seconds, broken.config.replay_command())

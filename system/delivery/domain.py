@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from system.contracts import (
     DELIVERY_FAILED,
@@ -13,23 +13,23 @@ from system.contracts import (
     Message,
     Outcome,
     caused_by,
+    uuid5_text,
 )
 from system.decisions import delivery_fails
 
 SCHEDULED, FAILED, CANCELLED = "scheduled", "failed", "cancelled"
 
-_DELIVERY_NS = uuid.UUID("a3e0f6b4-2c9d-4f1a-8e57-5d1b9c0e7f32")
+_DELIVERY_NS = uuid.UUID("a3e0f6b4-2c9d-4f1a-8e57-5d1b9c0e7f32").bytes
 
 
-@dataclass(frozen=True)
-class Delivery:
+class Delivery(NamedTuple):
     delivery_id: str
     order_id: str
     status: str  # scheduled | failed | cancelled
 
 
 def delivery_id_for(order_id: str) -> str:
-    return str(uuid.uuid5(_DELIVERY_NS, order_id))
+    return uuid5_text(_DELIVERY_NS, order_id)
 
 
 def handle(delivery: Delivery | None, msg: Message, ctx: HandlerContext) -> Outcome:

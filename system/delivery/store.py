@@ -6,6 +6,7 @@ import sqlite3
 
 from system.contracts import Message
 from system.delivery.domain import Delivery
+from system.stores.sqlite import SqlTables
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS deliveries (
@@ -41,3 +42,6 @@ def list_deliveries(conn: sqlite3.Connection, order_id: str | None = None) -> li
         else conn.execute(query + " ORDER BY rowid")
     )
     return [dict(r) for r in rows.fetchall()]
+
+
+TABLES = SqlTables(SCHEMA, load, save)

@@ -6,7 +6,7 @@ is conserved: available + reserved == opening stock, for every product, at every
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from typing import NamedTuple
 
 from system.contracts import (
     INVENTORY_FAILED,
@@ -22,29 +22,20 @@ from system.contracts import (
 
 RESERVED, RELEASED, REJECTED = "reserved", "released", "rejected"
 
-# Opt-in defects (see system/defects.py): releasing an already-released reservation adds stock
-# again; without the inbox, a handler that trusted it reserves again on a repeated command.
-DEFECT_RELEASE_NOT_IDEMPOTENT = "release_not_idempotent"
-DEFECT_NO_INBOX_DEDUP = "no_inbox_dedup"
-
-
-@dataclass(frozen=True)
-class Stock:
+class Stock(NamedTuple):
     product_id: str
     available: int
     reserved: int
 
 
-@dataclass(frozen=True)
-class Reservation:
+class Reservation(NamedTuple):
     order_id: str
     product_id: str
     quantity: int
     status: str  # reserved | released | rejected
 
 
-@dataclass(frozen=True)
-class InventoryState:
+class InventoryState(NamedTuple):
     """The slice of inventory one message touches: one product's stock and one order's reservation."""
 
     stock: Stock | None
@@ -61,10 +52,6 @@ def handle(state: InventoryState, msg: Message, ctx: HandlerContext) -> Outcome:
 
 def reserve_stock(state: InventoryState, msg: Message, ctx: HandlerContext) -> Outcome:
     existing = state.reservation
-    if existing is not None and DEFECT_NO_INBOX_DEDUP in ctx.defects and existing.status == RESERVED:
-        stock = state.stock
-        taken = replace(stock, available=stock.available - existing.quantity, reserved=stock.reserved + existing.quantity)
-        return Outcome(InventoryState(taken, existing), (_reply(msg, INVENTORY_RESERVED, existing, ctx),), "reserved again")
     if existing is not None:
         # Already decided for this order (a re-sent command): repeat the answer, change nothing.
         if existing.status == RESERVED:
@@ -81,19 +68,39 @@ def reserve_stock(state: InventoryState, msg: Message, ctx: HandlerContext) -> O
             InventoryState(None, rejected), (_failed(msg, "unknown_product", ctx),), "unknown product"
         )
     if quantity <= 0 or stock.available < quantity:
-        rejected = Reservation(msg.order_id, product_id, quantity, REJECTED)
-        return Outcome(
-            InventoryState(stock, rejected),
-            (_failed(msg, "insufficient_inventory", ctx),),
-            f"insufficient: {stock.available} < {quantity}",
-        )
+        return reject_insufficient(stock, msg, ctx)
     reservation = Reservation(msg.order_id, product_id, quantity, RESERVED)
-    new_stock = replace(stock, available=stock.available - quantity, reserved=stock.reserved + quantity)
     return Outcome(
-        InventoryState(new_stock, reservation),
+        InventoryState(take(stock, quantity), reservation),
         (_reply(msg, INVENTORY_RESERVED, reservation, ctx),),
         f"reserved {quantity} of {product_id}",
     )
+
+
+def take(stock: Stock, quantity: int) -> Stock:
+    """`quantity` units move from available to reserved."""
+    return Stock(stock.product_id, stock.available - quantity, stock.reserved + quantity)
+
+
+def give_back(stock: Stock, quantity: int) -> Stock:
+    """`quantity` units move from reserved back to available."""
+    return Stock(stock.product_id, stock.available + quantity, stock.reserved - quantity)
+
+
+def reject_insufficient(stock: Stock, msg: Message, ctx: HandlerContext) -> Outcome:
+    """Not enough stock for `msg`: a rejected reservation, the stock unchanged."""
+    quantity = int(msg.payload.get("quantity", 0))
+    product_id = str(msg.payload.get("product_id", ""))
+    rejected = Reservation(msg.order_id, product_id, quantity, REJECTED)
+    return Outcome(
+        InventoryState(stock, rejected),
+        (_failed(msg, "insufficient_inventory", ctx),),
+        f"insufficient: {stock.available} < {quantity}",
+    )
+
+
+def reserved_reply(msg: Message, reservation: Reservation, ctx: HandlerContext) -> Message:
+    return _reply(msg, INVENTORY_RESERVED, reservation, ctx)
 
 
 def release_stock(state: InventoryState, msg: Message, ctx: HandlerContext) -> Outcome:
@@ -108,27 +115,21 @@ def release_stock(state: InventoryState, msg: Message, ctx: HandlerContext) -> O
             (_reply(msg, INVENTORY_RELEASED, tombstone, ctx),),
             "release of unknown reservation",
         )
-    if existing.status == RESERVED or (
-        existing.status == RELEASED and DEFECT_RELEASE_NOT_IDEMPOTENT in ctx.defects
-    ):
-        stock = state.stock
-        new_stock = (
-            replace(
-                stock,
-                available=stock.available + existing.quantity,
-                reserved=stock.reserved - existing.quantity,
-            )
-            if stock is not None
-            else None
-        )
-        released = replace(existing, status=RELEASED)
-        return Outcome(
-            InventoryState(new_stock, released),
-            (_reply(msg, INVENTORY_RELEASED, released, ctx),),
-            f"released {existing.quantity} of {existing.product_id}",
-        )
+    if existing.status == RESERVED:
+        return release(state, existing, msg, ctx)
     # Already released, or never reserved (rejected): nothing to give back, but confirm it.
     return Outcome(state, (_reply(msg, INVENTORY_RELEASED, existing, ctx),), "already released")
+
+
+def release(state: InventoryState, existing: Reservation, msg: Message, ctx: HandlerContext) -> Outcome:
+    """Give the reservation's units back and mark it released."""
+    new_stock = give_back(state.stock, existing.quantity) if state.stock is not None else None
+    released = existing._replace(status=RELEASED)
+    return Outcome(
+        InventoryState(new_stock, released),
+        (_reply(msg, INVENTORY_RELEASED, released, ctx),),
+        f"released {existing.quantity} of {existing.product_id}",
+    )
 
 
 def _reply(msg: Message, key: str, reservation: Reservation, ctx: HandlerContext) -> Message:

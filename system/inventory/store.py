@@ -7,6 +7,7 @@ import sqlite3
 from system.catalog import INITIAL_STOCK
 from system.contracts import Message
 from system.inventory.domain import InventoryState, Reservation, Stock
+from system.stores.sqlite import SqlTables
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS stock (
@@ -69,3 +70,6 @@ def list_reservations(conn: sqlite3.Connection, order_id: str | None = None) -> 
     else:
         rows = conn.execute("SELECT * FROM reservations ORDER BY rowid")
     return [dict(r) for r in rows.fetchall()]
+
+
+TABLES = SqlTables(SCHEMA, load, save, initialise=seed_stock)

@@ -1,24 +1,23 @@
-"""The imperative shell around a service's logic: broker connection, consumer, outbox relay.
+"""The imperative shell around a service: broker connection, consumer, outbox relay.
 
 - Connects in the background with retries, so the HTTP API (reads) works while the broker is down.
 - `connect_robust` restores channels, queues and the consumer after the broker comes back.
-- Consumer: parse (malformed -> DLQ with reason), handle in one transaction, commit, then ack.
-- Relay: publish unsent outbox rows with publisher confirms and mandatory routing; mark a row
-  sent only after its confirm. A crash in between re-publishes the same message_id later.
+- Consumer: parse, handle (system/messaging/handling.py), then EXECUTE what the consumer policy
+  (system/messaging/policy.py) decides: ack, requeue after a backoff, or dead-letter with a reason.
+- Relay: publish unsent outbox rows with publisher confirms and mandatory routing; mark sent what
+  the relay policy says (the confirmed rows). A crash in between re-publishes the same message_id.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import sqlite3
-import uuid
-from dataclasses import replace
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import aio_pika
 from aio_pika.abc import AbstractIncomingMessage, AbstractRobustConnection
 
+from system.composition import Service
 from system.config import ServiceConfig
 from system.contracts import (
     HandlerContext,
@@ -30,11 +29,21 @@ from system.contracts import (
 from system.messaging.crashpoints import (
     AFTER_COMMIT_BEFORE_ACK,
     AFTER_PUBLISH_BEFORE_MARK_SENT,
+    BEFORE_COMMIT,
     CrashPoints,
 )
-from system.messaging.handling import ServiceLogic, handle_message
+from system.messaging.handler_faults import HandlerFaults
+from system.messaging.policy import (
+    Ack,
+    DeadLetter,
+    Decision,
+    Requeue,
+    attempt_number,
+    relay_backoff_s,
+)
+from system.messaging.ports import OutboxRow
 from system.messaging.topology import declare_topology, get_exchanges
-from system.storage import OutboxRow, mark_sent, transaction, unsent, utc_now
+from system.stores.sqlite import utc_now
 from system.urls import redact_url
 
 log = logging.getLogger("saga.messaging")
@@ -48,7 +57,7 @@ def robust_url(url: str) -> str:
     return urlunsplit(parts._replace(query=urlencode(query)))
 
 
-def amqp_message(body: bytes, message_id: str, order_id: str, headers: dict | None = None):
+def amqp_message(body: bytes, message_id: str, order_id: str, headers: dict | None = None) -> aio_pika.Message:
     return aio_pika.Message(
         body=body,
         message_id=message_id,
@@ -59,17 +68,22 @@ def amqp_message(body: bytes, message_id: str, order_id: str, headers: dict | No
     )
 
 
+class ServiceHooks:
+    """A service process's transaction hooks: armed handler faults, then the before_commit crash point."""
+
+    def __init__(self, crash_points: CrashPoints, handler_faults: HandlerFaults) -> None:
+        self.crash_points = crash_points
+        self.handler_faults = handler_faults
+
+    def before_commit(self, msg: Message) -> None:
+        self.handler_faults.check(msg.type)
+        self.crash_points.hit(BEFORE_COMMIT, msg.type)
+
+
 class MessagingRuntime:
-    def __init__(
-        self,
-        config: ServiceConfig,
-        logic: ServiceLogic,
-        conn: sqlite3.Connection,
-        crash_points: CrashPoints,
-    ) -> None:
+    def __init__(self, config: ServiceConfig, service: Service, crash_points: CrashPoints) -> None:
         self.config = config
-        self.logic = logic
-        self.conn = conn
+        self.service = service
         self.crash_points = crash_points
         self.connection: AbstractRobustConnection | None = None
         self.consumer_tag: str | None = None
@@ -141,60 +155,52 @@ class MessagingRuntime:
         self.consumer_tag = await queue.consume(self._on_message, no_ack=False)
 
     async def _on_message(self, incoming: AbstractIncomingMessage) -> None:
+        consumer, handling = self.service.consumer, self.service.handling
+        delivery_count = (incoming.headers or {}).get("x-delivery-count")  # quorum queues count
+        attempt = attempt_number(delivery_count if isinstance(delivery_count, int) else None)
         try:
             msg = parse_message(incoming.body, incoming.routing_key or "")
         except MalformedMessage as exc:
-            await self._dead_letter(incoming, str(exc))
+            await self._execute(incoming, consumer.decide(exc, attempt))
             return
-        defects = self.config.defects
-        if "ack_before_commit" in defects:
+        if consumer.ack_on_receipt:
             await _ack(incoming)
-        ctx = HandlerContext(now=utc_now(), decisions=self.config.decisions, defects=defects)
-        direct = "publish_before_commit" in defects
+        ctx = HandlerContext(now=utc_now(), decisions=self.config.decisions)
+        failure: Exception | None = None
         try:
-            if direct:
-                await self._publish_before_commit(msg, ctx)
-                handled = None
-            else:
-                handled = handle_message(self.conn, self.logic, msg, ctx, self.crash_points)
+            if handling.publish_first is not None:
+                for out in handling.publish_first(msg, ctx):
+                    await self._exchange.publish(
+                        amqp_message(out.to_json(), out.message_id, out.order_id), routing_key=out.type
+                    )
+            outcome = handling.commit(msg, ctx)
         except Exception as exc:  # noqa: BLE001 - a handler bug must not stop the consumer
-            await self._handler_failed(incoming, msg, exc)
-            return
-        if handled is not None and handled.duplicate:
-            self.stats["duplicates"] += 1
-            log.info("duplicate %s %s (order %s) ignored", msg.type, msg.message_id, msg.order_id)
+            failure = exc
+            log.error("handling %s %s failed (attempt %d): %r", msg.type, msg.message_id, attempt, exc)
         else:
-            self.stats["handled"] += 1
-            note = handled.outcome.note if handled and handled.outcome else "published directly"
-            log.info("handled %s %s (order %s): %s", msg.type, msg.message_id, msg.order_id, note)
-            self.wake_relay()
-        self.crash_points.hit(AFTER_COMMIT_BEFORE_ACK, msg.type)
-        if "ack_before_commit" not in defects:
+            if outcome is None:
+                self.stats["duplicates"] += 1
+                log.info("duplicate %s %s (order %s) ignored", msg.type, msg.message_id, msg.order_id)
+            else:
+                self.stats["handled"] += 1
+                log.info("handled %s %s (order %s): %s", msg.type, msg.message_id, msg.order_id, outcome.note)
+                self.wake_relay()
+            self.crash_points.hit(AFTER_COMMIT_BEFORE_ACK, msg.type)
+        await self._execute(incoming, consumer.decide(failure, attempt))
+
+    async def _execute(self, incoming: AbstractIncomingMessage, decision: Decision) -> None:
+        """Do what the consumer policy decided for this delivery."""
+        if isinstance(decision, Ack):
             await _ack(incoming)
-
-    async def _publish_before_commit(self, msg: Message, ctx: HandlerContext) -> None:
-        """The `publish_before_commit` defect: no outbox, fresh ids, publish, then commit."""
-        decided = self.logic.decide(self.logic.load(self.conn, msg), msg, ctx)
-        for out in decided.messages:
-            fresh = replace(out, message_id=str(uuid.uuid4()))
-            await self._exchange.publish(
-                amqp_message(fresh.to_json(), fresh.message_id, fresh.order_id), routing_key=fresh.type
-            )
-        handle_message(self.conn, self.logic, msg, ctx, self.crash_points, use_outbox=False)
-
-    async def _handler_failed(
-        self, incoming: AbstractIncomingMessage, msg: Message, exc: Exception
-    ) -> None:
-        attempts = int((incoming.headers or {}).get("x-delivery-count", 0) or 0) + 1
-        log.error("handling %s %s failed (attempt %d): %r", msg.type, msg.message_id, attempts, exc)
-        if attempts >= self.config.max_attempts:
-            await self._dead_letter(incoming, f"handler failed {attempts} times: {exc!r}")
-            return
-        await asyncio.sleep(min(0.1 * 2**attempts, 2.0))
-        try:
-            await incoming.nack(requeue=True)
-        except Exception:  # noqa: BLE001 - the channel died: the broker redelivers anyway
-            log.warning("nack failed; the broker will redeliver %s", msg.message_id)
+        elif isinstance(decision, Requeue):
+            await asyncio.sleep(decision.delay_s)
+            try:
+                await incoming.nack(requeue=True)
+            except Exception:  # noqa: BLE001 - the channel died: the broker redelivers anyway
+                log.warning("nack failed; the broker will redeliver %s", incoming.message_id)
+        elif isinstance(decision, DeadLetter):
+            await self._dead_letter(incoming, decision.reason)
+        # AlreadySettled: acked on receipt, nothing is left to do.
 
     async def _dead_letter(self, incoming: AbstractIncomingMessage, reason: str) -> None:
         """Park a message with its reason in this service's DLQ, then ack it (never loop, never lose)."""
@@ -223,12 +229,13 @@ class MessagingRuntime:
 
     # -- outbox relay ------------------------------------------------------------------------
     async def _relay_forever(self) -> None:
-        backoff = 0.1
+        store, relay = self.service.store, self.service.relay
+        backoff = relay_backoff_s(0.1, False)
         while True:
             if self.connection is None or not self.connection.connected.is_set():
                 await asyncio.sleep(0.1)
                 continue
-            rows = unsent(self.conn, limit=200)
+            rows = store.unsent(relay.batch)
             if not rows:
                 self._wake_relay.clear()
                 try:
@@ -237,25 +244,24 @@ class MessagingRuntime:
                     pass
                 continue
             results = await asyncio.gather(*(self._publish(r) for r in rows), return_exceptions=True)
-            confirmed = [r for r, res in zip(rows, results, strict=True) if res is None]
-            for row in confirmed:
-                self.crash_points.hit(AFTER_PUBLISH_BEFORE_MARK_SENT, row.routing_key)
-            if confirmed:
-                with transaction(self.conn):
-                    mark_sent(self.conn, [r.seq for r in confirmed], utc_now())
-                self.stats["published"] += len(confirmed)
+            confirmed = [res is None for res in results]
+            to_mark = relay.to_mark(rows, confirmed)
+            for row in to_mark:
+                self.crash_points.hit(AFTER_PUBLISH_BEFORE_MARK_SENT, row.message.type)
+            if to_mark:
+                store.mark_sent(to_mark, utc_now())
+            self.stats["published"] += sum(confirmed)
             failures = [res for res in results if res is not None]
             if failures:
                 log.warning("outbox relay: %d of %d publishes failed: %r", len(failures), len(rows), failures[0])
                 await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, 2.0)
-            else:
-                backoff = 0.1
+            backoff = relay_backoff_s(backoff, bool(failures))
 
     async def _publish(self, row: OutboxRow) -> None:
+        msg = row.message
         await self._exchange.publish(
-            amqp_message(row.body, row.message_id, row.order_id),
-            routing_key=row.routing_key,
+            amqp_message(msg.to_json(), msg.message_id, msg.order_id),
+            routing_key=msg.type,
             mandatory=True,
             timeout=10,
         )

@@ -12,10 +12,13 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from system.catalog import INITIAL_STOCK
+from system.composition import placement
 from system.config import ServiceConfig
 from system.order import store
-from system.order.domain import STATUSES, Order, OrderRequest, place_order
-from system.storage import enqueue, transaction, utc_now
+from system.order.domain import STATUSES, Conflict, OrderRequest
+from system.order.placement import Placed
+from system.order.view import order_view
+from system.stores.sqlite import utc_now
 
 Force = Literal["fail", "succeed"]
 
@@ -55,25 +58,9 @@ class CreateOrder(BaseModel):
         )
 
 
-def order_view(order: Order) -> dict:
-    r = order.request
-    return {
-        "order_id": order.order_id,
-        "user_id": r.user_id,
-        "product_id": r.product_id,
-        "quantity": r.quantity,
-        "amount": r.amount,
-        "status": order.status,
-        "failure_reason": order.failure_reason,
-        "history": [{"event": h.event, "at": h.at} for h in order.history],
-        "created_at": order.created_at,
-        "updated_at": order.updated_at,
-        "idempotency_key": order.idempotency_key,
-    }
-
-
 def routes(conn: Callable[[], sqlite3.Connection], config: ServiceConfig) -> APIRouter:
     router = APIRouter()
+    place = placement(config.defects)
 
     @router.post("/orders", status_code=201)
     async def create_order(
@@ -81,26 +68,19 @@ def routes(conn: Callable[[], sqlite3.Connection], config: ServiceConfig) -> API
         request: Request,
         idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
     ) -> JSONResponse:
-        order_request = body.to_request()
-        db = conn()
-        if idempotency_key:
-            existing = store.by_idempotency_key(db, idempotency_key)
-            if existing:
-                return _replay(existing, order_request, idempotency_key)
-        now = utc_now()
-        outcome = place_order(str(uuid.uuid4()), order_request, now, idempotency_key)
-        try:
-            with transaction(db):
-                store.insert(db, outcome.state)
-                enqueue(db, outcome.messages, now)
-        except sqlite3.IntegrityError:
-            # A concurrent request with the same key won the race: answer as for a retry.
-            existing = store.by_idempotency_key(db, idempotency_key or "")
-            if existing is None:
-                raise
-            return _replay(existing, order_request, idempotency_key or "")
-        request.app.state.runtime.wake_relay()
-        return JSONResponse({"order_id": outcome.state.order_id, "status": outcome.state.status}, 201)
+        book = store.SqliteOrderBook(conn())
+        result = place(book, str(uuid.uuid4()), body.to_request(), idempotency_key, utc_now())
+        if isinstance(result, Conflict):
+            raise HTTPException(
+                409,
+                f"Idempotency-Key {idempotency_key!r} was already used for order {result.order.order_id} "
+                "with a different request body",
+            )
+        order = result.order
+        if isinstance(result, Placed):
+            request.app.state.runtime.wake_relay()
+            return JSONResponse({"order_id": order.order_id, "status": order.status}, status_code=201)
+        return JSONResponse({"order_id": order.order_id, "status": order.status}, status_code=200)  # a retry
 
     @router.get("/orders")
     async def list_orders(
@@ -129,14 +109,3 @@ def routes(conn: Callable[[], sqlite3.Connection], config: ServiceConfig) -> API
         return order_view(order)
 
     return router
-
-
-def _replay(existing: tuple[Order, str], request: OrderRequest, key: str) -> JSONResponse:
-    order, fingerprint = existing
-    if fingerprint != request.fingerprint():
-        raise HTTPException(
-            409,
-            f"Idempotency-Key {key!r} was already used for order {order.order_id} "
-            "with a different request body",
-        )
-    return JSONResponse({"order_id": order.order_id, "status": order.status}, status_code=200)

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass, replace
-from typing import Any
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, NamedTuple
 
 from system.contracts import (
     DELIVERY_FAILED,
@@ -55,13 +56,8 @@ INSUFFICIENT_INVENTORY = "insufficient_inventory"
 PAYMENT_FAILED_REASON = "payment_failed"
 DELIVERY_FAILED_REASON = "delivery_failed"
 
-# Opt-in defects (see system/defects.py).
-DEFECT_NO_DELIVERY_COMPENSATION = "no_delivery_compensation"
-DEFECT_COMPLETE_BEFORE_DELIVERY = "complete_before_delivery"
 
-
-@dataclass(frozen=True)
-class HistoryEntry:
+class HistoryEntry(NamedTuple):  # a tuple: two are made on every step of every saga
     event: str
     at: str
 
@@ -81,8 +77,7 @@ class OrderRequest:
         return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-@dataclass(frozen=True)
-class Order:
+class Order(NamedTuple):
     order_id: str
     request: OrderRequest
     status: str
@@ -98,7 +93,7 @@ class Order:
 
 
 @dataclass(frozen=True)
-class _Step:
+class Step:
     """One row of the state machine: in `status`, on `event`, go to `to` and send `command`."""
 
     to: str
@@ -106,19 +101,19 @@ class _Step:
     failure_reason: str | None = None
 
 
-TRANSITIONS: dict[tuple[str, str], _Step] = {
-    (PENDING, INVENTORY_RESERVED): _Step(INVENTORY_RESERVED_STATUS, PAYMENT_PROCESS),
-    (PENDING, INVENTORY_FAILED): _Step(FAILED, None, INSUFFICIENT_INVENTORY),
-    (INVENTORY_RESERVED_STATUS, PAYMENT_COMPLETED): _Step(PAYMENT_COMPLETED_STATUS, DELIVERY_SCHEDULE),
-    (INVENTORY_RESERVED_STATUS, PAYMENT_FAILED): _Step(
+TRANSITIONS: dict[tuple[str, str], Step] = {
+    (PENDING, INVENTORY_RESERVED): Step(INVENTORY_RESERVED_STATUS, PAYMENT_PROCESS),
+    (PENDING, INVENTORY_FAILED): Step(FAILED, None, INSUFFICIENT_INVENTORY),
+    (INVENTORY_RESERVED_STATUS, PAYMENT_COMPLETED): Step(PAYMENT_COMPLETED_STATUS, DELIVERY_SCHEDULE),
+    (INVENTORY_RESERVED_STATUS, PAYMENT_FAILED): Step(
         RELEASING_INVENTORY, INVENTORY_RELEASE, PAYMENT_FAILED_REASON
     ),
-    (PAYMENT_COMPLETED_STATUS, DELIVERY_SCHEDULED): _Step(COMPLETED),
-    (PAYMENT_COMPLETED_STATUS, DELIVERY_FAILED): _Step(
+    (PAYMENT_COMPLETED_STATUS, DELIVERY_SCHEDULED): Step(COMPLETED),
+    (PAYMENT_COMPLETED_STATUS, DELIVERY_FAILED): Step(
         REFUNDING_PAYMENT, PAYMENT_REFUND, DELIVERY_FAILED_REASON
     ),
-    (REFUNDING_PAYMENT, PAYMENT_REFUNDED): _Step(RELEASING_INVENTORY, INVENTORY_RELEASE),
-    (RELEASING_INVENTORY, INVENTORY_RELEASED): _Step(FAILED),
+    (REFUNDING_PAYMENT, PAYMENT_REFUNDED): Step(RELEASING_INVENTORY, INVENTORY_RELEASE),
+    (RELEASING_INVENTORY, INVENTORY_RELEASED): Step(FAILED),
 }
 
 
@@ -147,40 +142,80 @@ def place_order(
     return Outcome(order, (reserve,), "order placed")
 
 
-def handle(order: Order | None, msg: Message, ctx: HandlerContext) -> Outcome:
-    """Advance the saga on a reply; ignore what does not fit."""
-    if order is None:
-        return Outcome(None, (), f"{msg.type} for unknown order ignored")
-    step = TRANSITIONS.get((order.status, msg.type))
-    step = _apply_defects(order, msg, step, ctx)
-    if step is None:
-        return Outcome(order, (), f"{msg.type} ignored in status {order.status}")
+# -- the Idempotency-Key rule of POST /orders ------------------------------------------------
+@dataclass(frozen=True)
+class Place:
+    """No order has this key (or there is no key): place a new one."""
+
+
+@dataclass(frozen=True)
+class Replay:
+    """A retry of the request that placed `order`: answer with it, start no second saga."""
+
+    order: Order
+
+
+@dataclass(frozen=True)
+class Conflict:
+    """The key was used for `order` with a different body: refuse (409)."""
+
+    order: Order
+
+
+PLACE = Place()
+IdempotencyDecision = Place | Replay | Conflict
+
+
+def idempotency_decision(existing: tuple[Order, str] | None, request: OrderRequest) -> IdempotencyDecision:
+    """`existing`: the order already holding the key, with the fingerprint of its request."""
+    if existing is None:
+        return PLACE
+    order, fingerprint = existing
+    return Replay(order) if fingerprint == request.fingerprint() else Conflict(order)
+
+
+# -- the saga ---------------------------------------------------------------------------------
+def orchestrator(transitions: dict[tuple[str, str], Step]) -> Callable[[Order | None, Message, HandlerContext], Outcome]:
+    """The order service's handler for a transition table (the correct one is TRANSITIONS)."""
+
+    def handle(order: Order | None, msg: Message, ctx: HandlerContext) -> Outcome:
+        """Advance the saga on a reply; ignore what does not fit."""
+        if order is None:
+            return Outcome(None, (), f"{msg.type} for unknown order ignored")
+        step = transitions.get((order.status, msg.type))
+        if step is None:
+            return Outcome(order, (), f"{msg.type} ignored in status {order.status}")
+        return advance(order, msg, step, ctx)
+
+    return handle
+
+
+def advance(order: Order, msg: Message, step: Step, ctx: HandlerContext) -> Outcome:
+    """Take `step` on `msg`: the new status, its history, and the command it sends (if any)."""
     history = order.history + (HistoryEntry(msg.type, ctx.now),)
     messages: tuple[Message, ...] = ()
     if step.command is not None:
-        payload = _command_payload(step.command, order.request)
-        messages = (caused_by(msg, step.command, payload, ctx.now),)
+        messages = (command(msg, step.command, order, ctx),)
         history += (HistoryEntry(step.command, ctx.now),)
-    new = replace(
-        order,
-        status=step.to,
-        failure_reason=step.failure_reason or order.failure_reason,
-        history=history,
-        updated_at=ctx.now,
+    new = Order(  # built directly, not with _replace: this is the simulator's hot path
+        order.order_id,
+        order.request,
+        step.to,
+        step.failure_reason or order.failure_reason,
+        history,
+        order.created_at,
+        ctx.now,
+        order.idempotency_key,
     )
     return Outcome(new, messages, f"{order.status} -> {step.to}")
 
 
-def _apply_defects(
-    order: Order, msg: Message, step: _Step | None, ctx: HandlerContext
-) -> _Step | None:
-    if not ctx.defects:
-        return step
-    if DEFECT_NO_DELIVERY_COMPENSATION in ctx.defects and msg.type == DELIVERY_FAILED and step:
-        return _Step(FAILED, None, DELIVERY_FAILED_REASON)
-    if DEFECT_COMPLETE_BEFORE_DELIVERY in ctx.defects and step and step.to == PAYMENT_COMPLETED_STATUS:
-        return _Step(COMPLETED, DELIVERY_SCHEDULE)
-    return step
+def command(cause: Message, routing_key: str, order: Order, ctx: HandlerContext) -> Message:
+    """The command `cause` leads to, carrying what the order asked for."""
+    return caused_by(cause, routing_key, _command_payload(routing_key, order.request), ctx.now)
+
+
+handle = orchestrator(TRANSITIONS)
 
 
 def _command_payload(command: str, request: OrderRequest) -> dict[str, Any]:

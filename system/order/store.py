@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from collections.abc import Sequence
 
 from system.contracts import Message
 from system.order.domain import HistoryEntry, Order, OrderRequest
+from system.stores.sqlite import SqliteStore, SqlTables
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS orders (
@@ -137,3 +139,19 @@ def list_orders(
 
 def _history_json(order: Order) -> str:
     return json.dumps([{"event": h.event, "at": h.at} for h in order.history])
+
+
+TABLES = SqlTables(SCHEMA, load, save, insert)
+
+
+class SqliteOrderBook:
+    """The placement port (system/order/placement.py) over the order service's SQLite store."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.store = SqliteStore(conn, TABLES)
+
+    def by_idempotency_key(self, key: str) -> tuple[Order, str] | None:
+        return by_idempotency_key(self.store.conn, key)
+
+    def insert_and_enqueue(self, order: Order, messages: Sequence[Message], now: str) -> None:
+        self.store.insert_and_enqueue(order, messages, now)

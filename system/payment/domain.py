@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass, replace
+from typing import NamedTuple
 
 from system.contracts import (
     PAYMENT_COMPLETED,
@@ -15,21 +15,16 @@ from system.contracts import (
     Message,
     Outcome,
     caused_by,
+    uuid5_text,
 )
-from system.decisions import payment_fails, roll
+from system.decisions import payment_fails
 
 COMPLETED, FAILED, REFUNDED = "completed", "failed", "refunded"
 
-# Opt-in defects (see system/defects.py).
-DEFECT_REFUND_NOT_IDEMPOTENT = "refund_not_idempotent"
-DEFECT_UNSTABLE_PAYMENT_DECISION = "unstable_payment_decision"
-DEFECT_NO_INBOX_DEDUP = "no_inbox_dedup"  # without the inbox, a handler that trusted it charges again
-
-_PAYMENT_NS = uuid.UUID("0d7b3c1e-61c4-4b8e-a0b4-7a2f6f0c9e21")
+_PAYMENT_NS = uuid.UUID("0d7b3c1e-61c4-4b8e-a0b4-7a2f6f0c9e21").bytes
 
 
-@dataclass(frozen=True)
-class Payment:
+class Payment(NamedTuple):
     payment_id: str
     order_id: str
     user_id: str
@@ -43,7 +38,7 @@ class Payment:
 
 
 def payment_id_for(order_id: str, attempt: str = "") -> str:
-    return str(uuid.uuid5(_PAYMENT_NS, f"{order_id}|{attempt}"))
+    return uuid5_text(_PAYMENT_NS, f"{order_id}|{attempt}")
 
 
 def handle(payment: Payment | None, msg: Message, ctx: HandlerContext) -> Outcome:
@@ -55,26 +50,20 @@ def handle(payment: Payment | None, msg: Message, ctx: HandlerContext) -> Outcom
 
 
 def process_payment(payment: Payment | None, msg: Message, ctx: HandlerContext) -> Outcome:
-    unstable = DEFECT_UNSTABLE_PAYMENT_DECISION in ctx.defects
-    trusting = DEFECT_NO_INBOX_DEDUP in ctx.defects
-    if payment is not None and not unstable and not trusting:
+    if payment is not None:
         # Decided before (a re-sent command): repeat the decision, never charge again.
         key = PAYMENT_FAILED if payment.status == FAILED else PAYMENT_COMPLETED
         return Outcome(payment, (_reply(msg, payment, key, ctx),), "already processed")
-    amount = float(msg.payload.get("amount", 0.0))
-    if unstable:
-        # The classic bug: a fresh dice roll per delivery instead of per order.
-        fails = roll(ctx.decisions.seed, msg.message_id, "payment") < ctx.decisions.payment_failure_rate
-        fails = fails if msg.payload.get("force") is None else msg.payload.get("force") == "fail"
-        attempt = msg.message_id
-    else:
-        fails = payment_fails(ctx.decisions, msg.order_id, msg.payload.get("force"))
-        attempt = payment.payment_id if payment is not None else ""  # a second charge: a new row
+    return charge(msg, ctx, payment_fails(ctx.decisions, msg.order_id, msg.payload.get("force")))
+
+
+def charge(msg: Message, ctx: HandlerContext, fails: bool, attempt: str = "") -> Outcome:
+    """Charge (or decline) what `msg` asks for; `attempt` tells apart a second charge's row."""
     new = Payment(
         payment_id=payment_id_for(msg.order_id, attempt),
         order_id=msg.order_id,
         user_id=str(msg.payload.get("user_id", "")),
-        amount=amount,
+        amount=float(msg.payload.get("amount", 0.0)),
         status=FAILED if fails else COMPLETED,
     )
     key = PAYMENT_FAILED if fails else PAYMENT_COMPLETED
@@ -86,10 +75,15 @@ def refund_payment(payment: Payment | None, msg: Message, ctx: HandlerContext) -
         # Never charged: nothing to give back, but confirm so the saga can go on.
         reply = caused_by(msg, PAYMENT_REFUNDED, {"amount": 0.0}, ctx.now)
         return Outcome(payment, (reply,), "refund of an uncharged order")
-    if payment.status == REFUNDED and DEFECT_REFUND_NOT_IDEMPOTENT not in ctx.defects:
+    if payment.status == REFUNDED:
         return Outcome(payment, (_reply(msg, payment, PAYMENT_REFUNDED, ctx),), "already refunded")
-    refunded = replace(
-        payment, status=REFUNDED, refunded_amount=round(payment.refunded_amount + payment.amount, 2)
+    return refund(payment, msg, ctx)
+
+
+def refund(payment: Payment, msg: Message, ctx: HandlerContext) -> Outcome:
+    """Pay the charge back."""
+    refunded = payment._replace(
+        status=REFUNDED, refunded_amount=round(payment.refunded_amount + payment.amount, 2)
     )
     return Outcome(refunded, (_reply(msg, refunded, PAYMENT_REFUNDED, ctx),), "refunded")
 

@@ -6,6 +6,7 @@ import sqlite3
 
 from system.contracts import Message
 from system.payment.domain import Payment
+from system.stores.sqlite import SqlTables
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS payments (
@@ -57,3 +58,6 @@ def list_payments(conn: sqlite3.Connection, order_id: str | None = None) -> list
         else conn.execute(query + " ORDER BY rowid")
     )
     return [dict(r) for r in rows.fetchall()]
+
+
+TABLES = SqlTables(SCHEMA, load, save)

@@ -90,9 +90,9 @@ def test_equal_timestamps_page_without_gaps_or_repeats(tmp_path):
     timestamps neither skips nor repeats an order."""
     from system.order import store
     from system.order.domain import OrderRequest, place_order
-    from system.storage import open_database
+    from system.stores.sqlite import open_database
 
-    db = open_database(tmp_path / "order.sqlite3", store.SCHEMA)
+    db = open_database(tmp_path / "order.sqlite3", store.TABLES)
     request = OrderRequest("u", "product_1", 1, 1.0, None, None)
     ids = [f"{n:02d}-{'x' * n}" for n in range(9)]
     for order_id in reversed(ids):  # inserted out of order, all at the same instant

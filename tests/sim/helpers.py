@@ -9,6 +9,7 @@ import shlex
 from harness.cli import _Parser
 from harness.sim import FaultSpec, SimConfig, parse_schedule
 from harness.sim import cli as sim_cli
+from system.defects import parse_defects
 
 
 def run_cli(argv: list[str] | str) -> tuple[int, str, str]:
@@ -48,9 +49,18 @@ def config(
         mix=tuple(k for k in mix.split(",") if k),
         faults=FaultSpec.parse(faults),
         schedule=parse_schedule(schedule),
-        defects=frozenset(d for d in defects.split(",") if d),
+        defects=parse_defects(defects),
     )
 
 
 def failing_names(result) -> list[str]:
     return [v.name for v in result.failing()]
+
+
+def injected_copies_discounted() -> bool:
+    """Whether one_effect_per_cause discounts the copies a nemesis injected under new ids
+    (History.injected; the checker's side of issue #12). Until it does, such a copy is flagged."""
+    from harness.sim import simulate
+
+    result = simulate(config(mix="success", schedule="dupnew:payment.process:0"))
+    return "one_effect_per_cause" not in failing_names(result)

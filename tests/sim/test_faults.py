@@ -13,7 +13,7 @@ from harness.sim.run import check_invariants
 from harness.sim.scheduler import run_to_quiescence
 from harness.sim.world import World
 from system.contracts import INVENTORY_RESERVE, Message
-from tests.sim.helpers import config, failing_names
+from tests.sim.helpers import config, failing_names, injected_copies_discounted
 
 
 def _events(result, word: str) -> list[str]:
@@ -98,10 +98,38 @@ def test_a_client_retry_with_the_same_idempotency_key_gets_the_same_order():
     assert len(result.state.orders) == 4
 
 
-def test_a_republish_under_a_new_id_is_seen_as_a_second_effect_of_one_cause():
-    # dupnew is not something at-least-once delivery does: the checker must notice it.
+def test_a_republish_under_a_new_id_is_recorded_as_injected():
+    # dupnew is not something at-least-once delivery does: the nemesis records what it sent, so
+    # the checker can tell its copies from the system's own effects.
     result = simulate(config(mix="success", schedule="dupnew:payment.process:0"))
-    assert failing_names(result) == ["one_effect_per_cause"]
+    original = next(m for m in result.history.messages if m.routing_key == "payment.process")
+    [(copy_id, original_id)] = result.history.injected.items()
+    assert original_id == original.message_id and copy_id != original_id
+    assert any(m.message_id == copy_id for m in result.history.messages)
+    if injected_copies_discounted():
+        assert result.valid is True, failing_names(result)
+    else:  # a checker that does not look at History.injected sees a second effect of one cause
+        assert failing_names(result) == ["one_effect_per_cause"]
+
+
+def test_handler_errors_are_retried_by_the_real_consumer_policy():
+    result = simulate(config(mix="success", schedule="handler_error:payment.process:0,handler_error:payment.process:1"))
+    assert result.valid is True, failing_names(result)
+    assert [f.kind for f in result.history.faults] == ["handler_error", "handler_error"]
+    assert len(result.state.payments) == 1 and result.world.services["payment"].stats["handled"] == 1
+
+
+def test_a_handler_that_always_fails_is_dead_lettered_by_the_policy():
+    result = simulate(config(mix="success", faults="handler_error=1"))
+    letters = result.state.dead_letters
+    assert letters and all("handler failed 5 times" in d.reason for d in letters)
+
+
+def test_an_unconfirmed_publish_stays_unsent_and_is_published_again():
+    result = simulate(config(mix="success", schedule="publish_fail:inventory.reserve:0"))
+    assert result.valid is True, failing_names(result)
+    assert [f.kind for f in result.history.faults] == ["publish_fail"]
+    assert sum(m.routing_key == "inventory.reserve" for m in result.history.messages) == 1
 
 
 def test_a_message_the_handler_cannot_handle_is_dead_lettered_after_max_attempts():
@@ -135,6 +163,8 @@ def test_faults_heal_after_the_fault_window_so_a_crash_loop_still_quiesces():
         "delay:inventory.reserved:0:30",
         "dupnew:inventory.release:0",
         "kill:delivery:40",
+        "handler_error:payment.process:2",
+        "publish_fail:inventory.reserved:0",
     ],
 )
 def test_a_schedule_reads_back_what_it_prints(text):

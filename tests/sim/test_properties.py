@@ -41,7 +41,7 @@ CRASH_TARGETS = [
     for key in (None, *keys)
 ]
 ALL_KEYS = sorted({k for keys in BINDINGS.values() for k in keys})
-RANDOM_FAULTS = ("dup", "delay", "reorder", "crash", "kill", "retry")
+RANDOM_FAULTS = ("dup", "delay", "reorder", "crash", "kill", "retry", "handler_error", "publish_fail")
 
 nth = st.integers(min_value=0, max_value=3)
 crashes = st.builds(
@@ -61,7 +61,16 @@ kills = st.builds(
     st.sampled_from(SERVICES),
     st.integers(min_value=1, max_value=200),
 )
-schedules = st.lists(st.one_of(crashes, duplicates, delays, kills), max_size=6).map(tuple)
+# At most 4 scheduled failures of one delivery (nth <= 3): fewer than the 5 that dead-letter it.
+handler_errors = st.builds(
+    lambda key, n: ScheduledFault("handler_error", routing_key=key, nth=n), st.sampled_from(ALL_KEYS), nth
+)
+publish_fails = st.builds(
+    lambda key, n: ScheduledFault("publish_fail", routing_key=key, nth=n), st.sampled_from(ALL_KEYS), nth
+)
+schedules = st.lists(
+    st.one_of(crashes, duplicates, delays, kills, handler_errors, publish_fails), max_size=6
+).map(tuple)
 fault_specs = st.sets(st.sampled_from(RANDOM_FAULTS)).map(lambda kinds: FaultSpec.parse(",".join(sorted(kinds))))
 
 

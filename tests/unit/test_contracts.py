@@ -43,3 +43,22 @@ def test_dice_are_deterministic_and_forcing_wins():
     assert roll(1, "o", "payment") != roll(2, "o", "payment")
     assert step_fails(0, "o", "payment", 0.0, "fail") is True
     assert step_fails(0, "o", "payment", 1.0, "succeed") is False
+
+
+def test_uuid5_text_is_uuid5():
+    import uuid
+
+    from system.contracts import uuid5_text
+
+    namespace = uuid.UUID("6f1c7a52-3d0e-4c55-9a3e-0b8f6a2f1d11")
+    for name in ("", "a", "order|payment.process", "ünïcode|x" * 9):
+        assert uuid5_text(namespace.bytes, name) == str(uuid.uuid5(namespace, name))
+
+
+def test_derived_ids_stay_what_uuid5_made_them():
+    import uuid
+
+    from system.contracts import derived_message_id
+
+    namespace = uuid.UUID("6f1c7a52-3d0e-4c55-9a3e-0b8f6a2f1d11")
+    assert derived_message_id("m1", "payment.process") == str(uuid.uuid5(namespace, "m1|payment.process"))

@@ -2,6 +2,7 @@
 
 import pytest
 
+from system.composition import decide_for
 from system.contracts import (
     LEGAL_TRACES,
     TRACE_DELIVERY_FAILED,
@@ -12,7 +13,9 @@ from system.contracts import (
     Message,
 )
 from system.decisions import DecisionConfig
+from system.defects import Defect
 from system.order import domain
+from system.registry import SERVICE_LOGIC
 
 CTX = HandlerContext(now="t", decisions=DecisionConfig())
 REQUEST = domain.OrderRequest("u1", "product_1", 2, 19.99)
@@ -22,11 +25,11 @@ def reply(order_id: str, key: str, n: int = 0) -> Message:
     return Message(message_id=f"{key}-{n}", type=key, order_id=order_id)
 
 
-def drive(replies: list[str], ctx: HandlerContext = CTX) -> tuple[domain.Order, list[str]]:
+def drive(replies: list[str], handle=domain.handle) -> tuple[domain.Order, list[str]]:
     outcome = domain.place_order("o1", REQUEST, "t0")
     order, sent = outcome.state, [m.type for m in outcome.messages]
     for i, key in enumerate(replies):
-        outcome = ctx and domain.handle(order, reply("o1", key, i), ctx)
+        outcome = handle(order, reply("o1", key, i), CTX)
         order = outcome.state
         sent += [m.type for m in outcome.messages]
     return order, sent
@@ -103,12 +106,33 @@ def test_idempotency_fingerprint_differs_when_the_body_does():
 
 
 def test_defect_no_delivery_compensation_skips_refund_and_release():
-    ctx = HandlerContext("t", DecisionConfig(), frozenset({"no_delivery_compensation"}))
-    order, sent = drive(["inventory.reserved", "payment.completed", "delivery.failed"], ctx)
+    handle = decide_for("order", {Defect.NO_DELIVERY_COMPENSATION})
+    order, sent = drive(["inventory.reserved", "payment.completed", "delivery.failed"], handle)
     assert order.status == "failed" and "payment.refund" not in sent
 
 
 def test_defect_complete_before_delivery_completes_on_payment():
-    ctx = HandlerContext("t", DecisionConfig(), frozenset({"complete_before_delivery"}))
-    order, sent = drive(["inventory.reserved", "payment.completed"], ctx)
+    handle = decide_for("order", {Defect.COMPLETE_BEFORE_DELIVERY})
+    order, sent = drive(["inventory.reserved", "payment.completed"], handle)
     assert order.status == "completed" and sent[-1] == "delivery.schedule"
+
+
+def test_defect_compensation_repeated_on_copy_sends_the_release_again():
+    handle = decide_for("order", {Defect.COMPENSATION_REPEATED_ON_COPY})
+    order, _ = drive(["inventory.reserved", "payment.failed"], handle)
+    copy = handle(order, reply("o1", "payment.failed", 99), CTX)
+    assert copy.state == order and [m.type for m in copy.messages] == ["inventory.release"]
+    assert domain.handle(order, reply("o1", "payment.failed", 99), CTX).messages == ()
+
+
+def test_with_no_defect_the_composed_handler_is_the_domain_handler():
+    assert all(decide_for(name) is SERVICE_LOGIC[name].decide for name in SERVICE_LOGIC)
+
+
+# -- the Idempotency-Key rule --------------------------------------------------------------
+def test_idempotency_rule_place_replay_conflict():
+    order = domain.place_order("o1", REQUEST, "t0").state
+    assert domain.idempotency_decision(None, REQUEST) == domain.PLACE
+    assert domain.idempotency_decision((order, REQUEST.fingerprint()), REQUEST) == domain.Replay(order)
+    other = domain.OrderRequest("u1", "product_1", 3, 19.99)
+    assert domain.idempotency_decision((order, REQUEST.fingerprint()), other) == domain.Conflict(order)

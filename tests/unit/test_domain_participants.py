@@ -1,7 +1,9 @@
 """Inventory, payment and delivery handlers: decisions, repeats and compensations."""
 
+from system.composition import decide_for
 from system.contracts import HandlerContext, Message
 from system.decisions import DecisionConfig
+from system.defects import Defect
 from system.delivery import domain as delivery
 from system.inventory import domain as inventory
 from system.payment import domain as payment
@@ -58,10 +60,20 @@ def test_release_never_applied_confirms_and_blocks_a_late_reserve():
 
 
 def test_defect_release_not_idempotent_returns_stock_twice():
-    ctx = HandlerContext("t", CTX.decisions, frozenset({"release_not_idempotent"}))
+    handle = decide_for("inventory", {Defect.RELEASE_NOT_IDEMPOTENT})
     released = inventory.InventoryState(STOCK, inventory.Reservation("o1", "product_1", 4, "released"))
-    out = inventory.handle(released, msg("inventory.release", {"product_id": "product_1", "quantity": 4}), ctx)
+    out = handle(released, msg("inventory.release", {"product_id": "product_1", "quantity": 4}), CTX)
     assert out.state.stock.available == 14
+
+
+def test_reserve_of_exactly_the_remaining_stock_succeeds_unless_off_by_one():
+    exact = msg("inventory.reserve", {"product_id": "product_1", "quantity": 10})
+    assert inventory.handle(inventory.InventoryState(STOCK, None), exact, CTX).state.stock.available == 0
+    handle = decide_for("inventory", {Defect.RESERVE_OFF_BY_ONE})
+    refused = handle(inventory.InventoryState(STOCK, None), exact, CTX)
+    assert refused.state.stock == STOCK and refused.messages[0].type == "inventory.failed"
+    fewer = msg("inventory.reserve", {"product_id": "product_1", "quantity": 9})
+    assert handle(inventory.InventoryState(STOCK, None), fewer, CTX).state.stock.available == 1
 
 
 # -- payment -----------------------------------------------------------------------------
@@ -101,11 +113,21 @@ def test_refund_of_an_uncharged_order_confirms_with_zero():
 
 
 def test_defect_refund_not_idempotent_pays_back_twice():
-    ctx = HandlerContext("t", CTX.decisions, frozenset({"refund_not_idempotent"}))
-    charged = payment.handle(None, msg("payment.process", {"amount": 8.0, "force": "succeed"}), ctx).state
-    once = payment.handle(charged, msg("payment.refund", {}), ctx).state
-    twice = payment.handle(once, msg("payment.refund", {}, n=1), ctx).state
+    handle = decide_for("payment", {Defect.REFUND_NOT_IDEMPOTENT})
+    charged = handle(None, msg("payment.process", {"amount": 8.0, "force": "succeed"}), CTX).state
+    once = handle(charged, msg("payment.refund", {}), CTX).state
+    twice = handle(once, msg("payment.refund", {}, n=1), CTX).state
     assert twice.net_charge == -8.0
+
+
+def test_defect_relabelled_outcome_rolls_the_payment_dice_under_another_key():
+    handle = decide_for("payment", {Defect.RELABELLED_OUTCOME})
+    orders = [str(i) for i in range(200)]
+    right = [payment.handle(None, msg("payment.process", {"amount": 1.0}, order_id=o), CTX).state.status for o in orders]
+    wrong = [handle(None, msg("payment.process", {"amount": 1.0}, order_id=o), CTX).state.status for o in orders]
+    assert right != wrong
+    forced = handle(None, msg("payment.process", {"amount": 1.0, "force": "fail"}), CTX)
+    assert forced.state.status == "failed"  # force still wins
 
 
 # -- delivery ----------------------------------------------------------------------------
@@ -119,19 +141,20 @@ def test_forced_delivery_outcomes_and_repeat():
 
 
 def test_defect_no_inbox_dedup_reserves_and_charges_again():
-    ctx = HandlerContext("t", CTX.decisions, frozenset({"no_inbox_dedup"}))
+    reserving = decide_for("inventory", {Defect.NO_INBOX_DEDUP})
     reserve = msg("inventory.reserve", {"product_id": "product_1", "quantity": 4})
-    first = inventory.handle(inventory.InventoryState(STOCK, None), reserve, ctx)
-    again = inventory.handle(first.state, reserve, ctx)
+    first = reserving(inventory.InventoryState(STOCK, None), reserve, CTX)
+    again = reserving(first.state, reserve, CTX)
     assert again.state.stock.available == 2 and again.state.reservation.quantity == 4
+    charging = decide_for("payment", {Defect.NO_INBOX_DEDUP})
     process = msg("payment.process", {"amount": 5.0, "force": "succeed"})
-    charged = payment.handle(None, process, ctx).state
-    recharged = payment.handle(charged, process, ctx).state
+    charged = charging(None, process, CTX).state
+    recharged = charging(charged, process, CTX).state
     assert recharged.payment_id != charged.payment_id and recharged.status == "completed"
 
 
 def test_defect_unstable_payment_decision_rerolls_per_delivery():
-    ctx = HandlerContext("t", CTX.decisions, frozenset({"unstable_payment_decision"}))
-    first = payment.handle(None, msg("payment.process", {"amount": 5.0}, n=1), ctx).state
-    second = payment.handle(first, msg("payment.process", {"amount": 5.0}, n=2), ctx).state
+    handle = decide_for("payment", {Defect.UNSTABLE_PAYMENT_DECISION})
+    first = handle(None, msg("payment.process", {"amount": 5.0}, n=1), CTX).state
+    second = handle(first, msg("payment.process", {"amount": 5.0}, n=2), CTX).state
     assert second.payment_id != first.payment_id  # a new decision, a new row

@@ -1,0 +1,100 @@
+"""Put a service together from its logic, a store and the switched-on defects.
+
+The one place where defects meet the code: each wraps a domain function, the store, the handling
+or a policy from outside. With no defects, every piece is the correct one, unwrapped. The
+service processes and the simulator both compose their services here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+from system.defects import Defect
+from system.inventory import defects as inventory_defects
+from system.messaging import defects as shell_defects
+from system.messaging.handling import Handler, Handling, transactional
+from system.messaging.policy import ConsumerPolicy, RelayPolicy
+from system.messaging.ports import MessageStore, TransactionHooks
+from system.order import defects as order_defects
+from system.order.domain import TRANSITIONS, orchestrator
+from system.order.placement import PlaceOrder, place
+from system.payment import defects as payment_defects
+from system.registry import SERVICE_LOGIC
+
+# Domain defects: (service, defect) -> the wrapper of that service's handler. Applied in this
+# order, so a later one sees a message first (unstable_payment_decision over no_inbox_dedup).
+_HANDLER_WRAPPERS: tuple[tuple[str, Defect, Callable[[Handler], Handler]], ...] = (
+    ("order", Defect.COMPENSATION_REPEATED_ON_COPY, order_defects.compensation_repeated_on_copy),
+    ("inventory", Defect.NO_INBOX_DEDUP, inventory_defects.reserving_again),
+    ("inventory", Defect.RELEASE_NOT_IDEMPOTENT, inventory_defects.releasing_again),
+    ("inventory", Defect.RESERVE_OFF_BY_ONE, inventory_defects.refusing_exact_stock),
+    ("payment", Defect.NO_INBOX_DEDUP, payment_defects.charging_again),
+    ("payment", Defect.REFUND_NOT_IDEMPOTENT, payment_defects.refunding_again),
+    ("payment", Defect.RELABELLED_OUTCOME, payment_defects.relabelled_dice),
+    ("payment", Defect.UNSTABLE_PAYMENT_DECISION, payment_defects.rerolling_per_delivery),
+)
+
+
+@dataclass(frozen=True)
+class Service:
+    """What a runtime (aio-pika or the simulator) executes for one service."""
+
+    name: str
+    store: MessageStore  # the undecorated store, which the outbox relay reads
+    handling: Handling
+    consumer: ConsumerPolicy
+    relay: RelayPolicy
+
+
+def decide_for(name: str, defects: Iterable[Defect] = ()) -> Handler:
+    """The service's domain handler, wrapped by its defects."""
+    defects = frozenset(defects)
+    decide = SERVICE_LOGIC[name].decide
+    if name == "order":  # the order's defects change rows of its state machine
+        transitions = TRANSITIONS
+        if Defect.NO_DELIVERY_COMPENSATION in defects:
+            transitions = order_defects.without_delivery_compensation(transitions)
+        if Defect.COMPLETE_BEFORE_DELIVERY in defects:
+            transitions = order_defects.completing_before_delivery(transitions)
+        if transitions is not TRANSITIONS:
+            decide = orchestrator(transitions)
+    for service, defect, wrap in _HANDLER_WRAPPERS:
+        if service == name and defect in defects:
+            decide = wrap(decide)
+    return decide
+
+
+def compose(
+    name: str,
+    store: MessageStore,
+    hooks: TransactionHooks,
+    *,
+    defects: Iterable[Defect] = (),
+    new_id: Callable[[], str],
+    max_attempts: int = 5,
+) -> Service:
+    """`new_id` makes the fresh ids only publish_before_commit uses (uuid4; seeded in the simulator)."""
+    defects = frozenset(defects)
+    decide = decide_for(name, defects)
+    handled_store = shell_defects.without_inbox_dedup(store) if Defect.NO_INBOX_DEDUP in defects else store
+    if Defect.PUBLISH_BEFORE_COMMIT in defects:
+        handling = shell_defects.publishing_before_commit(handled_store, decide, hooks, new_id)
+    else:
+        handling = transactional(handled_store, decide, hooks)
+    consumer = ConsumerPolicy(max_attempts=max_attempts)
+    if Defect.ACK_BEFORE_COMMIT in defects:
+        consumer = shell_defects.acking_on_receipt(consumer)
+    if Defect.ACK_AND_DROP_ON_HANDLER_ERROR in defects:
+        consumer = shell_defects.acking_and_dropping_on_error(consumer)
+    relay = RelayPolicy()
+    if Defect.RELAY_MARKS_UNCONFIRMED_SENT in defects:
+        relay = shell_defects.marking_unconfirmed_sent(relay)
+    return Service(name, store, handling, consumer, relay)
+
+
+def placement(defects: Iterable[Defect] = ()) -> PlaceOrder:
+    """POST /orders (system/order/placement.py), wrapped by the API's defects."""
+    if Defect.API_STORES_OTHER_FIELD in frozenset(defects):
+        return order_defects.storing_other_field(place)
+    return place

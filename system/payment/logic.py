@@ -1,4 +1,0 @@
-from system.messaging.handling import ServiceLogic
-from system.payment import domain, store
-
-LOGIC = ServiceLogic("payment", store.SCHEMA, store.load, domain.handle, store.save)

@@ -1,0 +1,157 @@
+"""The SQLite adapter of the store port: what every service runs on (WAL, synchronous=FULL).
+
+A message is handled in ONE transaction: the inbox row (a duplicate stops here), the state
+change, and the outgoing messages in the outbox. Commit, then ack. The outbox relay publishes
+afterwards and marks rows sent only when the broker confirmed them.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from system.contracts import Message
+from system.messaging.ports import OutboxRow, UniqueViolation
+
+COMMON_SCHEMA = """
+CREATE TABLE IF NOT EXISTS inbox (
+    message_id TEXT PRIMARY KEY,
+    routing_key TEXT NOT NULL,
+    order_id TEXT,
+    received_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS outbox (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    message_id TEXT NOT NULL UNIQUE,
+    routing_key TEXT NOT NULL,
+    order_id TEXT NOT NULL,
+    body BLOB NOT NULL,
+    created_at TEXT NOT NULL,
+    sent_at TEXT
+);
+CREATE INDEX IF NOT EXISTS outbox_unsent ON outbox (seq) WHERE sent_at IS NULL;
+"""
+
+
+@dataclass(frozen=True)
+class SqlTables:
+    """A service's own tables: their schema and how its state is read and written."""
+
+    schema: str
+    load: Callable[[sqlite3.Connection, Message], Any]
+    save: Callable[[sqlite3.Connection, Any], None]
+    insert: Callable[[sqlite3.Connection, Any], None] | None = None  # a new aggregate (orders)
+    initialise: Callable[[sqlite3.Connection], None] | None = None  # seed rows (stock)
+
+
+def utc_now() -> str:
+    return datetime.now(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+def open_database(path: Path, tables: SqlTables) -> sqlite3.Connection:
+    """One connection per service process; autocommit mode so transactions are explicit."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=10)
+    conn.row_factory = sqlite3.Row
+    conn.execute("PRAGMA journal_mode=WAL")
+    # FULL: a commit survives power loss, not only a process crash (which NORMAL already does).
+    conn.execute("PRAGMA synchronous=FULL")
+    conn.executescript(COMMON_SCHEMA + tables.schema)
+    if tables.initialise:
+        tables.initialise(conn)
+    return conn
+
+
+@contextmanager
+def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield conn
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+
+
+def enqueue(conn: sqlite3.Connection, messages: Sequence[Message], now: str) -> None:
+    # OR IGNORE: a message id already in the outbox is the same message (ids derive from causes).
+    conn.executemany(
+        "INSERT OR IGNORE INTO outbox (message_id, routing_key, order_id, body, created_at)"
+        " VALUES (?,?,?,?,?)",
+        [(m.message_id, m.type, m.order_id, m.to_json(), now) for m in messages],
+    )
+
+
+def outbox_backlog(conn: sqlite3.Connection) -> int:
+    return int(conn.execute("SELECT COUNT(*) FROM outbox WHERE sent_at IS NULL").fetchone()[0])
+
+
+class SqliteTransaction:
+    def __init__(self, conn: sqlite3.Connection, tables: SqlTables) -> None:
+        self.conn = conn
+        self.tables = tables
+
+    def claim_inbox(self, msg: Message, now: str) -> bool:
+        cursor = self.conn.execute(
+            "INSERT OR IGNORE INTO inbox (message_id, routing_key, order_id, received_at) VALUES (?,?,?,?)",
+            (msg.message_id, msg.type, msg.order_id, now),
+        )
+        return cursor.rowcount == 1
+
+    def load(self, msg: Message) -> Any:
+        return self.tables.load(self.conn, msg)
+
+    def save(self, state: Any) -> None:
+        self.tables.save(self.conn, state)
+
+    def enqueue(self, messages: Sequence[Message], now: str) -> None:
+        enqueue(self.conn, messages, now)
+
+
+class SqliteStore:
+    """The store port over one SQLite connection (the service process owns it)."""
+
+    def __init__(self, conn: sqlite3.Connection, tables: SqlTables) -> None:
+        self.conn = conn
+        self.tables = tables
+
+    @classmethod
+    def open(cls, path: Path, tables: SqlTables) -> SqliteStore:
+        return cls(open_database(path, tables), tables)
+
+    @contextmanager
+    def transaction(self) -> Iterator[SqliteTransaction]:
+        with transaction(self.conn):
+            yield SqliteTransaction(self.conn, self.tables)
+
+    def insert_and_enqueue(self, state: Any, messages: Sequence[Message], now: str) -> None:
+        if self.tables.insert is None:
+            raise TypeError("this service's tables take no inserts")
+        try:
+            with transaction(self.conn):
+                self.tables.insert(self.conn, state)
+                enqueue(self.conn, messages, now)
+        except sqlite3.IntegrityError as exc:
+            raise UniqueViolation(str(exc)) from exc
+
+    def unsent(self, limit: int) -> list[OutboxRow]:
+        rows = self.conn.execute(
+            "SELECT seq, body FROM outbox WHERE sent_at IS NULL ORDER BY seq LIMIT ?", (limit,)
+        ).fetchall()
+        return [OutboxRow(r["seq"], Message(**json.loads(r["body"]))) for r in rows]
+
+    def mark_sent(self, rows: Sequence[OutboxRow], now: str) -> None:
+        with transaction(self.conn):
+            self.conn.executemany("UPDATE outbox SET sent_at = ? WHERE seq = ?", [(now, r.seq) for r in rows])
+
+    def backlog(self) -> int:
+        return outbox_backlog(self.conn)
+
+    def close(self) -> None:
+        self.conn.close()
