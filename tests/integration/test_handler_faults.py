@@ -46,7 +46,7 @@ def test_a_handler_that_keeps_failing_is_dead_lettered_with_the_reason(saga_targ
     envelope = {"message_id": message_id, "type": "delivery.schedule", "order_id": f"ghost-{uuid.uuid4()}",
                 "payload": {"force": "succeed"}, "occurred_at": "", "causation_id": None}
     republish(saga_client.endpoints.amqp_url, "delivery.schedule", envelope)
-    letters = eventually(
+    letters = wait_until(
         lambda: run_sync(peek_dead_letters(saga_client.endpoints.amqp_url)),
         lambda ls: any(dl.message_id == message_id for dl in ls),
         timeout=30,
