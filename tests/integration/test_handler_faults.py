@@ -6,6 +6,7 @@ import uuid
 import httpx
 
 from harness.broker import peek_dead_letters, run_sync, take_dead_letters
+from harness.waiting import wait_until
 from system.contracts import TRACE_SUCCESS
 from tests.integration.helpers import finished, place, republish, trace
 
