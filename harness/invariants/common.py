@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from harness.model import History, SystemState, Validity, Verdict
+from system.decisions import DecisionConfig
 
 # The names appear in reports and experiment files: keep them stable.
 DESCRIPTIONS: dict[str, str] = {
@@ -28,6 +29,11 @@ DESCRIPTIONS: dict[str, str] = {
     "queues_drained": "the work queues saga.<service> are empty at the end",
     "dead_letters_accounted": "every dead letter has a reason and was expected by the test",
     "one_effect_per_cause": "each message causes each kind of effect once: re-publishes reuse the same message_id",
+    "client_ground_truth": "every acknowledged order exists exactly as the client asked (user, product, quantity, amount); none exists that nobody placed",
+    "cross_service_agreement": "payments, reservations and deliveries agree with their order and opening stock with the catalog",
+    "outcome_justified": "a refusal is justified by the stock at that moment, a payment or delivery outcome by the dice or the force field",
+    "bus_causality": "every message but a saga's first names a recorded cause of the same order that leads to it",
+    "command_answered": "every delivered command got its reply or a dead letter with a reason, within the deadline",
 }
 
 MAX_COUNTEREXAMPLES = 20
@@ -46,6 +52,11 @@ class CheckOptions:
     order_ids: frozenset[str] | None = None
     # message_ids a test dead-lettered on purpose.
     expected_dead_letters: frozenset[str] = frozenset()
+    # The system's dice (seed and failure rates); None: outcome_justified cannot judge the dice.
+    decisions: DecisionConfig | None = None
+    # True: the history's client placed every order on the system (a fresh instance, the
+    # simulator), so an order nobody placed is a violation and the stock replay starts from the catalog.
+    complete_history: bool = False
 
 
 DEFAULT_OPTIONS = CheckOptions()
@@ -83,8 +94,11 @@ class Findings:
             valid, shown, total = False, self.invalid, self.invalid_total
         elif self.unsure_total:
             valid, shown, total = "unknown", self.unsure, self.unsure_total
-        else:
+        elif checked:
             valid, shown, total = True, [], 0
+        else:
+            # Nothing looked at is nothing shown right: never "valid".
+            valid, shown, total = "not_applicable", [], 0
         notes = list(self.notes)
         if valid is False and self.unsure_total:
             notes.append(f"{self.unsure_total} more undecided (not shown)")

@@ -19,8 +19,9 @@ def one_effect_per_cause(history: History, state: SystemState, options: CheckOpt
     found = Findings("one_effect_per_cause")
     scope = order_scope(history, state, options)
     ids: dict[tuple[str, str, str], set[str]] = defaultdict(set)
+    injected = history.injected  # copies a nemesis sent under new ids: the fault, not an effect
     for m in history.messages:
-        if scope is not None and not in_scope(m.order_id, scope):
+        if (scope is not None and not in_scope(m.order_id, scope)) or m.message_id in injected:
             continue
         # A saga's first command has no cause: the order itself is its cause.
         ids[(m.order_id, m.causation_id or m.order_id, m.routing_key)].add(m.message_id)

@@ -58,16 +58,22 @@ def expected_trace(order: dict[str, Any]) -> tuple[str, ...] | None:
     return LEGAL_TRACES.get(reason) if reason != "completed" else None
 
 
-def bus_keys_by_order(
+def bus_steps_by_order(
     history: History, scope: frozenset[str] | None, skip: frozenset[str], found: Findings
-) -> dict[str, set[str]]:
-    """Routing keys the recorder saw per order, deduplicated by message_id (one pass).
+) -> dict[str, list[str]]:
+    """Each order's steps on the bus, in the order first seen, one per distinct message (one pass).
 
+    Redeliveries share a message_id and copies a nemesis injected (`History.injected`) are the
+    fault, so neither is a step. A legal trace takes each step once, so a second distinct
+    message for one step of one order is the step repeated: compared as a sequence, never a set.
     Messages a test dead-lettered on purpose (`skip`) and messages naming no order are poison,
     not saga steps: dead_letters_accounted answers for them.
     """
-    keys_of: dict[str, set[str]] = defaultdict(set)
+    steps_of: dict[str, list[str]] = defaultdict(list)
     key_of_id: dict[str, str] = {}
+    id_of_step: dict[tuple[str, str], str] = {}
+    counted: set[str] = set()
+    injected = history.injected
     for m in history.messages:
         order_id = m.order_id
         if (scope is not None and order_id not in scope) or not order_id or m.message_id in skip:
@@ -78,8 +84,17 @@ def bus_keys_by_order(
                             problem="one message_id carried two routing keys",
                             routing_keys=sorted({first, m.routing_key}))
             continue
-        keys_of[order_id].add(m.routing_key)
-    return keys_of
+        if m.message_id in injected or m.message_id in counted:
+            continue
+        counted.add(m.message_id)
+        step = (order_id, m.routing_key)
+        first_id = id_of_step.setdefault(step, m.message_id)
+        if first_id == m.message_id:
+            steps_of[order_id].append(m.routing_key)
+        else:
+            found.violation(order_id=order_id, routing_key=m.routing_key, problem="step repeated on the bus",
+                            message_ids=[first_id, m.message_id])
+    return steps_of
 
 
 def trace_legal(history: History, state: SystemState, options: CheckOptions = DEFAULT_OPTIONS) -> Verdict:
@@ -87,7 +102,7 @@ def trace_legal(history: History, state: SystemState, options: CheckOptions = DE
     scope = order_scope(history, state, options)
     orders = orders_by_id(state)
     recorded = bool(history.messages)
-    bus = bus_keys_by_order(history, scope, options.expected_dead_letters, found) if recorded else {}
+    bus = bus_steps_by_order(history, scope, options.expected_dead_letters, found) if recorded else {}
     checked = 0
     for order_id, order in orders.items():
         if not in_scope(order_id, scope):
@@ -102,10 +117,16 @@ def trace_legal(history: History, state: SystemState, options: CheckOptions = DE
                                 problem="trace is not the legal one for this outcome",
                                 trace=list(trace), legal=list(legal) if legal else None)
                 continue
-            if recorded and bus.get(order_id, set()) != set(trace):
-                seen = bus.get(order_id, set())
-                found.violation(order_id=order_id, status=status, problem="bus and order history disagree",
-                                only_on_bus=sorted(seen - set(trace)), only_in_history=sorted(set(trace) - seen))
+            on_bus = tuple(bus.get(order_id, ()))
+            if recorded and on_bus != trace:
+                seen = set(on_bus)
+                if seen != set(trace):
+                    found.violation(order_id=order_id, status=status, problem="bus and order history disagree",
+                                    only_on_bus=sorted(seen - set(trace)), only_in_history=sorted(set(trace) - seen))
+                else:
+                    # Each step is caused by the one before, so the bus sees them in trace order.
+                    found.violation(order_id=order_id, status=status, problem="bus carried the steps in another order",
+                                    bus=list(on_bus), trace=list(trace))
             continue
         implied = IN_FLIGHT_STATUS.get(trace)
         if implied is None or implied != status:
@@ -115,7 +136,7 @@ def trace_legal(history: History, state: SystemState, options: CheckOptions = DE
             continue
         # In flight: a command may still sit in the outbox and a reply may still sit in a queue,
         # so the bus may differ from the history, but only by steps a legal trace could take.
-        stray = bus.get(order_id, set()) - MAY_BE_ON_BUS[trace]
+        stray = set(bus.get(order_id, ())) - MAY_BE_ON_BUS[trace]
         if stray:
             found.violation(order_id=order_id, status=status, problem="bus carried steps no legal continuation has",
                             trace=list(trace), stray=sorted(stray))

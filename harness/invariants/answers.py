@@ -1,0 +1,35 @@
+"""Every delivered command is answered: a reply caused by it, or a dead letter with a reason.
+
+A command the consumer acked and dropped, or an outbox row marked sent that never reached the
+broker's queue, leaves a command with no answer; one still unanswered is judged by the same
+deadline as an order that has not ended (harness.invariants.deadline). Copies a nemesis
+injected are the fault, not the system's commands: their answers are not owed.
+"""
+
+from __future__ import annotations
+
+from harness.invariants.causality import distinct_messages
+from harness.invariants.common import DEFAULT_OPTIONS, CheckOptions, Findings, in_scope, order_scope
+from harness.invariants.deadline import Deadline
+from harness.model import History, SystemState, Verdict
+from system.contracts import COMMANDS
+
+
+def command_answered(history: History, state: SystemState, options: CheckOptions = DEFAULT_OPTIONS) -> Verdict:
+    found = Findings("command_answered")
+    scope = order_scope(history, state, options)
+    answered = {m.causation_id for m in history.messages if m.causation_id}
+    answered |= {dl.message_id for dl in state.dead_letters if dl.reason}
+    deadline = Deadline.of(history, state, options)
+    commands = set(COMMANDS)
+    checked = 0
+    for m in distinct_messages(history, options.expected_dead_letters).values():
+        if m.routing_key not in commands or m.message_id in history.injected or not in_scope(m.order_id, scope):
+            continue
+        checked += 1
+        if m.message_id not in answered:
+            deadline.judge(found, "not answered", m.time, order_id=m.order_id, message_id=m.message_id,
+                           routing_key=m.routing_key)
+    if not history.messages:
+        found.note("no bus messages recorded")
+    return found.verdict(checked=checked)
