@@ -12,7 +12,14 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from harness.invariants.common import DEFAULT_OPTIONS, CheckOptions, Findings, in_scope, order_scope, orders_by_id
+from harness.invariants.common import (
+    DEFAULT_OPTIONS,
+    CheckOptions,
+    Findings,
+    in_scope,
+    order_scope,
+    orders_by_id,
+)
 from harness.model import History, RecordedMessage, SystemState, Verdict
 from system.contracts import INVENTORY_RESERVE, LEGAL_TRACES
 

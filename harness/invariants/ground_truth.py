@@ -13,7 +13,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from harness.invariants.common import DEFAULT_OPTIONS, CheckOptions, Findings, op_key, orders_by_id, same_money
+from harness.invariants.common import (
+    DEFAULT_OPTIONS,
+    CheckOptions,
+    Findings,
+    op_key,
+    orders_by_id,
+    same_money,
+)
 from harness.model import History, OpType, SystemState, Verdict
 
 PLACE_ORDER = "place_order"

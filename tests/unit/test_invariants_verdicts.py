@@ -16,7 +16,6 @@ from harness.invariants import INVARIANTS, check_all, exit_code, summary, verdic
 from harness.model import DeadLetter, History, Operation, RecordedMessage, SystemState, overall
 from system.catalog import INITIAL_STOCK
 from system.contracts import (
-    DELIVERY_FAILED,
     INVENTORY_FAILED,
     INVENTORY_RELEASE,
     INVENTORY_RELEASED,
@@ -29,8 +28,8 @@ from system.contracts import (
     TRACE_INSUFFICIENT_INVENTORY,
 )
 from system.decisions import DecisionConfig, delivery_fails, payment_fails
-from tests.unit.test_invariants import COMPLETED, DELIVERY_FAILED as DELIVERY_FAILED_ID
-from tests.unit.test_invariants import NO_STOCK, PAY_FAILED, Violation
+from tests.unit.test_invariants import COMPLETED, NO_STOCK, PAY_FAILED, Violation
+from tests.unit.test_invariants import DELIVERY_FAILED as DELIVERY_FAILED_ID
 from tests.unit.world_builder import World, good_world, iso
 
 DICE = DecisionConfig(seed=7, payment_failure_rate=0.5, delivery_failure_rate=0.5)
