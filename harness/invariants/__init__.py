@@ -37,6 +37,7 @@ from harness.invariants.money import (
 )
 from harness.invariants.orders import idempotency_key_one_saga, orders_terminal
 from harness.invariants.outcomes import outcome_justified
+from harness.invariants.shared import sharing
 from harness.invariants.stock import (
     availability_non_negative,
     no_orphan_reservation,
@@ -116,7 +117,8 @@ def check_all(
     was_enabled = gc.isenabled()
     gc.disable()
     try:
-        return [check_safely(name, history, state, options) for name in names]
+        with sharing():
+            return [check_safely(name, history, state, options) for name in names]
     finally:
         if was_enabled:
             gc.enable()

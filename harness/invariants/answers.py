@@ -9,7 +9,13 @@ injected are the fault, not the system's commands: their answers are not owed.
 from __future__ import annotations
 
 from harness.invariants.causality import distinct_messages
-from harness.invariants.common import DEFAULT_OPTIONS, CheckOptions, Findings, in_scope, order_scope
+from harness.invariants.common import (
+    DEFAULT_OPTIONS,
+    CheckOptions,
+    Findings,
+    bus_index,
+    order_scope,
+)
 from harness.invariants.deadline import Deadline
 from harness.model import History, SystemState, Verdict
 from system.contracts import COMMANDS
@@ -18,13 +24,13 @@ from system.contracts import COMMANDS
 def command_answered(history: History, state: SystemState, options: CheckOptions = DEFAULT_OPTIONS) -> Verdict:
     found = Findings("command_answered")
     scope = order_scope(history, state, options)
-    answered = {m.causation_id for m in history.messages if m.causation_id}
+    answered = {m.causation_id for m in bus_index(history).first.values() if m.causation_id}
     answered |= {dl.message_id for dl in state.dead_letters if dl.reason}
     deadline = Deadline.of(history, state, options)
-    commands = set(COMMANDS)
+    commands, injected = set(COMMANDS), history.injected
     checked = 0
-    for m in distinct_messages(history, options.expected_dead_letters).values():
-        if m.routing_key not in commands or m.message_id in history.injected or not in_scope(m.order_id, scope):
+    for m in distinct_messages(history, options.expected_dead_letters):
+        if m.routing_key not in commands or m.message_id in injected or (scope is not None and m.order_id not in scope):
             continue
         checked += 1
         if m.message_id not in answered:

@@ -11,12 +11,13 @@ judged only for the run's own orders, whose sagas began while the recorder ran.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterator
 
 from harness.invariants.common import (
     DEFAULT_OPTIONS,
     CheckOptions,
     Findings,
-    in_scope,
+    bus_index,
     order_scope,
     orders_by_id,
 )
@@ -31,29 +32,28 @@ for _trace in LEGAL_TRACES.values():
 FIRST_STEP = INVENTORY_RESERVE
 
 
-def distinct_messages(history: History, skip: frozenset[str]) -> dict[str, RecordedMessage]:
-    """message_id -> its first recording (redeliveries share the id), without poison a test sent."""
-    by_id: dict[str, RecordedMessage] = {}
-    for m in history.messages:
-        if m.message_id not in by_id and m.message_id not in skip:
-            by_id[m.message_id] = m
-    return by_id
+def distinct_messages(history: History, skip: frozenset[str]) -> Iterator[RecordedMessage]:
+    """Each message's first recording (redeliveries share the id), without poison a test sent."""
+    if not skip:
+        return iter(bus_index(history).first.values())
+    return (m for message_id, m in bus_index(history).first.items() if message_id not in skip)
 
 
 def bus_causality(history: History, state: SystemState, options: CheckOptions = DEFAULT_OPTIONS) -> Verdict:
     found = Findings("bus_causality")
     scope = order_scope(history, state, options)
     orders = orders_by_id(state)
-    by_id = distinct_messages(history, options.expected_dead_letters)
+    by_id = bus_index(history).first
+    skip = options.expected_dead_letters
     unknown: dict[str, list[str]] = defaultdict(list)
     checked = 0
-    for m in by_id.values():
+    for m in distinct_messages(history, skip):
         if not m.order_id:
             continue  # poison naming no order: dead_letters_accounted answers for it
         if m.order_id not in orders:
             unknown[m.order_id].append(m.routing_key)
             continue
-        if not in_scope(m.order_id, scope):
+        if scope is not None and m.order_id not in scope:
             continue
         checked += 1
         if m.causation_id is None:
@@ -62,7 +62,7 @@ def bus_causality(history: History, state: SystemState, options: CheckOptions = 
                                 problem="names no cause, but only a saga's first command may")
             continue
         cause = by_id.get(m.causation_id)
-        if cause is None:
+        if cause is None or m.causation_id in skip:
             found.violation(order_id=m.order_id, message_id=m.message_id, routing_key=m.routing_key,
                             causation_id=m.causation_id, problem="its cause was never recorded on the bus")
         elif cause.order_id != m.order_id:

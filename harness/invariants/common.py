@@ -8,11 +8,11 @@ a checker that crashes on a half-read state tells the user less than one that sa
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from harness.model import History, SystemState, Validity, Verdict
+from harness.invariants.shared import memo
+from harness.model import History, RecordedMessage, SystemState, Validity, Verdict
 from system.decisions import DecisionConfig
 
 # The names appear in reports and experiment files: keep them stable.
@@ -125,13 +125,16 @@ def net_charge(payment: dict[str, Any]) -> float:
     return round(float(payment.get("amount") or 0.0) - float(payment.get("refunded_amount") or 0.0), 2)
 
 
-def group_by_order(rows: Iterable[dict[str, Any]], scope: frozenset[str] | None) -> dict[str, list[dict[str, Any]]]:
-    grouped: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    for row in rows:
-        order_id = row.get("order_id")
-        if order_id is not None and in_scope(order_id, scope):
-            grouped[order_id].append(row)
-    return grouped
+def group_by_order(rows: list[dict[str, Any]], scope: frozenset[str] | None) -> dict[str, list[dict[str, Any]]]:
+    def compute() -> dict[str, list[dict[str, Any]]]:
+        grouped: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        for row in rows:
+            order_id = row.get("order_id")
+            if order_id is not None and in_scope(order_id, scope):
+                grouped[order_id].append(row)
+        return dict(grouped)
+
+    return memo(("group_by_order", id(rows), id(scope)), compute)
 
 
 def in_scope(order_id: str, scope: frozenset[str] | None) -> bool:
@@ -139,7 +142,31 @@ def in_scope(order_id: str, scope: frozenset[str] | None) -> bool:
 
 
 def orders_by_id(state: SystemState) -> dict[str, dict[str, Any]]:
-    return {o["order_id"]: o for o in state.orders if o.get("order_id") is not None}
+    return memo(("orders_by_id", id(state)),
+                lambda: {o["order_id"]: o for o in state.orders if o.get("order_id") is not None})
+
+
+@dataclass(frozen=True)
+class BusIndex:
+    """The recorded bus, one entry per message_id: its first recording (redeliveries share the id),
+    in first-seen order, and the recordings that reused an id under another routing key."""
+
+    first: dict[str, RecordedMessage]
+    conflicts: list[tuple[RecordedMessage, str]]  # (recording, the routing key the id was first seen with)
+
+
+def bus_index(history: History) -> BusIndex:
+    def compute() -> BusIndex:
+        first: dict[str, RecordedMessage] = {}
+        conflicts: list[tuple[RecordedMessage, str]] = []
+        keep_first = first.setdefault
+        for m in history.messages:
+            seen = keep_first(m.message_id, m)
+            if seen is not m and seen.routing_key != m.routing_key:
+                conflicts.append((m, seen.routing_key))
+        return BusIndex(first, conflicts)
+
+    return memo(("bus_index", id(history)), compute)
 
 
 def op_key(value: dict[str, Any]) -> str | None:
@@ -190,5 +217,10 @@ def order_scope(history: History, state: SystemState, options: CheckOptions) -> 
     """
     if options.order_ids is None:
         return None
-    accepted = accepted_orders(history, state)
-    return frozenset(options.order_ids) | accepted.ok.keys() | accepted.info.keys()
+    order_ids = options.order_ids
+
+    def compute() -> frozenset[str]:
+        accepted = accepted_orders(history, state)
+        return frozenset(order_ids) | accepted.ok.keys() | accepted.info.keys()
+
+    return memo(("order_scope", id(history), id(state), id(order_ids)), compute)

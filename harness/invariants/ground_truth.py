@@ -21,6 +21,7 @@ from harness.invariants.common import (
     orders_by_id,
     same_money,
 )
+from harness.invariants.shared import memo
 from harness.model import History, OpType, SystemState, Verdict
 
 PLACE_ORDER = "place_order"
@@ -38,17 +39,21 @@ class Placement:
 
 def placements(history: History) -> list[Placement]:
     """Pair each place_order invocation with its completion (Jepsen: per process, in order)."""
-    open_: dict[int, dict[str, Any]] = {}
-    done: list[Placement] = []
-    for op in history.operations:
-        if op.f != PLACE_ORDER:
-            continue
-        if op.type == "invoke":
-            open_[op.process] = op.value
-            continue
-        done.append(_placement(op.type, {**open_.pop(op.process, {}), **op.value}))
-    done.extend(_placement("info", value) for value in open_.values())
-    return done
+
+    def compute() -> list[Placement]:
+        open_: dict[int, dict[str, Any]] = {}
+        done: list[Placement] = []
+        for op in history.operations:
+            if op.f != PLACE_ORDER:
+                continue
+            if op.type == "invoke":
+                open_[op.process] = op.value
+                continue
+            done.append(_placement(op.type, {**open_.pop(op.process, {}), **op.value}))
+        done.extend(_placement("info", value) for value in open_.values())
+        return done
+
+    return memo(("placements", id(history)), compute)
 
 
 def _placement(kind: OpType, request: dict[str, Any]) -> Placement:
@@ -63,8 +68,8 @@ def differences(request: dict[str, Any], order: dict[str, Any]) -> dict[str, Any
         if name in request and order.get(name) != request[name]:
             diffs[name] = {"requested": request[name], "stored": order.get(name)}
     if "amount" in request:
-        stored = order.get("amount")
-        if stored is None or not same_money(float(stored), float(request["amount"])):
+        stored, requested = order.get("amount"), request["amount"]
+        if stored != requested and (stored is None or not same_money(float(stored), float(requested))):
             diffs["amount"] = {"requested": request["amount"], "stored": stored}
     return diffs
 

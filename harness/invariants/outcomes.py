@@ -25,11 +25,12 @@ from harness.invariants.common import (
     TERMINAL,
     CheckOptions,
     Findings,
+    bus_index,
     group_by_order,
-    in_scope,
     order_scope,
     orders_by_id,
 )
+from harness.invariants.ground_truth import placements
 from harness.model import History, RecordedMessage, SystemState, Verdict
 from system.catalog import INITIAL_STOCK
 from system.contracts import (
@@ -55,6 +56,13 @@ STEP_RESULTS = {
     DELIVERY_FAILED: ("delivery", True),
 }
 STEP_COMMANDS = {PAYMENT_PROCESS: "payment", DELIVERY_SCHEDULE: "delivery"}
+# (status, failure_reason) of a terminal order -> the decisions its legal trace shows.
+OUTCOME_STEPS: dict[tuple[Any, Any], tuple[tuple[str, bool], ...]] = {
+    ("completed", None): (("payment", False), ("delivery", False)),
+    ("failed", "payment_failed"): (("payment", True),),
+    ("failed", "delivery_failed"): (("payment", False), ("delivery", True)),
+    ("failed", "insufficient_inventory"): (),
+}
 DICE = {"payment": payment_fails, "delivery": delivery_fails}
 # A failure reason -> (the participant's rows, the status that records its decision, rows that must not exist).
 DECIDED_BY: dict[str, tuple[str, str, tuple[str, ...]]] = {
@@ -71,18 +79,16 @@ def stock_replay(
 ) -> tuple[dict[str, int], dict[str, tuple[str, int]]]:
     """(net stock taken per product, {refused order: (product, stock taken before the refusal)}).
 
-    Figures are relative to the stock when recording began; each order takes stock once and
+    `messages`: each message once (its first recording). Figures are relative to the stock when recording began; each order takes stock once and
     gives it back once, however often its replies were redelivered or copied.
     """
     taken: dict[str, int] = defaultdict(int)
     held: dict[str, tuple[str, int]] = {}
     reserved_once: set[str] = set()
     refused: dict[str, tuple[str, int]] = {}
-    seen: set[str] = set()
     for m in messages:
-        if m.routing_key not in STOCK_REPLIES or m.message_id in seen or m.message_id in skip:
+        if m.routing_key not in STOCK_REPLIES or m.message_id in skip:
             continue
-        seen.add(m.message_id)
         order_id = m.order_id
         order = orders.get(order_id) or m.payload
         product, quantity = str(order.get("product_id")), int(order.get("quantity") or 0)
@@ -120,7 +126,7 @@ def _judge_refusals(found: Findings, history: History, state: SystemState, optio
                         product_id=order.get("product_id"), quantity=order.get("quantity"), opening_stock=opening)
         return
     orders = orders_by_id(state)
-    taken, refused = stock_replay(history.messages, orders, history.injected)
+    taken, refused = stock_replay(bus_index(history).first.values(), orders, history.injected)
     opening = _opening(state, options, taken)
     for order_id, order in refusals.items():
         if order_id not in refused:
@@ -140,30 +146,36 @@ def _judge_refusals(found: Findings, history: History, state: SystemState, optio
                             product_id=product, quantity=quantity, available=available)
 
 
-def forces(history: History, scope: frozenset[str] | None) -> dict[str, dict[str, Any]]:
-    """{order: {step: force}} from the client's requests and the commands the order service sent."""
-    known: dict[str, dict[str, Any]] = defaultdict(dict)
-    for op in history.operations:
-        order_id = op.value.get("order_id")
-        if op.f == "place_order" and op.type in ("ok", "info") and order_id and in_scope(str(order_id), scope):
-            force = op.value.get("force") or {}
-            for step in DICE:
-                known[str(order_id)].setdefault(step, force.get(step))
-    for m in history.messages:
-        step = STEP_COMMANDS.get(m.routing_key)
-        if step is not None and "force" in m.payload and in_scope(m.order_id, scope):
-            known[m.order_id].setdefault(step, m.payload["force"])
+def forces(history: History, orders: Iterable[str]) -> dict[str, dict[str, Any]]:
+    """{order: {step: force}} from the client's requests, else from the commands the order
+    service sent (read only for orders the client's log does not name)."""
+    wanted = set(orders)
+    known: dict[str, dict[str, Any]] = {}
+    for p in placements(history):
+        if p.type != "fail" and p.order_id in wanted and p.order_id not in known:
+            force = p.request.get("force") or {}
+            known[p.order_id] = {step: force.get(step) for step in DICE}
+    if wanted - known.keys():
+        for m in bus_index(history).first.values():
+            step = STEP_COMMANDS.get(m.routing_key)
+            if step is not None and "force" in m.payload and m.order_id in wanted:
+                known.setdefault(m.order_id, {}).setdefault(step, m.payload["force"])
     return known
+
+
+def step_results(order: dict[str, Any]) -> Iterable[tuple[str, bool]]:
+    """(step, failed) for each payment or delivery decision the order shows."""
+    known = OUTCOME_STEPS.get((order.get("status"), order.get("failure_reason")))
+    if known is not None:
+        return known  # trace_legal holds a terminal order's history to exactly these steps
+    events = (STEP_RESULTS.get(str(e.get("event"))) for e in order.get("history") or ())
+    return [r for r in events if r is not None]
 
 
 def _judge_dice(found: Findings, order_id: str, order: dict[str, Any], force_of: dict[str, Any],
                 decisions: DecisionConfig | None) -> None:
     stored = order.get("force")  # the order's own `force` field, when the order service shows it
-    for entry in order.get("history") or ():
-        result = STEP_RESULTS.get(str(entry.get("event")))
-        if result is None:
-            continue
-        step, failed = result
+    for step, failed in step_results(order):
         if isinstance(stored, dict):
             force = stored.get(step)
         else:
@@ -200,12 +212,13 @@ def outcome_justified(history: History, state: SystemState, options: CheckOption
     found = Findings("outcome_justified")
     scope = order_scope(history, state, options)
     rows = {name: group_by_order(getattr(state, name), scope) for name in ("reservations", "payments", "deliveries")}
-    force_of = forces(history, scope)
+    orders = orders_by_id(state)
+    if scope is not None:
+        orders = {oid: o for oid, o in orders.items() if oid in scope}
+    force_of = forces(history, orders)
     refusals: dict[str, dict[str, Any]] = {}
     checked = 0
-    for order_id, order in orders_by_id(state).items():
-        if not in_scope(order_id, scope):
-            continue
+    for order_id, order in orders.items():
         checked += 1
         _judge_dice(found, order_id, order, force_of.get(order_id, {}), options.decisions)
         reason = order.get("failure_reason")

@@ -14,11 +14,12 @@ from harness.invariants.common import (
     TERMINAL,
     CheckOptions,
     Findings,
+    bus_index,
     in_scope,
     order_scope,
     orders_by_id,
 )
-from harness.model import History, SystemState, Verdict
+from harness.model import History, RecordedMessage, SystemState, Verdict
 from system.contracts import (
     COMMANDS,
     DELIVERY_SCHEDULE,
@@ -60,41 +61,39 @@ def expected_trace(order: dict[str, Any]) -> tuple[str, ...] | None:
 
 def bus_steps_by_order(
     history: History, scope: frozenset[str] | None, skip: frozenset[str], found: Findings
-) -> dict[str, list[str]]:
-    """Each order's steps on the bus, in the order first seen, one per distinct message (one pass).
+) -> dict[str, list[RecordedMessage]]:
+    """Each order's messages on the bus in the order first seen, one per message_id (one pass).
 
     Redeliveries share a message_id and copies a nemesis injected (`History.injected`) are the
-    fault, so neither is a step. A legal trace takes each step once, so a second distinct
-    message for one step of one order is the step repeated: compared as a sequence, never a set.
-    Messages a test dead-lettered on purpose (`skip`) and messages naming no order are poison,
-    not saga steps: dead_letters_accounted answers for them.
+    fault, so neither is a step. Messages a test dead-lettered on purpose (`skip`) and messages
+    naming no order are poison, not saga steps: dead_letters_accounted answers for them.
     """
-    steps_of: dict[str, list[str]] = defaultdict(list)
-    key_of_id: dict[str, str] = {}
-    id_of_step: dict[tuple[str, str], str] = {}
-    counted: set[str] = set()
-    injected = history.injected
-    for m in history.messages:
-        order_id = m.order_id
-        if (scope is not None and order_id not in scope) or not order_id or m.message_id in skip:
-            continue
-        first = key_of_id.setdefault(m.message_id, m.routing_key)
-        if first != m.routing_key:
-            found.violation(order_id=order_id, message_id=m.message_id,
+    steps_of: dict[str, list[RecordedMessage]] = defaultdict(list)
+    index = bus_index(history)
+    for m, first_key in index.conflicts:
+        if m.order_id and in_scope(m.order_id, scope) and m.message_id not in skip:
+            found.violation(order_id=m.order_id, message_id=m.message_id,
                             problem="one message_id carried two routing keys",
-                            routing_keys=sorted({first, m.routing_key}))
+                            routing_keys=sorted({first_key, m.routing_key}))
+    injected = history.injected
+    for message_id, m in index.first.items():
+        order_id = m.order_id
+        if (scope is not None and order_id not in scope) or not order_id or message_id in skip or message_id in injected:
             continue
-        if m.message_id in injected or m.message_id in counted:
-            continue
-        counted.add(m.message_id)
-        step = (order_id, m.routing_key)
-        first_id = id_of_step.setdefault(step, m.message_id)
-        if first_id == m.message_id:
-            steps_of[order_id].append(m.routing_key)
-        else:
-            found.violation(order_id=order_id, routing_key=m.routing_key, problem="step repeated on the bus",
-                            message_ids=[first_id, m.message_id])
+        steps_of[order_id].append(m)
     return steps_of
+
+
+def repeated_steps(found: Findings, order_id: str, messages: list[RecordedMessage]) -> bool:
+    """A legal trace takes each step once: a second distinct message for a step is the step repeated."""
+    first: dict[str, str] = {}
+    repeated = False
+    for m in messages:
+        if first.setdefault(m.routing_key, m.message_id) != m.message_id:
+            found.violation(order_id=order_id, routing_key=m.routing_key, problem="step repeated on the bus",
+                            message_ids=[first[m.routing_key], m.message_id])
+            repeated = True
+    return repeated
 
 
 def trace_legal(history: History, state: SystemState, options: CheckOptions = DEFAULT_OPTIONS) -> Verdict:
@@ -109,7 +108,7 @@ def trace_legal(history: History, state: SystemState, options: CheckOptions = DE
             continue
         checked += 1
         status = order.get("status")
-        trace = tuple(str(e.get("event")) for e in order.get("history") or ())
+        trace = tuple(e.get("event") for e in order.get("history") or ())
         if status in TERMINAL:
             legal = expected_trace(order)
             if trace != legal:
@@ -117,8 +116,10 @@ def trace_legal(history: History, state: SystemState, options: CheckOptions = DE
                                 problem="trace is not the legal one for this outcome",
                                 trace=list(trace), legal=list(legal) if legal else None)
                 continue
-            on_bus = tuple(bus.get(order_id, ()))
-            if recorded and on_bus != trace:
+            messages = bus.get(order_id, [])
+            on_bus = tuple(m.routing_key for m in messages)
+            # Compared as sequences, never sets: a repeated step or a step out of order shows.
+            if recorded and on_bus != trace and not repeated_steps(found, order_id, messages):
                 seen = set(on_bus)
                 if seen != set(trace):
                     found.violation(order_id=order_id, status=status, problem="bus and order history disagree",
@@ -136,13 +137,15 @@ def trace_legal(history: History, state: SystemState, options: CheckOptions = DE
             continue
         # In flight: a command may still sit in the outbox and a reply may still sit in a queue,
         # so the bus may differ from the history, but only by steps a legal trace could take.
-        stray = set(bus.get(order_id, ())) - MAY_BE_ON_BUS[trace]
+        messages = bus.get(order_id, [])
+        repeated_steps(found, order_id, messages)
+        stray = {m.routing_key for m in messages} - MAY_BE_ON_BUS[trace]
         if stray:
             found.violation(order_id=order_id, status=status, problem="bus carried steps no legal continuation has",
                             trace=list(trace), stray=sorted(stray))
     for order_id in sorted(bus.keys() - orders.keys()):
         found.violation(order_id=order_id, problem="bus carried messages for an order the order service does not know",
-                        routing_keys=sorted(bus[order_id]))
+                        routing_keys=sorted({m.routing_key for m in bus[order_id]}))
     if not recorded:
         found.note("no recorded messages: bus comparison skipped")
     return found.verdict(checked=checked)
