@@ -117,6 +117,11 @@ class Verdict:
         return asdict(self)
 
 
+def passed(verdict: Verdict) -> bool:
+    """Nothing wrong and nothing undecided: valid, or nothing to check (not_applicable)."""
+    return verdict.valid is True or verdict.valid == "not_applicable"
+
+
 def overall(verdicts: list[Verdict]) -> Validity:
     """Jepsen's merge: any invalid makes the run invalid; else any unknown makes it unknown.
 

@@ -13,6 +13,7 @@ from typing import Any
 
 from harness.invariants.shared import memo
 from harness.model import History, RecordedMessage, SystemState, Validity, Verdict
+from system.contracts import REPLIES
 from system.decisions import DecisionConfig
 
 # The names appear in reports and experiment files: keep them stable.
@@ -153,6 +154,25 @@ class BusIndex:
 
     first: dict[str, RecordedMessage]
     conflicts: list[tuple[RecordedMessage, str]]  # (recording, the routing key the id was first seen with)
+
+
+def fault_messages(history: History) -> dict[str, str]:
+    """Messages that are the fault, not the system's own steps: the copies a nemesis injected
+    under new ids (-> the original), and the participants' answers to those copies (-> the copy
+    answered). A participant owes every command it gets an answer, so answering a copy is right;
+    an order service that acts on a copied reply is not, so commands are never discounted."""
+
+    def compute() -> dict[str, str]:
+        injected = history.injected
+        if not injected:
+            return {}
+        found = dict(injected)
+        for message_id, m in bus_index(history).first.items():
+            if m.causation_id in injected and m.routing_key in REPLIES and message_id not in injected:
+                found[message_id] = m.causation_id
+        return found
+
+    return memo(("fault_messages", id(history)), compute)
 
 
 def bus_index(history: History) -> BusIndex:

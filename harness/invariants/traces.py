@@ -15,6 +15,7 @@ from harness.invariants.common import (
     CheckOptions,
     Findings,
     bus_index,
+    fault_messages,
     in_scope,
     order_scope,
     orders_by_id,
@@ -75,13 +76,34 @@ def bus_steps_by_order(
             found.violation(order_id=m.order_id, message_id=m.message_id,
                             problem="one message_id carried two routing keys",
                             routing_keys=sorted({first_key, m.routing_key}))
-    injected = history.injected
+    fault = fault_messages(history)
     for message_id, m in index.first.items():
         order_id = m.order_id
-        if (scope is not None and order_id not in scope) or not order_id or message_id in skip or message_id in injected:
+        if (scope is not None and order_id not in scope) or not order_id or message_id in skip or message_id in fault:
             continue
         steps_of[order_id].append(m)
+    if fault:
+        copies_answered_alike(found, history, scope, fault)
     return steps_of
+
+
+def copies_answered_alike(found: Findings, history: History, scope: frozenset[str] | None,
+                          fault: dict[str, str]) -> None:
+    """The answer to a copied command repeats the answer to its original (decisions are stable)."""
+    injected, first = history.injected, bus_index(history).first
+    answers: dict[str, set[str]] = defaultdict(set)  # command -> routing keys of its answers
+    for m in first.values():
+        if m.causation_id is not None and m.message_id not in injected:
+            answers[m.causation_id].add(m.routing_key)
+    for message_id, copy in fault.items():
+        if message_id in injected or (scope is not None and first[message_id].order_id not in scope):
+            continue
+        original_answers = answers.get(injected[copy], set())
+        answer = first[message_id]
+        if original_answers and answer.routing_key not in original_answers:
+            found.violation(order_id=answer.order_id, message_id=message_id, routing_key=answer.routing_key,
+                            problem="a copied command was answered differently from its original",
+                            original_answers=sorted(original_answers))
 
 
 def repeated_steps(found: Findings, order_id: str, messages: list[RecordedMessage]) -> bool:

@@ -37,10 +37,10 @@ class World:
         new_id = lambda: str(uuid.UUID(int=ids.getrandbits(128), version=4))  # noqa: E731
         self.injector = FaultInjector(config.faults, config.schedule, _rng(config.seed, "faults"))
         self.broker = SimBroker(self.clock, self.log, self.injector, new_id, self.faults)
-        decisions = DecisionConfig(config.seed, config.payment_failure_rate, config.delivery_failure_rate)
+        self.decisions = DecisionConfig(config.seed, config.payment_failure_rate, config.delivery_failure_rate)
         self.services = {
             name: SimService(
-                name, STORES[name](), self.broker, self.clock, self.log, self.injector, decisions,
+                name, STORES[name](), self.broker, self.clock, self.log, self.injector, self.decisions,
                 config.defects, new_id, self.faults, config.prefetch, config.max_attempts,
             )
             for name in SERVICES
@@ -62,7 +62,9 @@ class World:
         still_down = [f for s in self.services.values() if (f := s.open_fault()) is not None]
         faults = sorted(self.faults + still_down, key=lambda f: f.start)
         healed = None if still_down else max((f.end or f.start for f in faults), default=None)
-        return History(list(self.broker.recorded), list(self.operations), faults, healed)
+        # The copies the dupnew fault sent under new ids are the fault, not the system's effects.
+        injected = {str(f.detail["copy"]): str(f.detail["original"]) for f in faults if f.kind == "dupnew"}
+        return History(list(self.broker.recorded), list(self.operations), faults, healed, injected)
 
     def state(self) -> SystemState:
         """What the services' GET endpoints would answer now."""

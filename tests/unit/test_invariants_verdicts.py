@@ -459,3 +459,34 @@ def test_a_non_numeric_amount_loses_one_verdict_not_all():
     assert raised.valid == "unknown" and "ValueError" in raised.note
     assert verdicts["stock_conserved"].valid is True and verdicts["trace_legal"].valid is True
     assert exit_code(list(verdicts.values())) == 2
+
+
+def _answer(w: World, cause: str, routing_key: str, message_id: str) -> None:
+    order_id = next(m.order_id for m in w.history.messages if m.message_id == cause)
+    w.history.messages.append(RecordedMessage(w.tick(), routing_key, message_id, order_id, causation_id=cause))
+
+
+def test_the_answer_to_a_copied_command_is_owed_and_must_repeat_the_original_answer():
+    world = good_world()
+    _inject_copy(world, COMPLETED, 2, "m-copy")  # payment.process again, under a new id
+    _answer(world, "m-copy", PAYMENT_COMPLETED, "m-answer")  # the payment service repeats its decision
+    assert _check(world, "trace_legal").valid is True
+    assert _check(world, "command_answered").valid is True
+    world.history.messages.pop()
+    _answer(world, "m-copy", PAYMENT_FAILED, "m-answer")  # decided afresh, and differently
+    verdict = _check(world, "trace_legal")
+    assert verdict.valid is False
+    assert verdict.counterexamples[0] == {
+        "order_id": COMPLETED, "message_id": "m-answer", "routing_key": PAYMENT_FAILED,
+        "problem": "a copied command was answered differently from its original",
+        "original_answers": [PAYMENT_COMPLETED]}
+
+
+def test_a_compensation_repeated_on_a_copied_reply_is_the_order_service_acting_twice():
+    world = good_world()
+    _inject_copy(world, DELIVERY_FAILED_ID, 5, "m-copy")  # delivery.failed again, while refunding
+    assert _check(world, "trace_legal").valid is True
+    _answer(world, "m-copy", PAYMENT_REFUND, "m-refund-again")  # the order service refunds again
+    verdict = _check(world, "trace_legal")
+    assert verdict.valid is False
+    assert verdict.counterexamples[0]["problem"] == "step repeated on the bus"
