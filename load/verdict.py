@@ -24,11 +24,13 @@ import httpx
 
 from harness.broker import peek_dead_letters, queue_depths, run_sync
 from harness.client import SagaClient
+from harness.dice import decisions_from_env
 from harness.invariants import INVARIANTS, check_all, exit_code, summary, verdicts_to_dict
 from harness.invariants.broker import WORK_QUEUES
 from harness.model import SystemState, Verdict, overall
 from harness.runner.layout import Endpoints
 from load.record import RunRecord, Targets
+from system.decisions import DecisionConfig
 from system.order.domain import STATUSES, TERMINAL_STATUSES
 
 BROKER_INVARIANTS = ("queues_drained", "dead_letters_accounted")
@@ -46,7 +48,7 @@ def invariant_names(targets: Targets) -> list[str]:
     return [n for n in INVARIANTS if targets.amqp_url or n not in BROKER_INVARIANTS]
 
 
-def judge(record: RunRecord, state: SystemState) -> list[Verdict]:
+def judge(record: RunRecord, state: SystemState, decisions: DecisionConfig | None = None) -> list[Verdict]:
     """Every invariant over this run's orders (stock and queues are global by nature)."""
     return check_all(
         record.history(),
@@ -54,6 +56,7 @@ def judge(record: RunRecord, state: SystemState) -> list[Verdict]:
         terminal_deadline_s=record.deadline_s,
         order_ids=record.order_ids(),
         only=invariant_names(record.targets),
+        decisions=decisions,
     )
 
 
@@ -201,7 +204,7 @@ def run_check(record: RunRecord, say: Say = print, wait: bool = True) -> tuple[l
                                                         time.time() + FINAL_READ_RETRY_S))
     finally:
         reader.close()
-    return judge(record, state), state
+    return judge(record, state, decisions_from_env()), state
 
 
 class UsageParser(argparse.ArgumentParser):

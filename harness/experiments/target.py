@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import aio_pika
@@ -37,6 +38,18 @@ class RunTarget:
     endpoints: Endpoints
     system: ProcessControl | None = None  # LocalSystem, ComposeSystem, or None (no control)
     chaos_token: str | None = None
+    fresh: bool = False  # the run owns this instance, started empty: its client places every order
+
+    def check_options(self) -> dict[str, Any]:
+        """check_all's `decisions` (the dice as the target's services roll them; unknown for an
+        external system) and `complete_history` (only a fresh instance of our own)."""
+        from harness.dice import decisions_from_env
+
+        if isinstance(self.system, LocalSystem):
+            decisions = decisions_from_env(self.system.env)
+        else:  # compose passes the harness's SAGA_SEED and rates through; external: unknown
+            decisions = decisions_from_env() if self.system is not None else None
+        return {"decisions": decisions, "complete_history": self.fresh}
 
     def broker_control(self) -> BrokerControl:
         if isinstance(self.system, LocalSystem):
