@@ -69,6 +69,8 @@ def order_view(order: Order) -> dict:
         "created_at": order.created_at,
         "updated_at": order.updated_at,
         "idempotency_key": order.idempotency_key,
+        # The test hook as requested: the checker judges a step's outcome by it (outcome_justified).
+        "force": {"payment": r.force_payment, "delivery": r.force_delivery},
     }
 
 
