@@ -86,7 +86,7 @@ class Disabler:
                     return
             original(findings, **example)
 
-        self.findings.violation = violation  # type: ignore[method-assign]
+        self.findings.violation = violation  # type: ignore[method-assign, assignment]
         return self
 
     def __exit__(self, *exc: object) -> None:

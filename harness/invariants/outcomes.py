@@ -119,11 +119,11 @@ def _judge_refusals(found: Findings, history: History, state: SystemState, optio
         return
     if not history.messages:
         for order_id, order in refusals.items():
-            opening = INITIAL_STOCK.get(str(order.get("product_id")))
-            if opening is None or int(order.get("quantity") or 0) > opening:
+            catalog = INITIAL_STOCK.get(str(order.get("product_id")))
+            if catalog is None or int(order.get("quantity") or 0) > catalog:
                 continue  # more than there ever was (or no such product): refused for a reason
             found.doubt(order_id=order_id, problem="refusal not provable without a recording of the stock",
-                        product_id=order.get("product_id"), quantity=order.get("quantity"), opening_stock=opening)
+                        product_id=order.get("product_id"), quantity=order.get("quantity"), opening_stock=catalog)
         return
     orders = orders_by_id(state)
     taken, refused = stock_replay(bus_index(history).first.values(), orders, history.injected)

@@ -57,7 +57,7 @@ def expected_trace(order: dict[str, Any]) -> tuple[str, ...] | None:
     if order.get("status") == "completed":
         return LEGAL_TRACES["completed"] if not order.get("failure_reason") else None
     reason = order.get("failure_reason")
-    return LEGAL_TRACES.get(reason) if reason != "completed" else None
+    return LEGAL_TRACES.get(str(reason)) if reason != "completed" else None
 
 
 def bus_steps_by_order(
