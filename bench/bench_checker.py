@@ -14,6 +14,7 @@ under 5 s.
 from __future__ import annotations
 
 import argparse
+import os
 import random
 import sys
 import time
@@ -119,9 +120,9 @@ def main(argv: list[str] | None = None) -> int:
     history, state = synthetic_run(args.messages, args.seed)
     print(f"built synthetic run in {time.perf_counter() - started:.1f} s", flush=True)
 
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     verdicts = check_all(history, state, decisions=DICE, complete_history=True)
-    elapsed = time.perf_counter() - started
+    elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
 
     for name in INVARIANTS:
         t0 = time.perf_counter()
@@ -129,7 +130,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  {name:<30} {time.perf_counter() - t0:7.3f} s")
     n = len(history.messages)
     print(f"messages={n} orders={len(state.orders)} operations={len(history.operations)} "
-          f"check_all={elapsed:.2f} s rate={n / elapsed:,.0f} messages/s")
+          f"check_all={elapsed:.2f} s (cpu {cpu:.2f} s, load average {os.getloadavg()[0]:.1f}) "
+          f"rate={n / elapsed:,.0f} messages/s")
     if overall(verdicts) is not True:
         print(summary(verdicts))
         print("the checker did not find this consistent run valid", file=sys.stderr)

@@ -8,7 +8,6 @@ injected are the fault, not the system's commands: their answers are not owed.
 
 from __future__ import annotations
 
-from harness.invariants.causality import distinct_messages
 from harness.invariants.common import (
     DEFAULT_OPTIONS,
     CheckOptions,
@@ -18,7 +17,6 @@ from harness.invariants.common import (
 )
 from harness.invariants.deadline import Deadline
 from harness.model import History, SystemState, Verdict
-from system.contracts import COMMANDS
 
 
 def command_answered(history: History, state: SystemState, options: CheckOptions = DEFAULT_OPTIONS) -> Verdict:
@@ -27,10 +25,10 @@ def command_answered(history: History, state: SystemState, options: CheckOptions
     answered = {m.causation_id for m in bus_index(history).first.values() if m.causation_id}
     answered |= {dl.message_id for dl in state.dead_letters if dl.reason}
     deadline = Deadline.of(history, state, options)
-    commands, injected = set(COMMANDS), history.injected
+    injected, skip = history.injected, options.expected_dead_letters
     checked = 0
-    for m in distinct_messages(history, options.expected_dead_letters):
-        if m.routing_key not in commands or m.message_id in injected or (scope is not None and m.order_id not in scope):
+    for m in bus_index(history).commands:
+        if m.message_id in injected or m.message_id in skip or (scope is not None and m.order_id not in scope):
             continue
         checked += 1
         if m.message_id not in answered:

@@ -12,8 +12,22 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from harness.invariants.shared import memo
-from harness.model import History, RecordedMessage, SystemState, Validity, Verdict
-from system.contracts import REPLIES
+from harness.model import (
+    History,
+    Operation,
+    OpType,
+    RecordedMessage,
+    SystemState,
+    Validity,
+    Verdict,
+)
+from system.contracts import (
+    COMMANDS,
+    INVENTORY_FAILED,
+    INVENTORY_RELEASED,
+    INVENTORY_RESERVED,
+    REPLIES,
+)
 from system.decisions import DecisionConfig
 
 # The names appear in reports and experiment files: keep them stable.
@@ -41,6 +55,7 @@ MAX_COUNTEREXAMPLES = 20
 CENT = 0.005  # amounts are money with two decimals: closer than half a cent is equal
 
 TERMINAL = ("completed", "failed")
+STOCK_REPLIES = (INVENTORY_RESERVED, INVENTORY_RELEASED, INVENTORY_FAILED)  # what changes or refuses stock
 
 
 @dataclass(frozen=True)
@@ -154,6 +169,10 @@ class BusIndex:
 
     first: dict[str, RecordedMessage]
     conflicts: list[tuple[RecordedMessage, str]]  # (recording, the routing key the id was first seen with)
+    # The first recordings that several checks walk on their own, in first-seen order.
+    commands: list[RecordedMessage]
+    stock_replies: list[RecordedMessage]  # inventory.reserved / released / failed
+    by_order: dict[str, list[RecordedMessage]]  # every first recording, per order_id ("" : none named)
 
 
 def fault_messages(history: History) -> dict[str, str]:
@@ -179,12 +198,21 @@ def bus_index(history: History) -> BusIndex:
     def compute() -> BusIndex:
         first: dict[str, RecordedMessage] = {}
         conflicts: list[tuple[RecordedMessage, str]] = []
+        commands: list[RecordedMessage] = []
+        stock_replies: list[RecordedMessage] = []
+        by_order: dict[str, list[RecordedMessage]] = defaultdict(list)
+        kind = {key: commands for key in COMMANDS} | {key: stock_replies for key in STOCK_REPLIES}
         keep_first = first.setdefault
         for m in history.messages:
             seen = keep_first(m.message_id, m)
-            if seen is not m and seen.routing_key != m.routing_key:
-                conflicts.append((m, seen.routing_key))
-        return BusIndex(first, conflicts)
+            if seen is not m:
+                if seen.routing_key != m.routing_key:
+                    conflicts.append((m, seen.routing_key))
+                continue
+            by_order[m.order_id].append(m)
+            if (of_kind := kind.get(m.routing_key)) is not None:
+                of_kind.append(m)
+        return BusIndex(first, conflicts, commands, stock_replies, dict(by_order))
 
     return memo(("bus_index", id(history)), compute)
 
@@ -192,6 +220,45 @@ def bus_index(history: History) -> BusIndex:
 def op_key(value: dict[str, Any]) -> str | None:
     key = value.get("idempotency_key")
     return str(key) if key else None
+
+
+PLACE_ORDER = "place_order"
+
+
+@dataclass(frozen=True)
+class Placement:
+    """One place_order as the client saw it end: how, what it sent, and the order it was told of."""
+
+    type: OpType  # ok | fail | info (an invocation that never completed counts as info)
+    request: dict[str, Any]
+    order_id: str | None
+    key: str | None
+    time: float  # when it ended (an invocation that never completed: when it began)
+
+
+def placements(history: History) -> list[Placement]:
+    """Pair each place_order invocation with its completion (Jepsen: per process, in order)."""
+
+    def compute() -> list[Placement]:
+        open_: dict[int, Operation] = {}
+        done: list[Placement] = []
+        for op in history.operations:
+            if op.f != PLACE_ORDER:
+                continue
+            if op.type == "invoke":
+                open_[op.process] = op
+                continue
+            invoked = open_.pop(op.process, None)
+            done.append(_placement(op.type, {**invoked.value, **op.value} if invoked else op.value, op.time))
+        done.extend(_placement("info", op.value, op.time) for op in open_.values())
+        return done
+
+    return memo(("placements", id(history)), compute)
+
+
+def _placement(kind: OpType, request: dict[str, Any], time: float) -> Placement:
+    order_id = request.get("order_id")
+    return Placement(kind, request, str(order_id) if order_id else None, op_key(request), time)
 
 
 @dataclass
@@ -208,25 +275,27 @@ def accepted_orders(history: History, state: SystemState) -> Accepted:
     An `ok` op names its order_id. An `info` op (timeout) may have created one: it counts when
     its order_id, or its Idempotency-Key, turns up in state.
     """
-    accepted = Accepted()
-    by_key: dict[str, str] | None = None
-    known = None
-    for op in history.operations:
-        if op.f != "place_order" or op.type not in ("ok", "info"):
-            continue
-        order_id = op.value.get("order_id")
-        if op.type == "ok":
-            if order_id:
-                accepted.ok.setdefault(str(order_id), op.time)
-            continue
-        if known is None:
-            known = orders_by_id(state)
-            by_key = {o["idempotency_key"]: oid for oid, o in known.items() if o.get("idempotency_key")}
-        if order_id and order_id in known:
-            accepted.info.setdefault(str(order_id), op.time)
-        elif (key := op_key(op.value)) and by_key and key in by_key:
-            accepted.info.setdefault(by_key[key], op.time)
-    return accepted
+    def compute() -> Accepted:
+        accepted = Accepted()
+        by_key: dict[str, str] | None = None
+        known = None
+        for p in placements(history):
+            if p.type == "ok":
+                if p.order_id:
+                    accepted.ok.setdefault(p.order_id, p.time)
+                continue
+            if p.type != "info":
+                continue
+            if known is None:
+                known = orders_by_id(state)
+                by_key = {o["idempotency_key"]: oid for oid, o in known.items() if o.get("idempotency_key")}
+            if p.order_id and p.order_id in known:
+                accepted.info.setdefault(p.order_id, p.time)
+            elif p.key and by_key and p.key in by_key:
+                accepted.info.setdefault(by_key[p.key], p.time)
+        return accepted
+
+    return memo(("accepted_orders", id(history), id(state)), compute)
 
 
 def order_scope(history: History, state: SystemState, options: CheckOptions) -> frozenset[str] | None:

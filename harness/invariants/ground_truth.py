@@ -10,55 +10,18 @@ no operation accounts for is a saga nobody started.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 from harness.invariants.common import (
     DEFAULT_OPTIONS,
     CheckOptions,
     Findings,
-    op_key,
+    Placement,
     orders_by_id,
+    placements,
     same_money,
 )
-from harness.invariants.shared import memo
-from harness.model import History, OpType, SystemState, Verdict
-
-PLACE_ORDER = "place_order"
-
-
-@dataclass(frozen=True)
-class Placement:
-    """One place_order as the client saw it end: how, what it sent, and the order it was told of."""
-
-    type: OpType  # ok | fail | info (an invocation that never completed counts as info)
-    request: dict[str, Any]
-    order_id: str | None
-    key: str | None
-
-
-def placements(history: History) -> list[Placement]:
-    """Pair each place_order invocation with its completion (Jepsen: per process, in order)."""
-
-    def compute() -> list[Placement]:
-        open_: dict[int, dict[str, Any]] = {}
-        done: list[Placement] = []
-        for op in history.operations:
-            if op.f != PLACE_ORDER:
-                continue
-            if op.type == "invoke":
-                open_[op.process] = op.value
-                continue
-            done.append(_placement(op.type, {**open_.pop(op.process, {}), **op.value}))
-        done.extend(_placement("info", value) for value in open_.values())
-        return done
-
-    return memo(("placements", id(history)), compute)
-
-
-def _placement(kind: OpType, request: dict[str, Any]) -> Placement:
-    order_id = request.get("order_id")
-    return Placement(kind, request, str(order_id) if order_id else None, op_key(request))
+from harness.model import History, SystemState, Verdict
 
 
 def differences(request: dict[str, Any], order: dict[str, Any]) -> dict[str, Any]:

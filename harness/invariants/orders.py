@@ -13,9 +13,9 @@ from harness.invariants.common import (
     Findings,
     accepted_orders,
     in_scope,
-    op_key,
     order_scope,
     orders_by_id,
+    placements,
 )
 from harness.invariants.deadline import Deadline, heal_time
 from harness.model import History, SystemState, Verdict
@@ -72,10 +72,9 @@ def idempotency_key_one_saga(
     scope = order_scope(history, state, options)
     orders = orders_by_id(state)
     answered: dict[str, set[str]] = defaultdict(set)
-    for op in history.operations:
-        key = op_key(op.value)
-        if op.f == "place_order" and op.type == "ok" and key and op.value.get("order_id"):
-            answered[key].add(str(op.value["order_id"]))
+    for p in placements(history):
+        if p.type == "ok" and p.key and p.order_id:
+            answered[p.key].add(p.order_id)
     in_state: dict[str, list[str]] = defaultdict(list)
     for order_id, order in orders.items():
         if key := order.get("idempotency_key"):

@@ -29,15 +29,14 @@ from harness.invariants.common import (
     group_by_order,
     order_scope,
     orders_by_id,
+    placements,
 )
-from harness.invariants.ground_truth import placements
 from harness.model import History, RecordedMessage, SystemState, Verdict
 from system.catalog import INITIAL_STOCK
 from system.contracts import (
     DELIVERY_FAILED,
     DELIVERY_SCHEDULE,
     DELIVERY_SCHEDULED,
-    INVENTORY_FAILED,
     INVENTORY_RELEASED,
     INVENTORY_RESERVED,
     PAYMENT_COMPLETED,
@@ -47,7 +46,6 @@ from system.contracts import (
 from system.decisions import DecisionConfig, delivery_fails, payment_fails
 
 INSUFFICIENT = "insufficient_inventory"
-STOCK_REPLIES = frozenset({INVENTORY_RESERVED, INVENTORY_RELEASED, INVENTORY_FAILED})
 # Reply in a trace -> (step, whether the step failed).
 STEP_RESULTS = {
     PAYMENT_COMPLETED: ("payment", False),
@@ -72,29 +70,35 @@ DECIDED_BY: dict[str, tuple[str, str, tuple[str, ...]]] = {
 }
 
 Unknown = object()  # a step's force that nothing recorded
+NO_FORCE: dict[str, Any] = {step: None for step in DICE}  # a request without a force field: the dice decide
 
 
 def stock_replay(
-    messages: Iterable[RecordedMessage], orders: dict[str, dict[str, Any]], skip: frozenset[str] | dict[str, str]
+    messages: Iterable[RecordedMessage], orders: dict[str, dict[str, Any]], skip: frozenset[str] | dict[str, str],
+    products: set[str],
 ) -> tuple[dict[str, int], dict[str, tuple[str, int]]]:
     """(net stock taken per product, {refused order: (product, stock taken before the refusal)}).
 
-    `messages`: each message once (its first recording). Figures are relative to the stock when recording began; each order takes stock once and
-    gives it back once, however often its replies were redelivered or copied.
+    `messages`: inventory's replies, each once (its first recording), in bus order; only those for
+    `products` count. Figures are relative to the stock when recording began; each order takes
+    stock once and gives it back once, however often its replies were redelivered or copied.
     """
     taken: dict[str, int] = defaultdict(int)
     held: dict[str, tuple[str, int]] = {}
     reserved_once: set[str] = set()
     refused: dict[str, tuple[str, int]] = {}
     for m in messages:
-        if m.routing_key not in STOCK_REPLIES or m.message_id in skip:
+        if m.message_id in skip:
             continue
         order_id = m.order_id
         order = orders.get(order_id) or m.payload
-        product, quantity = str(order.get("product_id")), int(order.get("quantity") or 0)
+        product = str(order.get("product_id"))
+        if product not in products:
+            continue
         if m.routing_key == INVENTORY_RESERVED:
             if order_id not in reserved_once:
                 reserved_once.add(order_id)
+                quantity = int(order.get("quantity") or 0)
                 held[order_id] = (product, quantity)
                 taken[product] += quantity
         elif m.routing_key == INVENTORY_RELEASED:
@@ -126,7 +130,8 @@ def _judge_refusals(found: Findings, history: History, state: SystemState, optio
                         product_id=order.get("product_id"), quantity=order.get("quantity"), opening_stock=catalog)
         return
     orders = orders_by_id(state)
-    taken, refused = stock_replay(bus_index(history).first.values(), orders, history.injected)
+    products = {str(order.get("product_id")) for order in refusals.values()}
+    taken, refused = stock_replay(bus_index(history).stock_replies, orders, history.injected, products)
     opening = _opening(state, options, taken)
     for order_id, order in refusals.items():
         if order_id not in refused:
@@ -153,12 +158,12 @@ def forces(history: History, orders: Iterable[str]) -> dict[str, dict[str, Any]]
     known: dict[str, dict[str, Any]] = {}
     for p in placements(history):
         if p.type != "fail" and p.order_id in wanted and p.order_id not in known:
-            force = p.request.get("force") or {}
-            known[p.order_id] = {step: force.get(step) for step in DICE}
-    if wanted - known.keys():
-        for m in bus_index(history).first.values():
+            force = p.request.get("force")
+            known[p.order_id] = {step: force.get(step) for step in DICE} if force else NO_FORCE
+    if missing := wanted - known.keys():
+        for m in bus_index(history).commands:
             step = STEP_COMMANDS.get(m.routing_key)
-            if step is not None and "force" in m.payload and m.order_id in wanted:
+            if step is not None and "force" in m.payload and m.order_id in missing:
                 known.setdefault(m.order_id, {}).setdefault(step, m.payload["force"])
     return known
 

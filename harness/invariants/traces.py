@@ -7,6 +7,7 @@ has not ended always shows a history ending in a command, and its status follows
 from __future__ import annotations
 
 from collections import defaultdict
+from operator import attrgetter, itemgetter
 from typing import Any
 
 from harness.invariants.common import (
@@ -52,6 +53,19 @@ for _trace in LEGAL_TRACES.values():
             MAY_BE_ON_BUS[_prefix] = MAY_BE_ON_BUS.get(_prefix, frozenset()) | frozenset(_trace)
 
 
+ROUTING_KEY = attrgetter("routing_key")
+EVENT = itemgetter("event")
+
+
+def events(order: dict[str, Any]) -> tuple[Any, ...]:
+    """The order's history as a tuple of events (an entry without one reads as None)."""
+    entries = order.get("history") or ()
+    try:
+        return tuple(map(EVENT, entries))
+    except (KeyError, TypeError):
+        return tuple(e.get("event") if isinstance(e, dict) else None for e in entries)
+
+
 def expected_trace(order: dict[str, Any]) -> tuple[str, ...] | None:
     """The one legal trace for a terminal order, or None if its outcome names none."""
     if order.get("status") == "completed":
@@ -77,11 +91,15 @@ def bus_steps_by_order(
                             problem="one message_id carried two routing keys",
                             routing_keys=sorted({first_key, m.routing_key}))
     fault = fault_messages(history)
-    for message_id, m in index.first.items():
-        order_id = m.order_id
-        if (scope is not None and order_id not in scope) or not order_id or message_id in skip or message_id in fault:
-            continue
-        steps_of[order_id].append(m)
+    if scope is None and not skip and not fault:  # the common case: the index has them already
+        return {order_id: ms for order_id, ms in index.by_order.items() if order_id}
+    else:
+        for message_id, m in index.first.items():
+            order_id = m.order_id
+            if ((scope is not None and order_id not in scope) or not order_id or message_id in skip
+                    or message_id in fault):
+                continue
+            steps_of[order_id].append(m)
     if fault:
         copies_answered_alike(found, history, scope, fault)
     return steps_of
@@ -130,7 +148,7 @@ def trace_legal(history: History, state: SystemState, options: CheckOptions = DE
             continue
         checked += 1
         status = order.get("status")
-        trace = tuple(e.get("event") for e in order.get("history") or ())
+        trace = events(order)
         if status in TERMINAL:
             legal = expected_trace(order)
             if trace != legal:
@@ -139,7 +157,7 @@ def trace_legal(history: History, state: SystemState, options: CheckOptions = DE
                                 trace=list(trace), legal=list(legal) if legal else None)
                 continue
             messages = bus.get(order_id, [])
-            on_bus = tuple(m.routing_key for m in messages)
+            on_bus = tuple(map(ROUTING_KEY, messages))
             # Compared as sequences, never sets: a repeated step or a step out of order shows.
             if recorded and on_bus != trace and not repeated_steps(found, order_id, messages):
                 seen = set(on_bus)
