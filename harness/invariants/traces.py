@@ -79,9 +79,9 @@ def bus_steps_by_order(
 ) -> dict[str, list[RecordedMessage]]:
     """Each order's messages on the bus in the order first seen, one per message_id (one pass).
 
-    Redeliveries share a message_id and copies a nemesis injected (`History.injected`) are the
-    fault, so neither is a step. Messages a test dead-lettered on purpose (`skip`) and messages
-    naming no order are poison, not saga steps: dead_letters_accounted answers for them.
+    Redeliveries share a message_id. Messages a test dead-lettered on purpose (`skip`) and
+    messages naming no order are poison, not saga steps: dead_letters_accounted answers for them.
+    Copies a nemesis injected and the answers to them stay in (see `own_steps`).
     """
     steps_of: dict[str, list[RecordedMessage]] = defaultdict(list)
     index = bus_index(history)
@@ -91,18 +91,28 @@ def bus_steps_by_order(
                             problem="one message_id carried two routing keys",
                             routing_keys=sorted({first_key, m.routing_key}))
     fault = fault_messages(history)
-    if scope is None and not skip and not fault:  # the common case: the index has them already
-        return {order_id: ms for order_id, ms in index.by_order.items() if order_id}
-    else:
-        for message_id, m in index.first.items():
-            order_id = m.order_id
-            if ((scope is not None and order_id not in scope) or not order_id or message_id in skip
-                    or message_id in fault):
-                continue
-            steps_of[order_id].append(m)
     if fault:
         copies_answered_alike(found, history, scope, fault)
+    if scope is None and not skip:  # the common case: the index has them already
+        return {order_id: ms for order_id, ms in index.by_order.items() if order_id}
+    for message_id, m in index.first.items():
+        order_id = m.order_id
+        if (scope is not None and order_id not in scope) or not order_id or message_id in skip:
+            continue
+        steps_of[order_id].append(m)
     return steps_of
+
+
+def own_steps(messages: list[RecordedMessage], fault: dict[str, str]) -> list[RecordedMessage]:
+    """The system's own messages: not the copies a nemesis injected, nor the answers to them."""
+    return [m for m in messages if m.message_id not in fault] if fault else messages
+
+
+def first_seen_steps(messages: list[RecordedMessage], own: list[RecordedMessage]) -> tuple[str, ...]:
+    """The order's own steps by first sighting of any message for them: the saga may go on from
+    a copy that arrived before its original, so the copy's sighting is when the step was seen."""
+    keys = set(map(ROUTING_KEY, own))
+    return tuple(k for k in dict.fromkeys(map(ROUTING_KEY, messages)) if k in keys)
 
 
 def copies_answered_alike(found: Findings, history: History, scope: frozenset[str] | None,
@@ -142,6 +152,7 @@ def trace_legal(history: History, state: SystemState, options: CheckOptions = DE
     orders = orders_by_id(state)
     recorded = bool(history.messages)
     bus = bus_steps_by_order(history, scope, options.expected_dead_letters, found) if recorded else {}
+    fault = fault_messages(history)
     checked = 0
     for order_id, order in orders.items():
         if not in_scope(order_id, scope):
@@ -157,9 +168,14 @@ def trace_legal(history: History, state: SystemState, options: CheckOptions = DE
                                 trace=list(trace), legal=list(legal) if legal else None)
                 continue
             messages = bus.get(order_id, [])
-            on_bus = tuple(map(ROUTING_KEY, messages))
             # Compared as sequences, never sets: a repeated step or a step out of order shows.
-            if recorded and on_bus != trace and not repeated_steps(found, order_id, messages):
+            if not recorded or tuple(map(ROUTING_KEY, messages)) == trace:
+                continue
+            own = own_steps(messages, fault)
+            if repeated_steps(found, order_id, own):
+                continue
+            on_bus = first_seen_steps(messages, own)
+            if on_bus != trace:
                 seen = set(on_bus)
                 if seen != set(trace):
                     found.violation(order_id=order_id, status=status, problem="bus and order history disagree",
@@ -177,9 +193,9 @@ def trace_legal(history: History, state: SystemState, options: CheckOptions = DE
             continue
         # In flight: a command may still sit in the outbox and a reply may still sit in a queue,
         # so the bus may differ from the history, but only by steps a legal trace could take.
-        messages = bus.get(order_id, [])
-        repeated_steps(found, order_id, messages)
-        stray = {m.routing_key for m in messages} - MAY_BE_ON_BUS[trace]
+        own = own_steps(bus.get(order_id, []), fault)
+        repeated_steps(found, order_id, own)
+        stray = set(map(ROUTING_KEY, own)) - MAY_BE_ON_BUS[trace]
         if stray:
             found.violation(order_id=order_id, status=status, problem="bus carried steps no legal continuation has",
                             trace=list(trace), stray=sorted(stray))

@@ -490,3 +490,19 @@ def test_a_compensation_repeated_on_a_copied_reply_is_the_order_service_acting_t
     verdict = _check(world, "trace_legal")
     assert verdict.valid is False
     assert verdict.counterexamples[0]["problem"] == "step repeated on the bus"
+
+
+def test_a_saga_may_go_on_from_a_copy_that_arrived_before_its_original():
+    world = good_world()
+    msgs = world.history.messages
+    reserved = _message(world, COMPLETED, 1)
+    copy = replace(reserved, message_id="m-copy")
+    world.history.injected["m-copy"] = reserved.message_id
+    msgs.remove(reserved)
+    msgs.insert(msgs.index(_message(world, COMPLETED, 0)) + 1, copy)  # the copy is seen first...
+    msgs.insert(msgs.index(_message(world, COMPLETED, 2)) + 1, reserved)  # ...the original after payment.process
+    _set_message(world, COMPLETED, 2, causation_id="m-copy")  # the order service went on from the copy
+    for name in ("trace_legal", "bus_causality", "one_effect_per_cause", "command_answered"):
+        assert _check(world, name).valid is True, name
+    world.history.injected.clear()  # undeclared, the copy is a repeated step
+    assert _check(world, "trace_legal").valid is False
