@@ -60,4 +60,5 @@ class Run:
             self.oplog.operations(),
             self.faults.events(),
             self.healed_at,
+            self.duplicator.injected() if self.duplicator else {},
         )

@@ -17,6 +17,7 @@ import json
 import time
 from collections.abc import Iterable
 from dataclasses import asdict
+from itertools import chain
 from pathlib import Path
 from typing import Any
 
@@ -59,7 +60,10 @@ def write_jsonl(path: Path, rows: Iterable[dict[str, Any]]) -> int:
 
 
 def write_history(run_dir: Path, history: History) -> None:
-    write_jsonl(run_dir / HISTORY, ({"kind": "message", **asdict(m)} for m in history.messages))
+    # Copies a nemesis sent under new ids ride along as their own kind of row.
+    write_jsonl(run_dir / HISTORY, chain(({"kind": "message", **asdict(m)} for m in history.messages),
+                                         ({"kind": "injected", "copy": c, "original": o}
+                                          for c, o in history.injected.items())))
     write_jsonl(run_dir / OPERATIONS, (asdict(op) for op in history.operations))
     write_jsonl(run_dir / FAULTS, (asdict(f) for f in history.faults))
 
@@ -102,10 +106,12 @@ def _build(cls: type, row: dict[str, Any], where: str) -> Any:
 
 
 def load_history(run_dir: Path, healed_at: float | None) -> History:
-    messages = [_build(RecordedMessage, r, HISTORY) for r in read_jsonl(run_dir / HISTORY) if r.get("kind", "message") == "message"]
+    rows = read_jsonl(run_dir / HISTORY)
+    messages = [_build(RecordedMessage, r, HISTORY) for r in rows if r.get("kind", "message") == "message"]
     operations = [_build(Operation, r, OPERATIONS) for r in read_jsonl(run_dir / OPERATIONS)]
     faults = [_build(FaultEvent, r, FAULTS) for r in read_jsonl(run_dir / FAULTS)]
-    return History(messages, operations, faults, healed_at)
+    injected = {str(r["copy"]): str(r["original"]) for r in rows if r.get("kind") == "injected"}
+    return History(messages, operations, faults, healed_at, injected)
 
 
 def load_state(run_dir: Path) -> SystemState:

@@ -64,6 +64,12 @@ class Duplicator(Tap):
         self._pending: set[asyncio.Task] = set()
         self.published = 0
         self.failed = 0
+        self._injected: dict[str, str] = {}  # copy under a new id -> original (History.injected)
+
+    def injected(self) -> dict[str, str]:
+        """The copies sent under new ids so far: the checker discounts them (History.injected)."""
+        with self._lock:
+            return dict(self._injected)
 
     async def on_open(self) -> None:
         # Its own confirmed channel: a copy counts only once the broker took it.
@@ -112,6 +118,8 @@ class Duplicator(Tap):
         if retry is not None:
             message_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"{message_id}|{retry}"))
             body = with_message_id(body, message_id)
+            with self._lock:
+                self._injected[message_id] = str(incoming.message_id)
         copy = aio_pika.Message(
             body=body,
             message_id=message_id,
