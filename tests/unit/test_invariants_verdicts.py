@@ -506,3 +506,13 @@ def test_a_saga_may_go_on_from_a_copy_that_arrived_before_its_original():
         assert _check(world, name).valid is True, name
     world.history.injected.clear()  # undeclared, the copy is a repeated step
     assert _check(world, "trace_legal").valid is False
+
+
+def test_a_scoped_run_judges_its_own_rows_only():
+    world = good_world()
+    world.state.payments.append({**world.payment(COMPLETED), "order_id": "o-another-runs", "user_id": "u-9"})
+    world.history.operations = [op for op in world.history.operations if op.value.get("order_id") != PAY_FAILED]
+    world.state.orders.remove(world.order(PAY_FAILED))  # this run's own order vanished
+    verdict = _check(world, "cross_service_agreement", order_ids=[COMPLETED, PAY_FAILED], complete_history=False)
+    assert verdict.valid is False
+    assert {e["order_id"] for e in verdict.counterexamples} == {PAY_FAILED}
