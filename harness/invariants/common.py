@@ -146,7 +146,7 @@ def group_by_order(rows: list[dict[str, Any]], scope: frozenset[str] | None) -> 
         grouped: dict[str, list[dict[str, Any]]] = defaultdict(list)
         for row in rows:
             order_id = row.get("order_id")
-            if order_id is not None and in_scope(order_id, scope):
+            if order_id is not None and (scope is None or order_id in scope):
                 grouped[order_id].append(row)
         return dict(grouped)
 
@@ -249,7 +249,10 @@ def placements(history: History) -> list[Placement]:
                 open_[op.process] = op
                 continue
             invoked = open_.pop(op.process, None)
-            done.append(_placement(op.type, {**invoked.value, **op.value} if invoked else op.value, op.time))
+            # An OpLog completion carries its request already; merge only when it does not.
+            request = op.value if invoked is None or invoked.value.keys() <= op.value.keys() else {
+                **invoked.value, **op.value}
+            done.append(_placement(op.type, request, op.time))
         done.extend(_placement("info", op.value, op.time) for op in open_.values())
         return done
 

@@ -52,7 +52,7 @@ def orders_terminal(history: History, state: SystemState, options: CheckOptions 
         found.note("faults still active at the final read")
     checked = 0
     for order_id, order in orders.items():
-        if not in_scope(order_id, scope):
+        if scope is not None and order_id not in scope:
             continue
         checked += 1
         status = order.get("status")

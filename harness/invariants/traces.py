@@ -155,7 +155,7 @@ def trace_legal(history: History, state: SystemState, options: CheckOptions = DE
     fault = fault_messages(history)
     checked = 0
     for order_id, order in orders.items():
-        if not in_scope(order_id, scope):
+        if scope is not None and order_id not in scope:
             continue
         checked += 1
         status = order.get("status")
