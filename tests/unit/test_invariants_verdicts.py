@@ -28,7 +28,7 @@ from system.contracts import (
     TRACE_INSUFFICIENT_INVENTORY,
 )
 from system.decisions import DecisionConfig, delivery_fails, payment_fails
-from tests.unit.test_invariants import COMPLETED, NO_STOCK, PAY_FAILED, Violation
+from tests.unit.test_invariants import COMPLETED, NO_STOCK, PAY_FAILED, Violation, assert_caught
 from tests.unit.test_invariants import DELIVERY_FAILED as DELIVERY_FAILED_ID
 from tests.unit.world_builder import World, good_world, iso
 
@@ -215,12 +215,7 @@ def _check(w: World, name: str, **options: Any):
 
 @pytest.mark.parametrize("case", VIOLATIONS, ids=lambda c: f"{c.invariant}: {c.story}")
 def test_new_invariant_fails_on_violation_and_names_the_culprit(case: Violation):
-    world = good_world()
-    assert _check(world, case.invariant).valid is True
-    case.mutate(world)
-    verdict = _check(world, case.invariant)
-    assert verdict.valid is False, verdict
-    assert any(case.culprit.items() <= example.items() for example in verdict.counterexamples), verdict
+    assert_caught(case, complete_history=True)
 
 
 def test_the_good_world_is_valid_with_a_complete_history_and_dice():
