@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test test-fast up down status bench load load-chaos zoo lint clean
+.PHONY: install demo test test-fast up down status bench load load-chaos zoo lint mutation clean
 
 install: $(STAMP)
 
@@ -58,6 +58,10 @@ load-chaos: install
 # Every opt-in defect, caught by a simulation AND by a chaos experiment on real processes.
 zoo: install
 	@$(BIN)/saga-harness zoo --detectors all
+
+# The checker checked: disable each violation site of every invariant in turn; some test must fail.
+mutation: install
+	@$(BIN)/python tools/mutation.py
 
 # ruff over everything; mypy over system/ and harness/ (the files and settings: [tool.mypy]).
 lint: install

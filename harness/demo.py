@@ -80,12 +80,13 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def _summary(client: SagaClient, mine: set[str], final: dict, started: float) -> int:
+    from harness.dice import decisions_from_env
     from harness.exits import exit_code_for
     from harness.invariants import check_all
     from harness.model import History, overall
 
     state = client.read_state()
-    verdicts = check_all(History(), state, order_ids=mine)
+    verdicts = check_all(History(), state, order_ids=mine, decisions=decisions_from_env())
     statuses = [o["status"] for o in final.values() if o]
     failed = [v.name for v in verdicts if v.valid is False]
     verdict = overall(verdicts)

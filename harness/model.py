@@ -117,10 +117,29 @@ class Verdict:
         return asdict(self)
 
 
+def passed(verdict: Verdict) -> bool:
+    """Nothing wrong and nothing undecided: valid, or nothing to check (not_applicable)."""
+    return verdict.valid is True or verdict.valid == "not_applicable"
+
+
 def overall(verdicts: list[Verdict]) -> Validity:
-    """Jepsen's merge: any invalid makes the run invalid; else any unknown makes it unknown."""
-    if any(v.valid is False for v in verdicts):
+    """Jepsen's merge: any invalid makes the run invalid; else any unknown makes it unknown.
+
+    Invariants that checked nothing (not_applicable) do not count, and a run in which nothing
+    at all was checked is unknown, never valid (`overall_note` says why).
+    """
+    judged = [v for v in verdicts if v.valid != "not_applicable"]
+    if any(v.valid is False for v in judged):
         return False
-    if any(v.valid == "unknown" for v in verdicts):
+    if any(v.valid == "unknown" for v in judged):
         return "unknown"
-    return True
+    return True if judged else "unknown"
+
+
+def overall_note(verdicts: list[Verdict]) -> str:
+    """Why the overall verdict is unknown when no invariant says so itself: nothing was checked."""
+    if not verdicts:
+        return "no invariant was run"
+    if all(v.valid == "not_applicable" for v in verdicts):
+        return "nothing was checked: every invariant was not applicable"
+    return ""

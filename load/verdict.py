@@ -22,12 +22,14 @@ from typing import Any, NoReturn
 import httpx
 
 from harness.client import SagaClient
+from harness.dice import decisions_from_env
 from harness.exits import EXIT_CRASHED, EXIT_UNKNOWN, EXIT_USAGE, Unreachable
 from harness.invariants import INVARIANTS, check_all, exit_code, summary, verdicts_to_dict
 from harness.model import SystemState, Verdict, overall
 from harness.quiescence import busy
 from harness.runner.layout import Endpoints
 from load.record import RunRecord, Targets
+from system.decisions import DecisionConfig
 from system.urls import redact_url
 
 BROKER_INVARIANTS = ("queues_drained", "dead_letters_accounted")
@@ -43,7 +45,7 @@ def invariant_names(targets: Targets) -> list[str]:
     return [n for n in INVARIANTS if targets.amqp_url or n not in BROKER_INVARIANTS]
 
 
-def judge(record: RunRecord, state: SystemState) -> list[Verdict]:
+def judge(record: RunRecord, state: SystemState, decisions: DecisionConfig | None = None) -> list[Verdict]:
     """Every invariant over this run's orders (stock and queues are global by nature)."""
     return check_all(
         record.history(),
@@ -51,6 +53,7 @@ def judge(record: RunRecord, state: SystemState) -> list[Verdict]:
         terminal_deadline_s=record.deadline_s,
         order_ids=record.order_ids(),
         only=invariant_names(record.targets),
+        decisions=decisions,
     )
 
 
@@ -156,7 +159,7 @@ def run_check(record: RunRecord, say: Say = print, wait: bool = True) -> tuple[l
                                                         time.time() + FINAL_READ_RETRY_S))
     finally:
         reader.close()
-    return judge(record, state), state
+    return judge(record, state, decisions_from_env()), state
 
 
 class UsageParser(argparse.ArgumentParser):

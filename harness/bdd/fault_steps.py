@@ -23,8 +23,10 @@ from harness.bdd.vocabulary import (
 )
 from harness.bdd.world import DEADLINE_S, SagaWorld, with_broker
 from harness.crashpoints import arm_crash_point, disarm_crash_points
+from harness.dice import decisions_from_env
 from harness.faults.network import NetworkFaults
 from harness.invariants import check_all, summary
+from harness.model import passed
 from harness.toxiproxy.client import ToxiproxyClient
 from harness.waiting import wait_until
 from system.contracts import SERVICES
@@ -302,6 +304,7 @@ def invariants_hold(saga_world: SagaWorld) -> None:
         saga_world.state(),
         order_ids=saga_world.orders,
         expected_dead_letters=saga_world.expected_dead_letters,
+        decisions=decisions_from_env(),
     )
     saga_world.notes["verdicts"] = verdicts
     # Shown with the failure (and with -rP): what was done to the system, and what the checker said.
@@ -309,4 +312,4 @@ def invariants_hold(saga_world: SagaWorld) -> None:
         print(f"fault {w.kind} on {w.target}: {w.detail} ({(w.end or 0) - w.start:.1f}s)")
     print(f"{len(saga_world.orders)} orders, {len(saga_world.tap.messages) if saga_world.tap else 0} messages recorded")
     print(summary(verdicts))
-    assert all(v.valid is True for v in verdicts), "invariants do not all hold:\n" + summary(verdicts)
+    assert all(passed(v) for v in verdicts), "invariants do not all hold:\n" + summary(verdicts)

@@ -139,7 +139,8 @@ def check_command(args: argparse.Namespace) -> int:
             state = client.read_state()
         # No history: the checks compare final state only (trace_legal skips the bus comparison).
         verdicts = check_all(History(), state, terminal_deadline_s=args.deadline, only=args.only,
-                             expected_dead_letters=args.expected_dead_letter)
+                             expected_dead_letters=args.expected_dead_letter,
+                             decisions=target.check_options()["decisions"])
         _print_verdicts(verdicts, args.json, extra={"orders": len(state.orders)})
         return exit_code_for(overall(verdicts))
 

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import time
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +13,7 @@ from harness.experiments import rundir
 from harness.experiments.run import Run
 from harness.invariants import check_all, summary
 from harness.model import SystemState, Validity, Verdict, overall
+from system.decisions import DecisionConfig
 
 
 def validity(run: Run) -> Validity:
@@ -59,6 +61,7 @@ def finish(run: Run, render: bool) -> dict[str, Any]:
             "order_ids": run.scope,
             "expected_dead_letters": run.expected_dead_letters,
             "only": list(run.experiment.invariants) if run.experiment.invariants is not None else None,
+            **_stored(run.target.check_options()),
         },
         "phases": run.phases,
         "recorder": {
@@ -111,6 +114,10 @@ def unfinished_run(run_dir: Path) -> str | None:
     if results.get("crashed"):
         return f"the harness crashed during the run ({results['crashed']})"
     return None
+def _stored(options: dict[str, Any]) -> dict[str, Any]:
+    """check_all's decisions and complete_history as JSON, for `analyze` to check the same way."""
+    dice = options["decisions"]
+    return {"decisions": asdict(dice) if dice is not None else None, "complete_history": options["complete_history"]}
 
 
 def check_stored(run_dir: Path) -> tuple[list[Verdict], dict[str, Any]]:
@@ -119,12 +126,15 @@ def check_stored(run_dir: Path) -> tuple[list[Verdict], dict[str, Any]]:
     options = results.get("check") or {}
     history = rundir.load_history(run_dir, results.get("healed_at"))
     state = rundir.load_state(run_dir)
+    dice = options.get("decisions")
     verdicts = check_all(
         history, state,
         terminal_deadline_s=float(options.get("terminal_deadline_s", 60.0)),
         order_ids=options.get("order_ids"),
         expected_dead_letters=options.get("expected_dead_letters") or (),
         only=options.get("only"),
+        decisions=DecisionConfig(**dice) if dice else None,
+        complete_history=bool(options.get("complete_history")),
     )
     return verdicts, results
 

@@ -117,7 +117,8 @@ def _build(cls: type, row: dict[str, Any], where: str) -> Any:
 
 
 def load_history(run_dir: Path, healed_at: float | None) -> History:
-    messages = [_build(RecordedMessage, r, HISTORY) for r in read_jsonl(run_dir / HISTORY) if r.get("kind", "message") == "message"]
+    rows = read_jsonl(run_dir / HISTORY)
+    messages = [_build(RecordedMessage, r, HISTORY) for r in rows if r.get("kind", "message") == "message"]
     operations = [_build(Operation, r, OPERATIONS) for r in read_jsonl(run_dir / OPERATIONS)]
     faults = [_build(FaultEvent, r, FAULTS) for r in read_jsonl(run_dir / FAULTS)]
     injected = read_json(run_dir / INJECTED) if (run_dir / INJECTED).is_file() else {}

@@ -226,6 +226,7 @@ def _final_reads_and_check(run: Run, client: SagaClient) -> None:
     run.verdicts = check_all(
         history, run.state, terminal_deadline_s=run.experiment.quiet.deadline_s, order_ids=run.scope,
         expected_dead_letters=run.expected_dead_letters, only=run.experiment.invariants,
+        **run.target.check_options(),
     )
 
 

@@ -96,7 +96,8 @@ def steady_state(run: Run, client: SagaClient) -> bool:
     state = client.read_state()
     history = History(run.recorder.messages() if run.recorder else [], run.oplog.operations(), [], None)
     verdicts = check_all(history, state, terminal_deadline_s=30, order_ids=probe_ids,
-                         expected_dead_letters=run.expected_dead_letters, only=run.experiment.invariants)
+                         expected_dead_letters=run.expected_dead_letters, only=run.experiment.invariants,
+                         **run.target.check_options())
     verdict = overall(verdicts)
     phase.update(probe_orders=probe_ids, probe_statuses={i: o.get("status") for i, o in orders.items()},
                  valid=verdict, seconds=round(time.monotonic() - began, 3))

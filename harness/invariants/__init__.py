@@ -9,7 +9,12 @@ invariants honour `order_ids` (a run checks only its own orders on a shared syst
 broker invariants are global, because stock and queues are shared.
 
 Operation values the checker reads (harness.model.Operation with f == "place_order"):
-`value["order_id"]` on ok (and on info if known) and `value["idempotency_key"]` when one was sent.
+`value["order_id"]` on ok (and on info if known), `value["idempotency_key"]` when one was sent,
+and the request body fields `user_id`, `product_id`, `quantity`, `amount` and `force`
+(on the invocation or merged into its completion).
+
+An invariant that had nothing to look at says "not_applicable" (never "valid"); one that raises
+is "unknown" with the exception, and the others still judge.
 """
 
 from __future__ import annotations
@@ -19,22 +24,29 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from harness.exits import exit_code_for
+from harness.invariants.agreement import cross_service_agreement
+from harness.invariants.answers import command_answered
 from harness.invariants.broker import dead_letters_accounted, queues_drained
+from harness.invariants.causality import bus_causality
 from harness.invariants.common import DESCRIPTIONS, MAX_COUNTEREXAMPLES, CheckOptions
 from harness.invariants.effects import one_effect_per_cause
+from harness.invariants.ground_truth import client_ground_truth
 from harness.invariants.money import (
     completed_order_charged_once,
     failed_order_not_charged,
     nobody_charged_twice,
 )
 from harness.invariants.orders import idempotency_key_one_saga, orders_terminal
+from harness.invariants.outcomes import outcome_justified
+from harness.invariants.shared import sharing
 from harness.invariants.stock import (
     availability_non_negative,
     no_orphan_reservation,
     stock_conserved,
 )
 from harness.invariants.traces import trace_legal
-from harness.model import History, SystemState, Validity, Verdict, overall
+from harness.model import History, SystemState, Validity, Verdict, overall, overall_note
+from system.decisions import DecisionConfig
 
 Invariant = Callable[[History, SystemState, CheckOptions], Verdict]
 
@@ -51,6 +63,11 @@ INVARIANTS: dict[str, Invariant] = {
     "queues_drained": queues_drained,
     "dead_letters_accounted": dead_letters_accounted,
     "one_effect_per_cause": one_effect_per_cause,
+    "client_ground_truth": client_ground_truth,
+    "cross_service_agreement": cross_service_agreement,
+    "outcome_justified": outcome_justified,
+    "bus_causality": bus_causality,
+    "command_answered": command_answered,
 }
 
 __all__ = [
@@ -77,8 +94,14 @@ def check_all(
     order_ids: Iterable[str] | None = None,
     expected_dead_letters: Iterable[str] = (),
     only: Iterable[str] | None = None,
+    decisions: DecisionConfig | None = None,
+    complete_history: bool = False,
 ) -> list[Verdict]:
-    """Run the named invariants (all by default, in registry order) and return their verdicts."""
+    """Run the named invariants (all by default, in registry order) and return their verdicts.
+
+    `decisions`: the system's dice (None: outcome_justified cannot judge unforced outcomes).
+    `complete_history`: the history's client placed every order on the system.
+    """
     names = list(INVARIANTS) if only is None else list(only)
     unknown = [n for n in names if n not in INVARIANTS]
     if unknown:
@@ -87,21 +110,35 @@ def check_all(
         terminal_deadline_s=terminal_deadline_s,
         order_ids=frozenset(order_ids) if order_ids is not None else None,
         expected_dead_letters=frozenset(expected_dead_letters),
+        decisions=decisions,
+        complete_history=complete_history,
     )
     # The checks allocate millions of short-lived, acyclic objects on a big history; the cyclic
     # collector would rescan the whole history each time (about a third of the run) for nothing.
     was_enabled = gc.isenabled()
     gc.disable()
     try:
-        return [INVARIANTS[name](history, state, options) for name in names]
+        with sharing():
+            return [check_safely(name, history, state, options) for name in names]
     finally:
         if was_enabled:
             gc.enable()
 
 
+def check_safely(name: str, history: History, state: SystemState, options: CheckOptions) -> Verdict:
+    """Jepsen's check-safe: an invariant that raises is unknown, with why; the others still judge."""
+    try:
+        return INVARIANTS[name](history, state, options)
+    except Exception as exc:  # noqa: BLE001 - any crash of one check is that check's unknown
+        return Verdict(name, "unknown", DESCRIPTIONS[name], note=f"the check raised {type(exc).__name__}: {exc}")
+
+
 def verdicts_to_dict(verdicts: list[Verdict]) -> dict[str, Any]:
-    """JSON-ready: the overall validity and every verdict (for results.json)."""
-    return {"valid": overall(verdicts), "invariants": [v.to_dict() for v in verdicts]}
+    """JSON-ready: the overall validity (and why, when nothing was checked) and every verdict."""
+    result: dict[str, Any] = {"valid": overall(verdicts), "invariants": [v.to_dict() for v in verdicts]}
+    if note := overall_note(verdicts):
+        result["note"] = note
+    return result
 
 
 def exit_code(verdicts: list[Verdict]) -> int:
@@ -112,14 +149,17 @@ def exit_code(verdicts: list[Verdict]) -> int:
 
 def summary(verdicts: list[Verdict], *, examples: int = 3) -> str:
     """A few lines for a terminal: one per invariant, the first counterexamples under failures."""
-    label = {True: "valid  ", False: "INVALID", "unknown": "unknown"}
+    label = {True: "valid  ", False: "INVALID", "unknown": "unknown", "not_applicable": "n/a    "}
     lines = []
     for v in verdicts:
         line = f"{label[v.valid]}  {v.name} (checked {v.checked})"
-        if v.note:
+        if v.valid == "not_applicable":
+            line += ": not applicable, nothing to check" + (f" ({v.note})" if v.note else "")
+        elif v.note:
             line += f": {v.note}"
         lines.append(line)
         for example in v.counterexamples[:examples] if v.valid is not True else ():
             lines.append(f"           {example}")
-    lines.append(f"overall: {label[overall(verdicts)].strip()}")
+    note = overall_note(verdicts)
+    lines.append(f"overall: {label[overall(verdicts)].strip()}" + (f" ({note})" if note else ""))
     return "\n".join(lines)

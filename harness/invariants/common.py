@@ -8,11 +8,27 @@ a checker that crashes on a half-read state tells the user less than one that sa
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from harness.model import History, SystemState, Validity, Verdict
+from harness.invariants.shared import memo
+from harness.model import (
+    History,
+    Operation,
+    OpType,
+    RecordedMessage,
+    SystemState,
+    Validity,
+    Verdict,
+)
+from system.contracts import (
+    COMMANDS,
+    INVENTORY_FAILED,
+    INVENTORY_RELEASED,
+    INVENTORY_RESERVED,
+    REPLIES,
+)
+from system.decisions import DecisionConfig
 
 # The names appear in reports and experiment files: keep them stable.
 DESCRIPTIONS: dict[str, str] = {
@@ -28,12 +44,18 @@ DESCRIPTIONS: dict[str, str] = {
     "queues_drained": "the work queues saga.<service> are empty at the end",
     "dead_letters_accounted": "every dead letter has a reason and was expected by the test",
     "one_effect_per_cause": "each message causes each kind of effect once: re-publishes reuse the same message_id",
+    "client_ground_truth": "every acknowledged order exists exactly as the client asked (user, product, quantity, amount); none exists that nobody placed",
+    "cross_service_agreement": "payments, reservations and deliveries agree with their order and opening stock with the catalog",
+    "outcome_justified": "a refusal is justified by the stock at that moment, a payment or delivery outcome by the dice or the force field",
+    "bus_causality": "every message but a saga's first names a recorded cause of the same order that leads to it",
+    "command_answered": "every delivered command got its reply or a dead letter with a reason, within the deadline",
 }
 
 MAX_COUNTEREXAMPLES = 20
 CENT = 0.005  # amounts are money with two decimals: closer than half a cent is equal
 
 TERMINAL = ("completed", "failed")
+STOCK_REPLIES = (INVENTORY_RESERVED, INVENTORY_RELEASED, INVENTORY_FAILED)  # what changes or refuses stock
 
 
 @dataclass(frozen=True)
@@ -46,6 +68,11 @@ class CheckOptions:
     order_ids: frozenset[str] | None = None
     # message_ids a test dead-lettered on purpose.
     expected_dead_letters: frozenset[str] = frozenset()
+    # The system's dice (seed and failure rates); None: outcome_justified cannot judge the dice.
+    decisions: DecisionConfig | None = None
+    # True: the history's client placed every order on the system (a fresh instance, the
+    # simulator), so an order nobody placed is a violation and the stock replay starts from the catalog.
+    complete_history: bool = False
 
 
 DEFAULT_OPTIONS = CheckOptions()
@@ -83,8 +110,11 @@ class Findings:
             valid, shown, total = False, self.invalid, self.invalid_total
         elif self.unsure_total:
             valid, shown, total = "unknown", self.unsure, self.unsure_total
-        else:
+        elif checked:
             valid, shown, total = True, [], 0
+        else:
+            # Nothing looked at is nothing shown right: never "valid".
+            valid, shown, total = "not_applicable", [], 0
         notes = list(self.notes)
         if valid is False and self.unsure_total:
             notes.append(f"{self.unsure_total} more undecided (not shown)")
@@ -111,13 +141,16 @@ def net_charge(payment: dict[str, Any]) -> float:
     return round(float(payment.get("amount") or 0.0) - float(payment.get("refunded_amount") or 0.0), 2)
 
 
-def group_by_order(rows: Iterable[dict[str, Any]], scope: frozenset[str] | None) -> dict[str, list[dict[str, Any]]]:
-    grouped: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    for row in rows:
-        order_id = row.get("order_id")
-        if order_id is not None and in_scope(order_id, scope):
-            grouped[order_id].append(row)
-    return grouped
+def group_by_order(rows: list[dict[str, Any]], scope: frozenset[str] | None) -> dict[str, list[dict[str, Any]]]:
+    def compute() -> dict[str, list[dict[str, Any]]]:
+        grouped: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        for row in rows:
+            order_id = row.get("order_id")
+            if order_id is not None and (scope is None or order_id in scope):
+                grouped[order_id].append(row)
+        return dict(grouped)
+
+    return memo(("group_by_order", id(rows), id(scope)), compute)
 
 
 def in_scope(order_id: str, scope: frozenset[str] | None) -> bool:
@@ -125,12 +158,110 @@ def in_scope(order_id: str, scope: frozenset[str] | None) -> bool:
 
 
 def orders_by_id(state: SystemState) -> dict[str, dict[str, Any]]:
-    return {o["order_id"]: o for o in state.orders if o.get("order_id") is not None}
+    return memo(("orders_by_id", id(state)),
+                lambda: {o["order_id"]: o for o in state.orders if o.get("order_id") is not None})
+
+
+@dataclass(frozen=True)
+class BusIndex:
+    """The recorded bus, one entry per message_id: its first recording (redeliveries share the id),
+    in first-seen order, and the recordings that reused an id under another routing key."""
+
+    first: dict[str, RecordedMessage]
+    conflicts: list[tuple[RecordedMessage, str]]  # (recording, the routing key the id was first seen with)
+    # The first recordings that several checks walk on their own, in first-seen order.
+    commands: list[RecordedMessage]
+    stock_replies: list[RecordedMessage]  # inventory.reserved / released / failed
+    by_order: dict[str, list[RecordedMessage]]  # every first recording, per order_id ("" : none named)
+
+
+def fault_messages(history: History) -> dict[str, str]:
+    """Messages that are the fault, not the system's own steps: the copies a nemesis injected
+    under new ids (-> the original), and the participants' answers to those copies (-> the copy
+    answered). A participant owes every command it gets an answer, so answering a copy is right;
+    an order service that acts on a copied reply is not, so commands are never discounted."""
+
+    def compute() -> dict[str, str]:
+        injected = history.injected
+        if not injected:
+            return {}
+        found = dict(injected)
+        for message_id, m in bus_index(history).first.items():
+            if m.causation_id in injected and m.routing_key in REPLIES and message_id not in injected:
+                found[message_id] = m.causation_id
+        return found
+
+    return memo(("fault_messages", id(history)), compute)
+
+
+def bus_index(history: History) -> BusIndex:
+    def compute() -> BusIndex:
+        first: dict[str, RecordedMessage] = {}
+        conflicts: list[tuple[RecordedMessage, str]] = []
+        commands: list[RecordedMessage] = []
+        stock_replies: list[RecordedMessage] = []
+        by_order: dict[str, list[RecordedMessage]] = defaultdict(list)
+        kind = {key: commands for key in COMMANDS} | {key: stock_replies for key in STOCK_REPLIES}
+        keep_first = first.setdefault
+        for m in history.messages:
+            seen = keep_first(m.message_id, m)
+            if seen is not m:
+                if seen.routing_key != m.routing_key:
+                    conflicts.append((m, seen.routing_key))
+                continue
+            by_order[m.order_id].append(m)
+            if (of_kind := kind.get(m.routing_key)) is not None:
+                of_kind.append(m)
+        return BusIndex(first, conflicts, commands, stock_replies, dict(by_order))
+
+    return memo(("bus_index", id(history)), compute)
 
 
 def op_key(value: dict[str, Any]) -> str | None:
     key = value.get("idempotency_key")
     return str(key) if key else None
+
+
+PLACE_ORDER = "place_order"
+
+
+@dataclass(frozen=True)
+class Placement:
+    """One place_order as the client saw it end: how, what it sent, and the order it was told of."""
+
+    type: OpType  # ok | fail | info (an invocation that never completed counts as info)
+    request: dict[str, Any]
+    order_id: str | None
+    key: str | None
+    time: float  # when it ended (an invocation that never completed: when it began)
+
+
+def placements(history: History) -> list[Placement]:
+    """Pair each place_order invocation with its completion (Jepsen: per process, in order)."""
+
+    def compute() -> list[Placement]:
+        open_: dict[int, Operation] = {}
+        done: list[Placement] = []
+        for op in history.operations:
+            if op.f != PLACE_ORDER:
+                continue
+            if op.type == "invoke":
+                open_[op.process] = op
+                continue
+            invoked = open_.pop(op.process, None)
+            # An OpLog completion carries its request already; merge only when it does not.
+            request = op.value if invoked is None or invoked.value.keys() <= op.value.keys() else {
+                **invoked.value, **op.value}
+            done.append(_placement(op.type, request, op.time))
+        done.extend(_placement("info", op.value, op.time) for op in open_.values())
+        return done
+
+    return memo(("placements", id(history)), compute)
+
+
+def _placement(kind: OpType, request: dict[str, Any], time: float) -> Placement:
+    order_id = request.get("order_id")
+    return Placement(kind, request, str(order_id) if order_id else None, op_key(request), time)
 
 
 @dataclass
@@ -147,25 +278,27 @@ def accepted_orders(history: History, state: SystemState) -> Accepted:
     An `ok` op names its order_id. An `info` op (timeout) may have created one: it counts when
     its order_id, or its Idempotency-Key, turns up in state.
     """
-    accepted = Accepted()
-    by_key: dict[str, str] | None = None
-    known = None
-    for op in history.operations:
-        if op.f != "place_order" or op.type not in ("ok", "info"):
-            continue
-        order_id = op.value.get("order_id")
-        if op.type == "ok":
-            if order_id:
-                accepted.ok.setdefault(str(order_id), op.time)
-            continue
-        if known is None:
-            known = orders_by_id(state)
-            by_key = {o["idempotency_key"]: oid for oid, o in known.items() if o.get("idempotency_key")}
-        if order_id and order_id in known:
-            accepted.info.setdefault(str(order_id), op.time)
-        elif (key := op_key(op.value)) and by_key and key in by_key:
-            accepted.info.setdefault(by_key[key], op.time)
-    return accepted
+    def compute() -> Accepted:
+        accepted = Accepted()
+        by_key: dict[str, str] | None = None
+        known = None
+        for p in placements(history):
+            if p.type == "ok":
+                if p.order_id:
+                    accepted.ok.setdefault(p.order_id, p.time)
+                continue
+            if p.type != "info":
+                continue
+            if known is None:
+                known = orders_by_id(state)
+                by_key = {o["idempotency_key"]: oid for oid, o in known.items() if o.get("idempotency_key")}
+            if p.order_id and p.order_id in known:
+                accepted.info.setdefault(p.order_id, p.time)
+            elif p.key and by_key and p.key in by_key:
+                accepted.info.setdefault(by_key[p.key], p.time)
+        return accepted
+
+    return memo(("accepted_orders", id(history), id(state)), compute)
 
 
 def order_scope(history: History, state: SystemState, options: CheckOptions) -> frozenset[str] | None:
@@ -176,5 +309,10 @@ def order_scope(history: History, state: SystemState, options: CheckOptions) -> 
     """
     if options.order_ids is None:
         return None
-    accepted = accepted_orders(history, state)
-    return frozenset(options.order_ids) | accepted.ok.keys() | accepted.info.keys()
+    order_ids = options.order_ids
+
+    def compute() -> frozenset[str]:
+        accepted = accepted_orders(history, state)
+        return frozenset(order_ids) | accepted.ok.keys() | accepted.info.keys()
+
+    return memo(("order_scope", id(history), id(state), id(order_ids)), compute)

@@ -13,21 +13,14 @@ from harness.invariants.common import (
     Findings,
     accepted_orders,
     in_scope,
-    op_key,
     order_scope,
     orders_by_id,
+    placements,
 )
+from harness.invariants.deadline import Deadline, heal_time
 from harness.model import History, SystemState, Verdict
 
-
-def heal_time(history: History) -> tuple[float | None, bool]:
-    """(when the faults were healed, whether they were), from healed_at or the fault log."""
-    if history.healed_at is not None:
-        return history.healed_at, True
-    if any(f.end is None for f in history.faults):
-        return None, False
-    ends = [f.end for f in history.faults if f.end is not None]
-    return (max(ends) if ends else None), True
+__all__ = ["heal_time", "idempotency_key_one_saga", "orders_terminal"]
 
 
 def _started_at(order: dict[str, Any]) -> float | None:
@@ -54,12 +47,12 @@ def orders_terminal(history: History, state: SystemState, options: CheckOptions 
         if order_id not in orders and in_scope(order_id, scope):
             found.violation(order_id=order_id, problem="lost order: place_order was ok but the order does not exist",
                             acknowledged_at=at)
-    healed, is_healed = heal_time(history)
-    if not is_healed:
+    deadline = Deadline.of(history, state, options)
+    if not deadline.is_healed:
         found.note("faults still active at the final read")
     checked = 0
     for order_id, order in orders.items():
-        if not in_scope(order_id, scope):
+        if scope is not None and order_id not in scope:
             continue
         checked += 1
         status = order.get("status")
@@ -68,17 +61,7 @@ def orders_terminal(history: History, state: SystemState, options: CheckOptions 
         accepted_at = accepted.ok.get(order_id, accepted.info.get(order_id))
         if accepted_at is None:
             accepted_at = _started_at(order)
-        starts = [t for t in (healed, accepted_at) if t is not None]
-        if not is_healed or not starts or state.read_at <= 0:
-            found.doubt(order_id=order_id, status=status, problem="not terminal, and no deadline applies")
-            continue
-        waited = round(state.read_at - max(starts), 3)
-        if waited > options.terminal_deadline_s:
-            found.violation(order_id=order_id, status=status, problem="not terminal after the deadline",
-                            waited_s=waited, deadline_s=options.terminal_deadline_s)
-        else:
-            found.doubt(order_id=order_id, status=status, problem="not terminal yet, deadline not reached",
-                        waited_s=waited, deadline_s=options.terminal_deadline_s)
+        deadline.judge(found, "not terminal", accepted_at, order_id=order_id, status=status)
     return found.verdict(checked=checked + len(accepted.ok.keys() - orders.keys()))
 
 
@@ -89,10 +72,9 @@ def idempotency_key_one_saga(
     scope = order_scope(history, state, options)
     orders = orders_by_id(state)
     answered: dict[str, set[str]] = defaultdict(set)
-    for op in history.operations:
-        key = op_key(op.value)
-        if op.f == "place_order" and op.type == "ok" and key and op.value.get("order_id"):
-            answered[key].add(str(op.value["order_id"]))
+    for p in placements(history):
+        if p.type == "ok" and p.key and p.order_id:
+            answered[p.key].add(p.order_id)
     in_state: dict[str, list[str]] = defaultdict(list)
     for order_id, order in orders.items():
         if key := order.get("idempotency_key"):

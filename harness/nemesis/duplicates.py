@@ -116,10 +116,11 @@ class Duplicator(Tap):
 
     def _copy(self, incoming: AbstractIncomingMessage, delay: float, retry: str | None = None) -> None:
         body, message_id = incoming.body, incoming.message_id
-        original = message_id if retry is not None else None
         if retry is not None:
             message_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"{message_id}|{retry}"))
             body = with_message_id(body, message_id)
+            with self._lock:  # listed before the publish: an unconfirmed copy may still reach the bus
+                self._injected[message_id] = str(incoming.message_id)
         copy = aio_pika.Message(
             body=body,
             message_id=message_id,
@@ -128,20 +129,13 @@ class Duplicator(Tap):
             delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
             headers={**(incoming.headers or {}), DUPLICATE_HEADER: 1},
         )
-        task = asyncio.create_task(self._publish_later(copy, incoming.routing_key or "", delay, original))
+        task = asyncio.create_task(self._publish_later(copy, incoming.routing_key or "", delay))
         self._pending.add(task)
         task.add_done_callback(self._pending.discard)
 
-    async def _publish_later(
-        self, copy: aio_pika.Message, routing_key: str, delay: float, original: str | None = None
-    ) -> None:
+    async def _publish_later(self, copy: aio_pika.Message, routing_key: str, delay: float) -> None:
         if delay > 0:
             await asyncio.sleep(delay)
-        if original is not None and copy.message_id:
-            # Listed before the publish: an unconfirmed publish may still have reached the bus,
-            # and an id listed but never seen discounts nothing.
-            with self._lock:
-                self._injected[copy.message_id] = original
         for attempt in range(5):  # the broker may be restarting under us: retry a little
             try:
                 await self._exchange.publish(copy, routing_key=routing_key, timeout=5)

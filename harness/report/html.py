@@ -28,6 +28,7 @@ pre{background:#f6f6f6;padding:10px;overflow:auto;max-height:480px;border:1px so
 .badge{display:inline-block;padding:1px 9px;border-radius:10px;font-size:13px;color:#fff;
   vertical-align:middle}
 .badge.ok{background:#2e7d32}.badge.bad{background:#c62828}.badge.unsure{background:#757575}
+.badge.na{background:#fff;color:#555;border:1px solid #999}
 .missing{color:#a15c00;font-style:italic}.muted{color:#777}.note{color:#555}
 .caption{color:#666;font-size:12px;margin-top:2px}
 .legend .key{margin-right:14px;white-space:nowrap;font-size:12px}

@@ -18,12 +18,13 @@ from harness.report.analysis import quantile, to_epoch
 from harness.report.charts import Figures
 from harness.report.load import RunData
 
-BADGES = {True: ("valid", "ok"), False: ("invalid", "bad"), "unknown": ("unknown", "unsure")}
+BADGES = {True: ("valid", "ok"), False: ("invalid", "bad"), "unknown": ("unknown", "unsure"),
+          "not_applicable": ("not applicable", "na")}
 
 
 def badge(valid: Any) -> str:
     key = {"valid": True, "invalid": False}.get(valid, valid) if isinstance(valid, str) else valid
-    found = key is True or key is False or key == "unknown"
+    found = key is True or key is False or key in ("unknown", "not_applicable")
     text, css = BADGES[key] if found else ("not recorded", "unsure")
     return f'<span class="badge {css}">{escape(text)}</span>'
 

@@ -13,10 +13,11 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from harness.model import History, SystemState, Validity, Verdict, overall
+from harness.model import History, SystemState, Validity, Verdict, overall, passed
 from harness.sim.config import SimConfig
 from harness.sim.scheduler import run_to_quiescence
 from harness.sim.world import World
+from system.decisions import DecisionConfig
 
 TERMINAL_DEADLINE_S = 60.0
 QUIESCENCE = "sim_quiesced"  # the simulator's own verdict: did the run reach quiescence at all?
@@ -43,7 +44,7 @@ class SimResult:
         return overall(self.verdicts)
 
     def failing(self) -> list[Verdict]:
-        return [v for v in self.verdicts if v.valid is not True]
+        return [v for v in self.verdicts if not passed(v)]
 
 
 def simulate(
@@ -57,7 +58,8 @@ def simulate(
         state = world.state()
         if outcome.quiesced:
             state.read_at = world.clock.now() + TERMINAL_DEADLINE_S + 1.0
-        verdicts = check_invariants(history, state) if check else []
+        # The simulated client placed every order, and the dice are the simulation's own.
+        verdicts = check_invariants(history, state, world.decisions, complete_history=True) if check else []
     if not outcome.quiesced:
         verdicts = [_not_yet(v) if v.name in LIVENESS and v.valid is False else v for v in verdicts]
     verdicts.append(_quiescence(outcome.quiesced, outcome.steps, config))
@@ -95,11 +97,13 @@ def _cyclic_gc_paused() -> Iterator[None]:
             gc.enable()
 
 
-def check_invariants(history: History, state: SystemState) -> list[Verdict]:
+def check_invariants(history: History, state: SystemState, decisions: DecisionConfig | None = None, *,
+                     complete_history: bool = False) -> list[Verdict]:
     # Imported here: the checker is shared with the chaos runner and is not needed to simulate.
     from harness.invariants import check_all
 
-    return check_all(history, state, terminal_deadline_s=TERMINAL_DEADLINE_S)
+    return check_all(history, state, terminal_deadline_s=TERMINAL_DEADLINE_S, decisions=decisions,
+                     complete_history=complete_history)
 
 
 def _not_yet(verdict: Verdict) -> Verdict:

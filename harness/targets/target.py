@@ -17,6 +17,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from harness.dice import decisions_from_env
 from harness.exits import UsageError
 from harness.runner.layout import Endpoints
 from harness.runner.local import LocalSystem, ServiceStatus
@@ -44,6 +45,16 @@ class Target:
     endpoints: Endpoints
     system: ProcessControl | None = None  # LocalSystem, ComposeSystem, or None (no control)
     chaos_token: str | None = None
+    fresh: bool = False  # the run owns this instance, started empty: its client places every order
+
+    def check_options(self) -> dict[str, Any]:
+        """check_all's `decisions` (the dice as the target's services roll them; unknown for an
+        external system) and `complete_history` (only a fresh instance of our own)."""
+        if isinstance(self.system, LocalSystem):
+            decisions = decisions_from_env(self.system.env)
+        else:  # compose passes the harness's SAGA_SEED and rates through; external: unknown
+            decisions = decisions_from_env() if self.system is not None else None
+        return {"decisions": decisions, "complete_history": self.fresh}
 
     def require_process_control(self) -> Any:
         """The process control (LocalSystem or ComposeSystem), or NoProcessControl."""
@@ -64,8 +75,8 @@ def external_endpoints(env: Mapping[str, str] = os.environ) -> Endpoints:
     )
 
 
-def local_target(system: LocalSystem) -> Target:
-    return Target("local", system.endpoints(), system, system.chaos_token())
+def local_target(system: LocalSystem, *, fresh: bool = False) -> Target:
+    return Target("local", system.endpoints(), system, system.chaos_token(), fresh)
 
 
 def started_local_target(

@@ -7,10 +7,6 @@ from typing import Any
 
 from system.defects import DEFECTS
 
-# A re-publish under a NEW id is itself what one_effect_per_cause forbids; detectors that
-# inject such sender retries check the other invariants (the retry is the fault, not the bug).
-SENDER_RETRY_EXEMPT = frozenset({"one_effect_per_cause"})
-
 
 @dataclass(frozen=True)
 class Detector:
@@ -41,13 +37,13 @@ SIM_DETECTORS: dict[str, Detector] = {
     "publish_before_commit": _sim(("orders_terminal", "one_effect_per_cause", "trace_legal"), orders=20),
     "no_delivery_compensation": _sim(MONEY + STOCK + ("trace_legal",), orders=10, mix="success,delivery_failed"),
     "refund_not_idempotent": _sim(
-        MONEY, SENDER_RETRY_EXEMPT, orders=6, mix="delivery_failed", schedule="dupnew:payment.refund:0"
+        MONEY, orders=6, mix="delivery_failed", schedule="dupnew:payment.refund:0"
     ),
     "release_not_idempotent": _sim(
-        STOCK, SENDER_RETRY_EXEMPT, orders=6, mix="payment_failed", schedule="dupnew:inventory.release:0"
+        STOCK, orders=6, mix="payment_failed", schedule="dupnew:inventory.release:0"
     ),
     "unstable_payment_decision": _sim(
-        MONEY, SENDER_RETRY_EXEMPT, orders=30, mix="dice", faults="dupnew=0.3"
+        MONEY, orders=30, mix="dice", faults="dupnew=0.3"
     ),
     "complete_before_delivery": _sim(
         ("completed_order_charged_once", "trace_legal"), orders=10, mix="success,delivery_failed"
@@ -62,7 +58,7 @@ SIM_DETECTORS: dict[str, Detector] = {
         schedule="handler_error:payment.process:0",
     ),
     "compensation_repeated_on_copy": _sim(
-        ("trace_legal", "bus_causality"), SENDER_RETRY_EXEMPT, orders=6, mix="payment_failed,delivery_failed",
+        ("trace_legal", "bus_causality"), orders=6, mix="payment_failed,delivery_failed",
         schedule="dupnew:payment.failed:0,dupnew:delivery.failed:0",
     ),
     "relay_marks_unconfirmed_sent": _sim(

@@ -35,7 +35,7 @@ def run_detector(detector: Detector, defects: frozenset[str], seed: int, orders:
     system = fresh_instance(defects)
     system.up(chaos=True, timeout=90)
     try:
-        target = local_target(system)
+        target = local_target(system, fresh=True)
         started = time.perf_counter()
         outcome = run_experiment(experiment, target, seed=seed, runs_dir=runs_dir, say=lambda line: None)
         seconds = time.perf_counter() - started

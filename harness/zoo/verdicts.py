@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from harness.model import Verdict
+from harness.model import Verdict, passed
 from harness.zoo.catalog import Detector
 
 
@@ -25,7 +25,8 @@ class CaseResult:
 def judge(defect: str, detector: Detector, with_defect: list[Verdict], control: list[Verdict],
           seconds: float, replay: str) -> CaseResult:
     fired = tuple(v.name for v in with_defect if v.valid is False and v.name in detector.catches_with)
-    control_broken = tuple(v.name for v in control if v.valid is not True and v.name not in detector.ignore)
+    # A control run passes an invariant that holds or had nothing to check (not_applicable).
+    control_broken = tuple(v.name for v in control if not passed(v) and v.name not in detector.ignore)
     return CaseResult(defect, detector.name, fired, control_broken, seconds, replay)
 
 

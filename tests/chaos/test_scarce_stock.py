@@ -22,7 +22,7 @@ SEED = 20240611
 
 @pytest.fixture(scope="module")
 def scarce_run(saga_target, tmp_path_factory):
-    if saga_target.local is None:
+    if saga_target.system is None:
         pytest.skip("needs a fresh local instance: the scarce product's stock must be untouched")
     experiment = load_experiment("scarce-stock").with_load(40, 8.0)
     with fresh_local_target("scarce", 600) as target:

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from harness.faults.network import Fault, HealReport
-from harness.model import FaultEvent, Operation, SystemState
+from harness.model import FaultEvent, Operation, SystemState, passed
 from harness.runner.local import ServiceStatus
 from load.chaos import STAGES, ChaosUsageError, Nemesis, make_plan
 from load.mix import DEFAULT_MIX, KINDS, Mix, MixError, order_body, outcome_of
@@ -171,7 +171,7 @@ def _record_for(world, **kw) -> RunRecord:
 def test_a_consistent_world_is_judged_consistent():
     world = good_world()
     verdicts = judge(_record_for(world), world.state)
-    assert all(v.valid is True for v in verdicts), [v for v in verdicts if v.valid is not True]
+    assert all(passed(v) for v in verdicts), [v for v in verdicts if not passed(v)]
     assert verdict_line(_record_for(world), world.state, verdicts).startswith("saga-load verdict: CONSISTENT")
 
 
@@ -192,14 +192,14 @@ def test_an_order_still_in_flight_past_the_deadline_is_inconsistent_and_before_i
     late = judge(_record_for(world, deadline_s=0.5), world.state)
     assert {v.name for v in late if v.valid is False} == {"orders_terminal"}
     early = judge(_record_for(world, deadline_s=3600), world.state)
-    assert {v.name for v in early if v.valid != True} == {"orders_terminal"}  # noqa: E712
+    assert {v.name for v in early if not passed(v)} == {"orders_terminal"}
     assert next(v for v in early if v.name == "orders_terminal").valid == "unknown"
 
 
 def test_another_runs_broken_order_is_out_of_scope():
     world = good_world()
     world.state.orders.append({"order_id": "someone-else", "status": "completed", "amount": 5.0, "history": []})
-    assert all(v.valid is True for v in judge(_record_for(world), world.state))
+    assert all(passed(v) for v in judge(_record_for(world), world.state))
 
 
 def test_without_a_broker_url_the_broker_invariants_are_skipped():

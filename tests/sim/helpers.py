@@ -55,12 +55,3 @@ def config(
 
 def failing_names(result) -> list[str]:
     return [v.name for v in result.failing()]
-
-
-def injected_copies_discounted() -> bool:
-    """Whether one_effect_per_cause discounts the copies a nemesis injected under new ids
-    (History.injected; the checker's side of issue #12). Until it does, such a copy is flagged."""
-    from harness.sim import simulate
-
-    result = simulate(config(mix="success", schedule="dupnew:payment.process:0"))
-    return "one_effect_per_cause" not in failing_names(result)

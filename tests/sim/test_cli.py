@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from tests.sim.helpers import injected_copies_discounted, run_cli
+from tests.sim.helpers import run_cli
 
 FINGERPRINT = re.compile(r"^fingerprint=([0-9a-f]{64})$", re.M)
 
@@ -60,13 +60,8 @@ def test_a_sweep_of_the_correct_system_varies_the_fault_mix_per_seed():
     mixes = set(re.findall(r"^seed=\d+ faults=(\S+) ", out, re.M))
     assert len(mixes) == 8
     assert sum("dupnew" in m for m in mixes) >= 3 and any("handler_error" in m for m in mixes)
-    if injected_copies_discounted():
-        assert code == 0
-        assert "8 runs: 8 valid, 0 invalid, 0 unknown" in out
-    else:  # only the new-id copies, and only the one invariant that cannot tell them apart yet
-        invalid = re.findall(r"^seed=\d+ faults=(\S+) INVALID \((\S+)\)", out, re.M)
-        assert all("dupnew" in mix and names == "one_effect_per_cause" for mix, names in invalid)
-        assert "0 unknown" in out
+    assert code == 0
+    assert "8 runs: 8 valid, 0 invalid, 0 unknown" in out
 
 
 def test_json_output_and_the_event_trace(tmp_path):

@@ -39,7 +39,7 @@ def test_a_defect_is_caught_and_the_correct_system_passes_the_same_run(defects, 
     assert invariant in failing_names(result)
     correct = simulate(replace(broken, defects=frozenset()))
     verdicts = {v.name: v.valid for v in correct.verdicts}
-    assert verdicts[invariant] is True
+    assert verdicts[invariant] in (True, "not_applicable")  # not_applicable: nothing of that kind to check
 
 
 def test_publish_before_commit_loses_a_reply_that_overtakes_the_commit():

@@ -64,6 +64,13 @@ def _bus_message(w: World, order_id: str, routing_key: str) -> None:
     w.history.messages.append(RecordedMessage(w.tick(), routing_key, f"extra-{order_id}", order_id))
 
 
+def _republished(w: World, order_id: str, routing_key: str) -> None:
+    """The same effect published again under a new id, naming the same cause."""
+    original = next(m for m in w.history.messages if m.order_id == order_id and m.routing_key == routing_key)
+    w.history.messages.append(RecordedMessage(w.tick(), routing_key, f"again-{order_id}", order_id,
+                                              causation_id=original.causation_id))
+
+
 def _ok_op(w: World, order_id: str, key: str | None = None) -> None:
     value = {"order_id": order_id} | ({"idempotency_key": key} if key else {})
     w.history.operations.append(Operation(99, "ok", "place_order", w.tick(), value))
@@ -168,8 +175,24 @@ VIOLATIONS = [
               lambda w: w.state.dead_letters.append(DeadLetter("saga.order.dlq", "payment.completed", "m-x", "rejected", COMPLETED)),
               {"message_id": "m-x", "problem": "unexpected dead letter"}),
     Violation("one_effect_per_cause", "an effect published twice under two ids (publish before commit)",
-              lambda w: _bus_message(w, COMPLETED, "payment.completed"),
+              lambda w: _republished(w, COMPLETED, "payment.completed"),
               {"order_id": COMPLETED, "routing_key": "payment.completed", "problem": "one cause, several distinct effects"}),
+    Violation("idempotency_key_one_saga", "the order answered for a key does not carry it",
+              lambda w: w.order(COMPLETED).update(idempotency_key=None),
+              {"idempotency_key": "key-completed", "order_id": COMPLETED, "stored_key": None}),
+    Violation("stock_conserved", "reservations hold stock of a product inventory does not list",
+              lambda w: w.state.reservations.append(
+                  {"order_id": COMPLETED, "product_id": "product_9", "quantity": 1, "status": "reserved"}),
+              {"product_id": "product_9", "held_by_reservations": 1}),
+    Violation("availability_non_negative", "a reservation of a negative quantity",
+              lambda w: w.reservation(COMPLETED).update(quantity=-1),
+              {"order_id": COMPLETED, "column": "reservation quantity", "value": -1}),
+    Violation("no_orphan_reservation", "an order holds two reservations",
+              lambda w: w.state.reservations.append({**w.reservation(COMPLETED)}),
+              {"order_id": COMPLETED, "problem": "more than one reservation held", "held": 2}),
+    Violation("trace_legal", "the bus carried a step no continuation of an in-flight order has",
+              lambda w: (w.add_in_flight("o-fly"), _bus_message(w, "o-fly", "inventory.failed")),
+              {"order_id": "o-fly", "stray": ["inventory.failed"]}),
     Violation("dead_letters_accounted", "a DLQ holds letters nobody read",
               lambda w: w.state.queues.update({"saga.inventory.dlq": 2}),
               {"queue": "saga.inventory.dlq", "depth": 2, "read": 0}),
@@ -185,18 +208,25 @@ def test_the_good_world_is_valid_for_every_invariant():
 
 
 def test_every_invariant_has_a_description_and_a_violating_world():
+    from tests.unit.test_invariants_verdicts import VIOLATIONS as NEW_VIOLATIONS
+
     assert list(DESCRIPTIONS) == list(INVARIANTS)
-    assert {v.invariant for v in VIOLATIONS} == set(INVARIANTS)
+    assert {v.invariant for v in VIOLATIONS + NEW_VIOLATIONS} == set(INVARIANTS)
+
+
+def assert_caught(case: Violation, **options: Any) -> None:
+    """The good world passes; broken as the case says, it fails, naming the culprit."""
+    world = good_world()
+    assert world.check(case.invariant, **options).valid is True
+    case.mutate(world)
+    verdict = world.check(case.invariant, **options)
+    assert verdict.valid is False, verdict
+    assert any(case.culprit.items() <= example.items() for example in verdict.counterexamples), verdict
 
 
 @pytest.mark.parametrize("case", VIOLATIONS, ids=lambda c: f"{c.invariant}: {c.story}")
 def test_invariant_fails_on_violation_and_names_the_culprit(case: Violation):
-    world = good_world()
-    assert world.check(case.invariant).valid is True
-    case.mutate(world)
-    verdict = world.check(case.invariant)
-    assert verdict.valid is False
-    assert any(case.culprit.items() <= example.items() for example in verdict.counterexamples), verdict
+    assert_caught(case)
 
 
 @pytest.mark.parametrize("outcome", list(LEGAL_TRACES))
@@ -355,11 +385,11 @@ def test_an_injected_poison_message_on_the_bus_is_not_a_saga_step():
     assert world.check("trace_legal", expected_dead_letters={"m-poison"}).valid is True
 
 
-def test_unread_queues_and_inventory_make_the_verdict_unknown():
+def test_unread_queues_and_inventory_make_the_verdict_unknown_and_the_rest_not_applicable():
     empty = SystemState()
     assert {v.name: v.valid for v in check_all(History(), empty)} == {
         name: "unknown" if name in ("stock_conserved", "availability_non_negative", "queues_drained",
-                                    "dead_letters_accounted") else True
+                                    "dead_letters_accounted") else "not_applicable"
         for name in INVARIANTS
     }
 

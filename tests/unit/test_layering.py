@@ -14,7 +14,7 @@ LAYER = {
     "exits": 0, "model": 0,  # constants and plain data
     # leaf adapters and pure checks over the plain data
     "waiting": 1, "crashpoints": 1, "inprocess": 1, "toxiproxy": 1, "broker": 1, "recorder": 1,
-    "oplog": 1, "invariants": 1, "stock_boundary": 1,
+    "oplog": 1, "invariants": 1, "stock_boundary": 1, "dice": 1,
     "runner": 2,
     "client": 3, "targets": 3, "faults": 3,
     "nemesis": 4, "report": 4, "sim": 4, "quiescence": 4,

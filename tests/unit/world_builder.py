@@ -14,6 +14,7 @@ from typing import Any
 
 from harness.invariants import INVARIANTS, CheckOptions
 from harness.model import History, Operation, RecordedMessage, SystemState, Verdict
+from system.catalog import INITIAL_STOCK
 from system.contracts import (
     LEGAL_TRACES,
     SERVICES,
@@ -24,8 +25,14 @@ from system.contracts import (
 
 T0 = 1_700_000_000.0
 STEP = 0.01
-INITIAL = {"product_1": 100, "product_2": 100, "product_3": 1}
+INITIAL = dict(INITIAL_STOCK)  # the catalog's: cross_service_agreement compares opening stock with it
 OUTCOMES = ("completed", "payment_failed", "delivery_failed", "insufficient_inventory")
+# The `force` field that makes each outcome's dice irrelevant (outcome_justified needs no seed).
+FORCE = {
+    "completed": {"payment": "succeed", "delivery": "succeed"},
+    "payment_failed": {"payment": "fail"},
+    "delivery_failed": {"payment": "succeed", "delivery": "fail"},
+}
 
 
 def iso(t: float) -> str:
@@ -84,11 +91,17 @@ class World:
         amount: float = 25.0,
         key: str | None = None,
         on_bus: int | None = None,
+        force: dict[str, str] | None = None,
     ) -> dict[str, Any]:
-        """Add an order whose history is `trace`, its client ops and its messages on the bus."""
-        request = {"user_id": "u-1", "product_id": product_id, "quantity": quantity, "amount": amount}
+        """Add an order whose history is `trace`, its client ops and its messages on the bus.
+
+        Each message on the bus names the one before it as its cause, as the services do.
+        """
+        request: dict[str, Any] = {"user_id": "u-1", "product_id": product_id, "quantity": quantity, "amount": amount}
         if key:
             request["idempotency_key"] = key
+        if force:
+            request["force"] = force
         process = len(self.history.operations) // 2
         self.history.operations.append(Operation(process, "invoke", "place_order", self.tick(), dict(request)))
         self.history.operations.append(
@@ -99,7 +112,8 @@ class World:
             t = self.tick()
             events.append({"event": event, "at": iso(t)})
             if on_bus is None or i < on_bus:
-                self.history.messages.append(RecordedMessage(t, event, f"m-{order_id}-{i}", order_id))
+                cause = f"m-{order_id}-{i - 1}" if i else None
+                self.history.messages.append(RecordedMessage(t, event, f"m-{order_id}-{i}", order_id, causation_id=cause))
         order = {
             "order_id": order_id, "user_id": "u-1", "product_id": product_id, "quantity": quantity,
             "amount": amount, "status": status, "failure_reason": failure_reason,
@@ -134,7 +148,7 @@ class World:
         status = "completed" if outcome == "completed" else "failed"
         reason = None if status == "completed" else outcome
         self.place(order_id, LEGAL_TRACES[outcome], status, reason,
-                   product_id=product_id, quantity=quantity, amount=amount, key=key)
+                   product_id=product_id, quantity=quantity, amount=amount, key=key, force=FORCE.get(outcome))
         if outcome == "insufficient_inventory":
             self.hold_stock(order_id, product_id, quantity, "rejected")
             return order_id
@@ -171,7 +185,8 @@ def good_world(*, in_flight: bool = False) -> World:
     # At-least-once delivery: the recorder sees a redelivered copy under the same message_id.
     first = world.history.messages[1]
     world.history.messages.append(
-        RecordedMessage(world.tick(), first.routing_key, first.message_id, first.order_id, redelivered=True)
+        RecordedMessage(world.tick(), first.routing_key, first.message_id, first.order_id, redelivered=True,
+                        causation_id=first.causation_id)
     )
     world.state.queues = {queue_name(s): 0 for s in SERVICES} | {dead_letter_queue_name(s): 0 for s in SERVICES}
     world.state.read_at = world.tick() + 1.0

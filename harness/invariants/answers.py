@@ -1,0 +1,39 @@
+"""Every delivered command is answered: a reply caused by it, or a dead letter with a reason.
+
+A command the consumer acked and dropped, or an outbox row marked sent that never reached the
+broker's queue, leaves a command with no answer; one still unanswered is judged by the same
+deadline as an order that has not ended (harness.invariants.deadline). Copies a nemesis
+injected are the fault, not the system's commands: their answers are not owed.
+"""
+
+from __future__ import annotations
+
+from harness.invariants.common import (
+    DEFAULT_OPTIONS,
+    CheckOptions,
+    Findings,
+    bus_index,
+    order_scope,
+)
+from harness.invariants.deadline import Deadline
+from harness.model import History, SystemState, Verdict
+
+
+def command_answered(history: History, state: SystemState, options: CheckOptions = DEFAULT_OPTIONS) -> Verdict:
+    found = Findings("command_answered")
+    scope = order_scope(history, state, options)
+    answered = {m.causation_id for m in bus_index(history).first.values() if m.causation_id}
+    answered |= {dl.message_id for dl in state.dead_letters if dl.reason}
+    deadline = Deadline.of(history, state, options)
+    injected, skip = history.injected, options.expected_dead_letters
+    checked = 0
+    for m in bus_index(history).commands:
+        if m.message_id in injected or m.message_id in skip or (scope is not None and m.order_id not in scope):
+            continue
+        checked += 1
+        if m.message_id not in answered:
+            deadline.judge(found, "not answered", m.time, order_id=m.order_id, message_id=m.message_id,
+                           routing_key=m.routing_key)
+    if not history.messages:
+        found.note("no bus messages recorded")
+    return found.verdict(checked=checked)

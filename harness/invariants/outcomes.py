@@ -1,0 +1,236 @@
+"""Justified outcomes: every failure (and every success) at a step is the one the rules give.
+
+- insufficient_inventory: the stock of the product, replayed from the recorded inventory replies
+  (inventory.reserved takes an order's quantity, inventory.released gives it back, each once per
+  order) in bus order, was below the order's quantity when inventory refused it. The inventory
+  service publishes its outbox in commit order, so its replies on the bus are its decisions in
+  order. The replay starts from the catalog's opening stock when the history is complete, else
+  from the final stock minus what the recording shows was taken (the stock when recording
+  began). Without a recording only an order asking more than the opening stock is provably
+  refused for a reason; any other refusal is unknown.
+- payment and delivery: the outcome the order's trace shows agrees with the deterministic dice
+  (system.decisions, with CheckOptions.decisions) or with the order's `force` field.
+- the participant that decided a failure recorded that decision, and no later step acted: an
+  order whose history was rewritten to a shorter, legal-looking failure is contradicted here.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from typing import Any
+
+from harness.invariants.common import (
+    DEFAULT_OPTIONS,
+    TERMINAL,
+    CheckOptions,
+    Findings,
+    bus_index,
+    group_by_order,
+    order_scope,
+    orders_by_id,
+    placements,
+)
+from harness.model import History, RecordedMessage, SystemState, Verdict
+from system.catalog import INITIAL_STOCK
+from system.contracts import (
+    DELIVERY_FAILED,
+    DELIVERY_SCHEDULE,
+    DELIVERY_SCHEDULED,
+    INVENTORY_RELEASED,
+    INVENTORY_RESERVED,
+    PAYMENT_COMPLETED,
+    PAYMENT_FAILED,
+    PAYMENT_PROCESS,
+)
+from system.decisions import DecisionConfig, delivery_fails, payment_fails
+
+INSUFFICIENT = "insufficient_inventory"
+# Reply in a trace -> (step, whether the step failed).
+STEP_RESULTS = {
+    PAYMENT_COMPLETED: ("payment", False),
+    PAYMENT_FAILED: ("payment", True),
+    DELIVERY_SCHEDULED: ("delivery", False),
+    DELIVERY_FAILED: ("delivery", True),
+}
+STEP_COMMANDS = {PAYMENT_PROCESS: "payment", DELIVERY_SCHEDULE: "delivery"}
+# (status, failure_reason) of a terminal order -> the decisions its legal trace shows.
+OUTCOME_STEPS: dict[tuple[Any, Any], tuple[tuple[str, bool], ...]] = {
+    ("completed", None): (("payment", False), ("delivery", False)),
+    ("failed", "payment_failed"): (("payment", True),),
+    ("failed", "delivery_failed"): (("payment", False), ("delivery", True)),
+    ("failed", "insufficient_inventory"): (),
+}
+DICE = {"payment": payment_fails, "delivery": delivery_fails}
+# A failure reason -> (the participant's rows, the status that records its decision, rows that must not exist).
+DECIDED_BY: dict[str, tuple[str, str, tuple[str, ...]]] = {
+    INSUFFICIENT: ("reservations", "rejected", ("payments", "deliveries")),
+    "payment_failed": ("payments", "failed", ("deliveries",)),
+    "delivery_failed": ("deliveries", "failed", ()),
+}
+
+Unknown = object()  # a step's force that nothing recorded
+NO_FORCE: dict[str, Any] = {step: None for step in DICE}  # a request without a force field: the dice decide
+
+
+def stock_replay(
+    messages: Iterable[RecordedMessage], orders: dict[str, dict[str, Any]], skip: frozenset[str] | dict[str, str],
+    products: set[str],
+) -> tuple[dict[str, int], dict[str, tuple[str, int]]]:
+    """(net stock taken per product, {refused order: (product, stock taken before the refusal)}).
+
+    `messages`: inventory's replies, each once (its first recording), in bus order; only those for
+    `products` count. Figures are relative to the stock when recording began; each order takes
+    stock once and gives it back once, however often its replies were redelivered or copied.
+    """
+    taken: dict[str, int] = defaultdict(int)
+    held: dict[str, tuple[str, int]] = {}
+    reserved_once: set[str] = set()
+    refused: dict[str, tuple[str, int]] = {}
+    for m in messages:
+        if m.message_id in skip:
+            continue
+        order_id = m.order_id
+        order = orders.get(order_id) or m.payload
+        product = str(order.get("product_id"))
+        if product not in products:
+            continue
+        if m.routing_key == INVENTORY_RESERVED:
+            if order_id not in reserved_once:
+                reserved_once.add(order_id)
+                quantity = int(order.get("quantity") or 0)
+                held[order_id] = (product, quantity)
+                taken[product] += quantity
+        elif m.routing_key == INVENTORY_RELEASED:
+            if order_id in held:
+                product, quantity = held.pop(order_id)
+                taken[product] -= quantity
+        else:
+            refused.setdefault(order_id, (product, taken[product]))
+    return taken, refused
+
+
+def _opening(state: SystemState, options: CheckOptions, taken: dict[str, int]) -> dict[str, int]:
+    if options.complete_history:
+        return dict(INITIAL_STOCK)
+    return {str(row.get("product_id")): int(row["available"]) + taken.get(str(row.get("product_id")), 0)
+            for row in state.inventory if row.get("available") is not None}
+
+
+def _judge_refusals(found: Findings, history: History, state: SystemState, options: CheckOptions,
+                    refusals: dict[str, dict[str, Any]]) -> None:
+    if not refusals:
+        return
+    if not history.messages:
+        for order_id, order in refusals.items():
+            catalog = INITIAL_STOCK.get(str(order.get("product_id")))
+            if catalog is None or int(order.get("quantity") or 0) > catalog:
+                continue  # more than there ever was (or no such product): refused for a reason
+            found.doubt(order_id=order_id, problem="refusal not provable without a recording of the stock",
+                        product_id=order.get("product_id"), quantity=order.get("quantity"), opening_stock=catalog)
+        return
+    orders = orders_by_id(state)
+    products = {str(order.get("product_id")) for order in refusals.values()}
+    taken, refused = stock_replay(bus_index(history).stock_replies, orders, history.injected, products)
+    opening = _opening(state, options, taken)
+    for order_id, order in refusals.items():
+        if order_id not in refused:
+            found.violation(order_id=order_id, problem="refused for insufficient inventory, but inventory never said so",
+                            product_id=order.get("product_id"))
+            continue
+        product, taken_before = refused[order_id]
+        if product not in opening:
+            if product not in INITIAL_STOCK:
+                continue  # an unknown product: nothing to reserve from
+            found.doubt(order_id=order_id, problem="stock of the product not known", product_id=product)
+            continue
+        available = opening[product] - taken_before
+        quantity = int(order.get("quantity") or 0)
+        if quantity <= available:
+            found.violation(order_id=order_id, problem="refused for insufficient inventory while the stock sufficed",
+                            product_id=product, quantity=quantity, available=available)
+
+
+def forces(history: History, orders: Iterable[str]) -> dict[str, dict[str, Any]]:
+    """{order: {step: force}} from the client's requests, else from the commands the order
+    service sent (read only for orders the client's log does not name)."""
+    wanted = set(orders)
+    known: dict[str, dict[str, Any]] = {}
+    for p in placements(history):
+        if p.type != "fail" and p.order_id in wanted and p.order_id not in known:
+            force = p.request.get("force")
+            known[p.order_id] = {step: force.get(step) for step in DICE} if force else NO_FORCE
+    if missing := wanted - known.keys():
+        for m in bus_index(history).commands:
+            step = STEP_COMMANDS.get(m.routing_key)
+            if step is not None and "force" in m.payload and m.order_id in missing:
+                known.setdefault(m.order_id, {}).setdefault(step, m.payload["force"])
+    return known
+
+
+def step_results(order: dict[str, Any]) -> Iterable[tuple[str, bool]]:
+    """(step, failed) for each payment or delivery decision the order shows."""
+    known = OUTCOME_STEPS.get((order.get("status"), order.get("failure_reason")))
+    if known is not None:
+        return known  # trace_legal holds a terminal order's history to exactly these steps
+    events = (STEP_RESULTS.get(str(e.get("event"))) for e in order.get("history") or ())
+    return [r for r in events if r is not None]
+
+
+def _judge_dice(found: Findings, order_id: str, order: dict[str, Any], force_of: dict[str, Any],
+                decisions: DecisionConfig | None) -> None:
+    stored = order.get("force")  # the order's own `force` field, when the order service shows it
+    for step, failed in step_results(order):
+        if isinstance(stored, dict):
+            force = stored.get(step)
+        else:
+            force = order.get(f"force_{step}", force_of.get(step, Unknown))
+        if force in ("fail", "succeed"):
+            expected = force == "fail"
+        elif decisions is None:
+            found.doubt(order_id=order_id, step=step, problem="no dice configuration to judge the outcome by")
+            continue
+        else:
+            expected = DICE[step](decisions, order_id, None)
+            if expected != failed and force is Unknown:
+                found.doubt(order_id=order_id, step=step, failed=failed,
+                            problem="outcome disagrees with the dice, and the force field is not known")
+                continue
+        if expected != failed:
+            found.violation(order_id=order_id, step=step, failed=failed, force=force,
+                            problem="step outcome disagrees with the dice and the force field")
+
+
+def _judge_decider(found: Findings, order_id: str, reason: str, rows: dict[str, dict[str, list[dict[str, Any]]]]) -> None:
+    decider, status, none_of = DECIDED_BY[reason]
+    statuses = [r.get("status") for r in rows[decider].get(order_id, ())]
+    if status not in statuses:
+        found.violation(order_id=order_id, failure_reason=reason, problem=f"{decider} did not record the failure",
+                        statuses=statuses)
+    for later in none_of:
+        if rows[later].get(order_id):
+            found.violation(order_id=order_id, failure_reason=reason, problem=f"{later} acted after the failure",
+                            statuses=[r.get("status") for r in rows[later][order_id]])
+
+
+def outcome_justified(history: History, state: SystemState, options: CheckOptions = DEFAULT_OPTIONS) -> Verdict:
+    found = Findings("outcome_justified")
+    scope = order_scope(history, state, options)
+    rows = {name: group_by_order(getattr(state, name), scope) for name in ("reservations", "payments", "deliveries")}
+    orders = orders_by_id(state)
+    if scope is not None:
+        orders = {oid: o for oid, o in orders.items() if oid in scope}
+    force_of = forces(history, orders)
+    refusals: dict[str, dict[str, Any]] = {}
+    checked = 0
+    for order_id, order in orders.items():
+        checked += 1
+        _judge_dice(found, order_id, order, force_of.get(order_id, {}), options.decisions)
+        reason = order.get("failure_reason")
+        if order.get("status") not in TERMINAL or reason not in DECIDED_BY:
+            continue
+        _judge_decider(found, order_id, str(reason), rows)
+        if reason == INSUFFICIENT:
+            refusals[order_id] = order
+    _judge_refusals(found, history, state, options, refusals)
+    return found.verdict(checked=checked)
