@@ -69,11 +69,12 @@ def invoke_times(operations: Iterable[dict[str, Any]]) -> dict[str, float]:
         time = to_epoch(op.get("time"))
         if time is None:
             continue
-        value = op.get("value") if isinstance(op.get("value"), dict) else {}
+        raw = op.get("value")
+        value: dict[str, Any] = raw if isinstance(raw, dict) else {}
         order_id = value.get("order_id")
+        started: float | None = time
         if op.get("type") == "invoke":
             pending[op.get("process")] = time
-            started = time
         else:
             started = pending.pop(op.get("process"), None)
         if order_id and started is not None:
@@ -127,8 +128,8 @@ def order_spans(
         order = by_id.get(order_id)
         first, last, keys = bus.get(order_id, (None, None, set()))
         if first is None:  # no bus traffic: fall back on the order's own history, if read
-            at = [to_epoch(e.get("at")) for e in (order or {}).get("history") or []]
-            at = [t for t in at if t is not None]
+            read = (to_epoch(e.get("at")) for e in (order or {}).get("history") or [])
+            at = [t for t in read if t is not None]
             first, last = min(at, default=None), max(at, default=None)
         start = starts.get(order_id, first)
         if start is None:

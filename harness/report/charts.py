@@ -41,8 +41,9 @@ FAULT_COLOURS = {
     "broker_restart": "#a5d6a7",
     "handler_error": "#ffab91",
 }
-QUANTILES = ((0.5, "p50", "#1565c0", False), (0.95, "p95", "#ef6c00", False))
-QUANTILES += ((0.99, "p99", "#c62828", True),)
+QUANTILES: tuple[tuple[float, str, str, bool], ...] = (
+    (0.5, "p50", "#1565c0", False), (0.95, "p95", "#ef6c00", False), (0.99, "p99", "#c62828", True),
+)
 
 
 @dataclass
