@@ -81,7 +81,8 @@ class SystemState:
     orders:       GET /orders        -> [{order_id, status, failure_reason, quantity, amount,
                                           product_id, user_id, history: [{event, at}], idempotency_key}]
     inventory:    GET /inventory     -> [{product_id, available, reserved, initial}]
-    reservations: GET /inventory/reservations -> [{order_id, product_id, quantity, status}]
+    reservations: GET /inventory/reservations -> [{order_id, product_id, quantity, status,
+                                                   available_seen (a rejection's evidence, else None)}]
     payments:     GET /payments      -> [{payment_id, order_id, amount, status, refunded_amount}]
     deliveries:   GET /deliveries    -> [{delivery_id, order_id, status}]
     queues:       {queue name: messages ready + unacked}, work queues and DLQs

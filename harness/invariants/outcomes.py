@@ -6,8 +6,14 @@
   service publishes its outbox in commit order, so its replies on the bus are its decisions in
   order. The replay starts from the catalog's opening stock when the history is complete, else
   from the final stock minus what the recording shows was taken (the stock when recording
-  began). Without a recording only an order asking more than the opening stock is provably
-  refused for a reason; any other refusal is unknown.
+  began). The refusal's own evidence, the `available` figure inventory put in its
+  inventory.failed, must agree with the replayed stock: a service whose evidence is wrong is a
+  violation even when the refusal was right.
+  Without a recording the service's evidence is all there is: the rejected reservation records
+  the units available when inventory decided (`available_seen`), and an order asking no more
+  than that was refused while inventory itself saw enough stock. A rejected row without the
+  figure (an older service) proves only a refusal of more than the opening stock; any other
+  refusal is unknown.
 - payment and delivery: the outcome the order's trace shows agrees with the deterministic dice
   (system.decisions, with CheckOptions.decisions) or with the order's `force` field.
 - the participant that decided a failure recorded that decision, and no later step acted: an
@@ -76,8 +82,9 @@ NO_FORCE: dict[str, Any] = {step: None for step in DICE}  # a request without a 
 def stock_replay(
     messages: Iterable[RecordedMessage], orders: dict[str, dict[str, Any]], skip: frozenset[str] | dict[str, str],
     products: set[str],
-) -> tuple[dict[str, int], dict[str, tuple[str, int]]]:
-    """(net stock taken per product, {refused order: (product, stock taken before the refusal)}).
+) -> tuple[dict[str, int], dict[str, tuple[str, int, Any]]]:
+    """(net stock taken per product, {refused order: (product, stock taken before the refusal,
+    the `available` its first inventory.failed carried, None if none)}).
 
     `messages`: inventory's replies, each once (its first recording), in bus order; only those for
     `products` count. Figures are relative to the stock when recording began; each order takes
@@ -86,7 +93,7 @@ def stock_replay(
     taken: dict[str, int] = defaultdict(int)
     held: dict[str, tuple[str, int]] = {}
     reserved_once: set[str] = set()
-    refused: dict[str, tuple[str, int]] = {}
+    refused: dict[str, tuple[str, int, Any]] = {}
     for m in messages:
         if m.message_id in skip:
             continue
@@ -106,7 +113,7 @@ def stock_replay(
                 product, quantity = held.pop(order_id)
                 taken[product] -= quantity
         else:
-            refused.setdefault(order_id, (product, taken[product]))
+            refused.setdefault(order_id, (product, taken[product], m.payload.get("available")))
     return taken, refused
 
 
@@ -118,16 +125,11 @@ def _opening(state: SystemState, options: CheckOptions, taken: dict[str, int]) -
 
 
 def _judge_refusals(found: Findings, history: History, state: SystemState, options: CheckOptions,
-                    refusals: dict[str, dict[str, Any]]) -> None:
+                    refusals: dict[str, dict[str, Any]], reservations: dict[str, list[dict[str, Any]]]) -> None:
     if not refusals:
         return
     if not history.messages:
-        for order_id, order in refusals.items():
-            catalog = INITIAL_STOCK.get(str(order.get("product_id")))
-            if catalog is None or int(order.get("quantity") or 0) > catalog:
-                continue  # more than there ever was (or no such product): refused for a reason
-            found.doubt(order_id=order_id, problem="refusal not provable without a recording of the stock",
-                        product_id=order.get("product_id"), quantity=order.get("quantity"), opening_stock=catalog)
+        _judge_refusals_by_evidence(found, refusals, reservations)
         return
     orders = orders_by_id(state)
     products = {str(order.get("product_id")) for order in refusals.values()}
@@ -138,7 +140,7 @@ def _judge_refusals(found: Findings, history: History, state: SystemState, optio
             found.violation(order_id=order_id, problem="refused for insufficient inventory, but inventory never said so",
                             product_id=order.get("product_id"))
             continue
-        product, taken_before = refused[order_id]
+        product, taken_before, evidence = refused[order_id]
         if product not in opening:
             if product not in INITIAL_STOCK:
                 continue  # an unknown product: nothing to reserve from
@@ -149,6 +151,31 @@ def _judge_refusals(found: Findings, history: History, state: SystemState, optio
         if quantity <= available:
             found.violation(order_id=order_id, problem="refused for insufficient inventory while the stock sufficed",
                             product_id=product, quantity=quantity, available=available)
+        if evidence is not None and evidence != available:
+            found.violation(order_id=order_id, problem="inventory's evidence of the refusal disagrees with the replayed stock",
+                            product_id=product, quantity=quantity, available=available, available_reported=evidence)
+
+
+def _judge_refusals_by_evidence(found: Findings, refusals: dict[str, dict[str, Any]],
+                                reservations: dict[str, list[dict[str, Any]]]) -> None:
+    """No recording: each refusal by the figure its rejected reservation holds (available_seen)."""
+    for order_id, order in refusals.items():
+        product = order.get("product_id")
+        catalog = INITIAL_STOCK.get(str(product))
+        if catalog is None:
+            continue  # no such product: refused for a reason
+        quantity = int(order.get("quantity") or 0)
+        seen = next((r.get("available_seen") for r in reservations.get(order_id, ())
+                     if r.get("status") == "rejected"), None)
+        if isinstance(seen, int) and not isinstance(seen, bool):
+            if quantity <= seen:
+                found.violation(order_id=order_id, problem="refused while the service itself saw enough stock",
+                                product_id=product, quantity=quantity, available_seen=seen)
+            continue
+        if quantity > catalog:
+            continue  # more than there ever was: refused for a reason
+        found.doubt(order_id=order_id, problem="refusal not provable without a recording of the stock",
+                    product_id=product, quantity=quantity, opening_stock=catalog)
 
 
 def forces(history: History, orders: Iterable[str]) -> dict[str, dict[str, Any]]:
@@ -232,5 +259,5 @@ def outcome_justified(history: History, state: SystemState, options: CheckOption
         _judge_decider(found, order_id, str(reason), rows)
         if reason == INSUFFICIENT:
             refusals[order_id] = order
-    _judge_refusals(found, history, state, options, refusals)
+    _judge_refusals(found, history, state, options, refusals, rows["reservations"])
     return found.verdict(checked=checked)

@@ -33,6 +33,9 @@ class Reservation(NamedTuple):
     product_id: str
     quantity: int
     status: str  # reserved | released | rejected
+    # A rejection's evidence: the units available when inventory refused (None otherwise, and for
+    # an unknown product). The checker judges a refusal from it when no recording of the bus exists.
+    available_seen: int | None = None
 
 
 class InventoryState(NamedTuple):
@@ -57,7 +60,8 @@ def reserve_stock(state: InventoryState, msg: Message, ctx: HandlerContext) -> O
         if existing.status == RESERVED:
             return Outcome(state, (_reply(msg, INVENTORY_RESERVED, existing, ctx),), "already reserved")
         if existing.status == REJECTED:
-            return Outcome(state, (_failed(msg, "insufficient_inventory", ctx),), "already rejected")
+            failed = _failed(msg, "insufficient_inventory", ctx, existing.available_seen)
+            return Outcome(state, (failed,), "already rejected")
         return Outcome(state, (), "reserve after release ignored")
     quantity = int(msg.payload.get("quantity", 0))
     product_id = str(msg.payload.get("product_id", ""))
@@ -70,9 +74,10 @@ def reserve_stock(state: InventoryState, msg: Message, ctx: HandlerContext) -> O
     if quantity <= 0 or stock.available < quantity:
         return reject_insufficient(stock, msg, ctx)
     reservation = Reservation(msg.order_id, product_id, quantity, RESERVED)
+    taken = take(stock, quantity)
     return Outcome(
-        InventoryState(take(stock, quantity), reservation),
-        (_reply(msg, INVENTORY_RESERVED, reservation, ctx),),
+        InventoryState(taken, reservation),
+        (_reply(msg, INVENTORY_RESERVED, reservation, ctx, available=taken.available),),
         f"reserved {quantity} of {product_id}",
     )
 
@@ -88,13 +93,14 @@ def give_back(stock: Stock, quantity: int) -> Stock:
 
 
 def reject_insufficient(stock: Stock, msg: Message, ctx: HandlerContext) -> Outcome:
-    """Not enough stock for `msg`: a rejected reservation, the stock unchanged."""
+    """Not enough stock for `msg`: a rejected reservation recording the units available when it
+    decided (its evidence, in the reply as well), the stock unchanged."""
     quantity = int(msg.payload.get("quantity", 0))
     product_id = str(msg.payload.get("product_id", ""))
-    rejected = Reservation(msg.order_id, product_id, quantity, REJECTED)
+    rejected = Reservation(msg.order_id, product_id, quantity, REJECTED, stock.available)
     return Outcome(
         InventoryState(stock, rejected),
-        (_failed(msg, "insufficient_inventory", ctx),),
+        (_failed(msg, "insufficient_inventory", ctx, stock.available),),
         f"insufficient: {stock.available} < {quantity}",
     )
 
@@ -132,15 +138,22 @@ def release(state: InventoryState, existing: Reservation, msg: Message, ctx: Han
     )
 
 
-def _reply(msg: Message, key: str, reservation: Reservation, ctx: HandlerContext) -> Message:
-    payload = {"product_id": reservation.product_id, "quantity": reservation.quantity}
+def _reply(msg: Message, key: str, reservation: Reservation, ctx: HandlerContext,
+           available: int | None = None) -> Message:
+    """`available`: the product's units available after a fresh reservation (a repeat has none)."""
+    payload: dict[str, object] = {"product_id": reservation.product_id, "quantity": reservation.quantity}
+    if available is not None:
+        payload["available"] = available
     return caused_by(msg, key, payload, ctx.now)
 
 
-def _failed(msg: Message, reason: str, ctx: HandlerContext) -> Message:
+def _failed(msg: Message, reason: str, ctx: HandlerContext, available: int | None = None) -> Message:
+    """`available`: for insufficient_inventory, the units available when inventory refused."""
     payload = {
         "product_id": msg.payload.get("product_id"),
         "quantity": msg.payload.get("quantity"),
         "reason": reason,
     }
+    if available is not None:
+        payload["available"] = available
     return caused_by(msg, INVENTORY_FAILED, payload, ctx.now)

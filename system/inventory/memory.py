@@ -26,9 +26,9 @@ class InventoryTables:
         r = state.reservation
         if r is not None:
             existing = self.reservations.get(r.order_id)
-            if existing is None or (existing.product_id, existing.quantity) == (r.product_id, r.quantity):
+            if existing is None:
                 self.reservations[r.order_id] = r
-            else:  # ON CONFLICT(order_id) DO UPDATE SET status: product and quantity stay as first written
+            else:  # ON CONFLICT(order_id) DO UPDATE SET status: the rest stays as first written
                 self.reservations[r.order_id] = existing._replace(status=r.status)
 
     def insert(self, state: Any) -> None:
@@ -44,6 +44,7 @@ class InventoryTables:
     def reservation_rows(self) -> list[dict[str, Any]]:
         """GET /inventory/reservations."""
         return [
-            {"order_id": r.order_id, "product_id": r.product_id, "quantity": r.quantity, "status": r.status}
+            {"order_id": r.order_id, "product_id": r.product_id, "quantity": r.quantity, "status": r.status,
+             "available_seen": r.available_seen}
             for r in self.reservations.values()
         ]

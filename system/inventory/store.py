@@ -20,9 +20,23 @@ CREATE TABLE IF NOT EXISTS reservations (
     order_id TEXT PRIMARY KEY,
     product_id TEXT NOT NULL,
     quantity INTEGER NOT NULL,
-    status TEXT NOT NULL
+    status TEXT NOT NULL,
+    available_seen INTEGER
 );
 """
+# Columns added after the first release: (table, column, declaration). A database an older
+# version created lacks them; `initialise` adds them (CREATE TABLE IF NOT EXISTS does not).
+ADDED_COLUMNS = (("reservations", "available_seen", "INTEGER"),)
+
+
+def add_missing_columns(conn: sqlite3.Connection) -> None:
+    for table, column, declaration in ADDED_COLUMNS:
+        present = {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}
+        if column not in present:
+            conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {declaration}")
+
+
+RESERVATION_COLUMNS = ", ".join(Reservation._fields)
 
 
 def seed_stock(conn: sqlite3.Connection) -> None:
@@ -32,8 +46,15 @@ def seed_stock(conn: sqlite3.Connection) -> None:
     )
 
 
+def initialise(conn: sqlite3.Connection) -> None:
+    add_missing_columns(conn)
+    seed_stock(conn)
+
+
 def load(conn: sqlite3.Connection, msg: Message) -> InventoryState:
-    row = conn.execute("SELECT * FROM reservations WHERE order_id = ?", (msg.order_id,)).fetchone()
+    row = conn.execute(
+        f"SELECT {RESERVATION_COLUMNS} FROM reservations WHERE order_id = ?", (msg.order_id,)
+    ).fetchone()
     reservation = Reservation(**dict(row)) if row else None
     product_id = reservation.product_id if reservation else msg.payload.get("product_id")
     stock_row = conn.execute(
@@ -51,9 +72,9 @@ def save(conn: sqlite3.Connection, state: InventoryState) -> None:
     if state.reservation is not None:
         r = state.reservation
         conn.execute(
-            "INSERT INTO reservations (order_id, product_id, quantity, status) VALUES (?,?,?,?)"
-            " ON CONFLICT(order_id) DO UPDATE SET status = excluded.status",
-            (r.order_id, r.product_id, r.quantity, r.status),
+            "INSERT INTO reservations (order_id, product_id, quantity, status, available_seen)"
+            " VALUES (?,?,?,?,?) ON CONFLICT(order_id) DO UPDATE SET status = excluded.status",
+            (r.order_id, r.product_id, r.quantity, r.status, r.available_seen),
         )
 
 
@@ -66,10 +87,10 @@ def list_stock(conn: sqlite3.Connection) -> list[dict]:
 
 def list_reservations(conn: sqlite3.Connection, order_id: str | None = None) -> list[dict]:
     if order_id:
-        rows = conn.execute("SELECT * FROM reservations WHERE order_id = ?", (order_id,))
+        rows = conn.execute(f"SELECT {RESERVATION_COLUMNS} FROM reservations WHERE order_id = ?", (order_id,))
     else:
-        rows = conn.execute("SELECT * FROM reservations ORDER BY rowid")
+        rows = conn.execute(f"SELECT {RESERVATION_COLUMNS} FROM reservations ORDER BY rowid")
     return [dict(r) for r in rows.fetchall()]
 
 
-TABLES = SqlTables(SCHEMA, load, save, initialise=seed_stock)
+TABLES = SqlTables(SCHEMA, load, save, initialise=initialise)

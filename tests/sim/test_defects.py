@@ -102,6 +102,20 @@ def test_reserve_off_by_one_refuses_an_order_for_exactly_the_remaining_stock():
     assert refused["quantity"] == 50 - taken_before
 
 
+def test_reserve_off_by_one_is_caught_from_the_final_state_alone():
+    from harness.invariants import CheckOptions
+    from harness.invariants.outcomes import outcome_justified
+    from harness.model import History
+
+    broken, control = _pair("reserve_off_by_one")
+    no_recording = History(operations=broken.history.operations)
+    verdict = outcome_justified(no_recording, broken.state, CheckOptions(complete_history=True))
+    assert verdict.valid is False
+    assert {e["problem"] for e in verdict.counterexamples} == {"refused while the service itself saw enough stock"}
+    assert outcome_justified(History(operations=control.history.operations), control.state,
+                             CheckOptions(complete_history=True)).valid is True
+
+
 def test_ack_and_drop_on_handler_error_loses_the_message_instead_of_retrying_it():
     broken, control = _pair("ack_and_drop_on_handler_error")
     assert broken.world.services["payment"].stats["lost"] == 1

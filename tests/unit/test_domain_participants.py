@@ -33,6 +33,26 @@ def test_reserve_more_than_available_is_rejected_and_changes_no_stock():
     assert out.messages[0].payload["reason"] == "insufficient_inventory"
 
 
+def test_a_rejected_reservation_records_the_units_available_when_inventory_decided():
+    refuse = msg("inventory.reserve", {"product_id": "product_1", "quantity": 11})
+    out = inventory.handle(inventory.InventoryState(STOCK, None), refuse, CTX)
+    assert out.state.reservation == inventory.Reservation("o1", "product_1", 11, "rejected", available_seen=10)
+    assert out.messages[0].payload["available"] == 10
+    # A repeated reserve repeats the evidence of the decision, whatever the stock is now.
+    later = out.state._replace(stock=inventory.Stock("product_1", 20, 0))
+    again = inventory.handle(later, msg("inventory.reserve", {"product_id": "product_1", "quantity": 11}, n=1), CTX)
+    assert again.state == later and again.messages[0].payload["available"] == 10
+
+
+def test_a_reservation_carries_the_stock_left_in_its_reply_and_no_evidence_figure():
+    out = inventory.handle(inventory.InventoryState(STOCK, None), msg("inventory.reserve", {"product_id": "product_1", "quantity": 4}), CTX)
+    assert out.state.reservation.available_seen is None and out.messages[0].payload["available"] == 6
+    released = inventory.handle(out.state, msg("inventory.release", {"product_id": "product_1", "quantity": 4}), CTX)
+    assert released.state.reservation.available_seen is None
+    tombstone = inventory.handle(inventory.InventoryState(STOCK, None), msg("inventory.release", {"product_id": "product_1"}), CTX)
+    assert tombstone.state.reservation.available_seen is None
+
+
 def test_reserve_of_unknown_product_fails():
     out = inventory.handle(inventory.InventoryState(None, None), msg("inventory.reserve", {"product_id": "nope", "quantity": 1}), CTX)
     assert out.messages[0].type == "inventory.failed" and out.messages[0].payload["reason"] == "unknown_product"
@@ -72,6 +92,7 @@ def test_reserve_of_exactly_the_remaining_stock_succeeds_unless_off_by_one():
     handle = decide_for("inventory", {Defect.RESERVE_OFF_BY_ONE})
     refused = handle(inventory.InventoryState(STOCK, None), exact, CTX)
     assert refused.state.stock == STOCK and refused.messages[0].type == "inventory.failed"
+    assert refused.state.reservation.available_seen == 10  # its own evidence shows the stock sufficed
     fewer = msg("inventory.reserve", {"product_id": "product_1", "quantity": 9})
     assert handle(inventory.InventoryState(STOCK, None), fewer, CTX).state.stock.available == 1
 

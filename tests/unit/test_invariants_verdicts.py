@@ -341,14 +341,66 @@ def test_stock_given_back_by_a_release_counts_in_the_replay():
     assert verdict.valid is False and verdict.counterexamples[0]["order_id"] == "o-after"
 
 
-def test_without_a_recording_only_more_than_the_opening_stock_is_a_provable_refusal():
+def test_without_a_recording_a_refusal_is_judged_by_the_figure_inventory_saw():
     world = good_world()
     world.history.messages = []
+    assert _check(world, "outcome_justified").valid is True  # asks 54, inventory saw 50
+    world.reservation(NO_STOCK)["available_seen"] = 3
+    world.order(NO_STOCK)["quantity"] = 4  # asks 4 of the 3 inventory saw: justified
+    world.reservation(NO_STOCK)["quantity"] = 4
+    assert _check(world, "outcome_justified").valid is True
+    world.order(NO_STOCK)["quantity"] = 3  # exactly what inventory saw: it should have reserved
+    verdict = _check(world, "outcome_justified")
+    assert verdict.valid is False
+    assert verdict.counterexamples[0] == {
+        "order_id": NO_STOCK, "problem": "refused while the service itself saw enough stock",
+        "product_id": "product_3", "quantity": 3, "available_seen": 3}
+
+
+def test_the_service_seeing_enough_is_a_violation_even_for_more_than_the_opening_stock():
+    world = good_world()
+    world.history.messages = []
+    world.reservation(NO_STOCK)["available_seen"] = INITIAL_STOCK["product_3"] + 10  # asks 54
+    assert _check(world, "outcome_justified").valid is False
+
+
+def test_without_a_recording_or_the_figure_only_more_than_the_opening_stock_is_provable():
+    world = good_world()
+    world.history.messages = []
+    world.reservation(NO_STOCK)["available_seen"] = None  # a row an older service wrote
     assert _check(world, "outcome_justified").valid is True  # asks 54 of 50
     world.order(NO_STOCK)["quantity"] = 3
     verdict = _check(world, "outcome_justified")
     assert verdict.valid == "unknown"
     assert verdict.counterexamples[0]["problem"] == "refusal not provable without a recording of the stock"
+
+
+def test_a_refusal_without_its_rejected_row_stays_undecided_by_the_evidence():
+    from harness.invariants.common import Findings
+    from harness.invariants.outcomes import _judge_refusals_by_evidence
+
+    order = {"order_id": "o-x", "product_id": "product_3", "quantity": 3}
+    found = Findings("outcome_justified")
+    _judge_refusals_by_evidence(found, {"o-x": order}, {"o-x": [{"status": "released", "available_seen": 50}]})
+    assert found.invalid == [] and found.unsure[0]["problem"] == "refusal not provable without a recording of the stock"
+    found = Findings("outcome_justified")
+    _judge_refusals_by_evidence(found, {"o-x": order}, {})
+    assert found.invalid == [] and len(found.unsure) == 1
+
+
+def test_with_a_recording_the_refusals_evidence_must_agree_with_the_replayed_stock():
+    world = good_world()
+    assert _check(world, "outcome_justified").valid is True  # inventory.failed says 50: the replay's
+    failed = _message(world, NO_STOCK, 1)
+    _set_message(world, NO_STOCK, 1, payload={**failed.payload, "available": 49})
+    verdict = _check(world, "outcome_justified")
+    assert verdict.valid is False
+    assert verdict.counterexamples[0] == {
+        "order_id": NO_STOCK, "problem": "inventory's evidence of the refusal disagrees with the replayed stock",
+        "product_id": "product_3", "quantity": INITIAL_STOCK["product_3"] + 4,
+        "available": INITIAL_STOCK["product_3"], "available_reported": 49}
+    _set_message(world, NO_STOCK, 1, payload={k: v for k, v in failed.payload.items() if k != "available"})
+    assert _check(world, "outcome_justified").valid is True  # no figure (an older service): the replay alone
 
 
 def test_a_failure_reason_the_decider_did_not_record_is_contradicted():

@@ -129,6 +129,41 @@ def test_upserts_keep_what_was_first_written(kind, tmp_path):
         assert (tx.load(reserve).reservation.quantity, tx.load(reserve).reservation.status) == (5, "released")
 
 
+def test_a_rejected_reservation_keeps_its_evidence_through_both_adapters(kind, tmp_path):
+    store = make_store(kind, "inventory", tmp_path)
+    refuse = Message("r1", "inventory.reserve", "o1", {"product_id": "product_3", "quantity": 51})
+    handle_message(store, SERVICE_LOGIC["inventory"].decide, refuse, CTX, hooks=NoHooks())
+    with store.transaction() as tx:
+        state = tx.load(refuse)
+        assert state.reservation == ("o1", "product_3", 51, "rejected", 50)
+        tx.save(state._replace(reservation=state.reservation._replace(status="released", available_seen=7)))
+    with store.transaction() as tx:
+        assert tx.load(refuse).reservation.available_seen == 50  # status only: the figure stays
+
+
+def test_an_inventory_database_from_before_the_evidence_column_still_opens(tmp_path):
+    import sqlite3
+
+    from system.inventory import store as inventory_store
+
+    path = tmp_path / "inventory.sqlite3"
+    old = sqlite3.connect(path)
+    old.executescript(
+        "CREATE TABLE reservations (order_id TEXT PRIMARY KEY, product_id TEXT NOT NULL,"
+        " quantity INTEGER NOT NULL, status TEXT NOT NULL);"
+        "INSERT INTO reservations VALUES ('o-old', 'product_3', 60, 'rejected');")
+    old.commit()
+    old.close()
+    store = SqliteStore.open(path, SERVICE_LOGIC["inventory"].sql)
+    conn = store.conn  # type: ignore[attr-defined]
+    assert inventory_store.list_reservations(conn) == [
+        {"order_id": "o-old", "product_id": "product_3", "quantity": 60, "status": "rejected", "available_seen": None}]
+    refuse = Message("r1", "inventory.reserve", "o1", {"product_id": "product_3", "quantity": 51})
+    handle_message(store, SERVICE_LOGIC["inventory"].decide, refuse, CTX, hooks=NoHooks())
+    assert inventory_store.list_reservations(conn, "o1")[0]["available_seen"] == 50
+    SqliteStore.open(path, SERVICE_LOGIC["inventory"].sql)  # opening again adds nothing twice
+
+
 def test_insert_and_enqueue_is_one_operation_refused_whole_on_a_taken_key(kind, tmp_path):
     store = make_store(kind, "order", tmp_path)
     first = domain.place_order("o1", REQUEST, "t", "key-1")

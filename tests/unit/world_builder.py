@@ -8,7 +8,7 @@ the world by editing one field.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -16,6 +16,7 @@ from harness.invariants import INVARIANTS, CheckOptions
 from harness.model import History, Operation, RecordedMessage, SystemState, Verdict
 from system.catalog import INITIAL_STOCK
 from system.contracts import (
+    INVENTORY_FAILED,
     LEGAL_TRACES,
     SERVICES,
     TRACE_SUCCESS,
@@ -122,10 +123,15 @@ class World:
         self.state.orders.append(order)
         return order
 
-    def hold_stock(self, order_id: str, product_id: str, quantity: int, status: str) -> None:
-        self.state.reservations.append(
-            {"order_id": order_id, "product_id": product_id, "quantity": quantity, "status": status}
-        )
+    def hold_stock(self, order_id: str, product_id: str, quantity: int, status: str,
+                   available_seen: int | None = None) -> None:
+        """A reservation row; a rejected one records the units available when inventory refused
+        (`available_seen`, by default the product's available stock now), as the service does."""
+        row: dict[str, Any] = {"order_id": order_id, "product_id": product_id, "quantity": quantity,
+                               "status": status, "available_seen": None}
+        if status == "rejected":
+            row["available_seen"] = self.product(product_id)["available"] if available_seen is None else available_seen
+        self.state.reservations.append(row)
         if status == "reserved":
             stock = self.product(product_id)
             stock["available"] -= quantity
@@ -151,6 +157,12 @@ class World:
                    product_id=product_id, quantity=quantity, amount=amount, key=key, force=FORCE.get(outcome))
         if outcome == "insufficient_inventory":
             self.hold_stock(order_id, product_id, quantity, "rejected")
+            available = self.product(product_id)["available"]  # inventory's evidence, in its reply too
+            self.history.messages = [
+                replace(m, payload={"product_id": product_id, "quantity": quantity, "available": available})
+                if m.order_id == order_id and m.routing_key == INVENTORY_FAILED else m
+                for m in self.history.messages
+            ]
             return order_id
         self.hold_stock(order_id, product_id, quantity, "reserved" if status == "completed" else "released")
         payment = {"payment_id": f"p-{order_id}", "order_id": order_id, "user_id": "u-1",
