@@ -16,7 +16,7 @@ import sys
 from collections.abc import Callable
 from dataclasses import asdict
 
-from harness.exits import EXIT_FAILED, EXIT_OK, EXIT_USAGE
+from harness.exits import EXIT_FAILED, EXIT_OK, EXIT_UNKNOWN, EXIT_USAGE
 from harness.faults.network import (
     FAULT_KINDS,
     STREAMS,
@@ -139,7 +139,7 @@ def _run(args: argparse.Namespace, action: Callable[[NetworkFaults], int]) -> in
             f"saga-harness fault: Toxiproxy is not reachable at {faults.client.url}: {HOW_TO_START}",
             file=sys.stderr,
         )
-        return EXIT_FAILED
+        return EXIT_UNKNOWN
     except NotFound as exc:
         print(
             f"saga-harness fault: {exc} (does the runner's proxy exist on {faults.client.url}?)",
