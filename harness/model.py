@@ -15,7 +15,12 @@ OpType = Literal["invoke", "ok", "fail", "info"]
 
 @dataclass(frozen=True, slots=True)
 class RecordedMessage:
-    """One message seen on `saga_events` by the recorder's tap queue (bound to `#`)."""
+    """One message seen on `saga_events` by the recorder's tap queue (bound to `#`).
+
+    `outbox_seq`: the publisher's outbox row seq (the `x-outbox-seq` header), which grows in that
+    service's commit order; None for a message that did not come from an outbox (a test's, a
+    nemesis's own, a recording made before the relay stamped it). Copies and redeliveries of one
+    message carry the same figure."""
 
     time: float
     routing_key: str
@@ -24,6 +29,7 @@ class RecordedMessage:
     redelivered: bool = False
     causation_id: str | None = None
     payload: dict[str, Any] = field(default_factory=dict)
+    outbox_seq: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -27,7 +27,7 @@ import json
 import threading
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from concurrent.futures import Future
 from typing import Any
 
@@ -35,7 +35,7 @@ import aio_pika
 from aio_pika.abc import AbstractIncomingMessage, AbstractRobustConnection
 
 from harness.model import RecordedMessage
-from system.contracts import EXCHANGE
+from system.contracts import EXCHANGE, OUTBOX_SEQ_HEADER
 
 TAP_EXPIRES_MS = 10 * 60 * 1000  # a durable tap nobody consumes from disappears after this
 DUPLICATE_HEADER = "x-chaos-duplicate"  # set by the duplicator on the copies it publishes
@@ -49,9 +49,11 @@ def recorded_from(
     correlation_id: str | None,
     redelivered: bool,
     at: float,
+    headers: Mapping[str, Any] | None = None,
 ) -> RecordedMessage:
     """Pure: one delivery -> one RecordedMessage. A body that is not an envelope is kept too
-    (poison messages are part of what happened); its order_id is the correlation id, if any."""
+    (poison messages are part of what happened); its order_id is the correlation id, if any.
+    `outbox_seq` comes from the `x-outbox-seq` header (an int; anything else: None)."""
     envelope: dict[str, Any] = {}
     try:
         decoded = json.loads(body)
@@ -69,7 +71,14 @@ def recorded_from(
         redelivered=redelivered,
         causation_id=str(causation) if causation else None,
         payload=payload if isinstance(payload, dict) else {},
+        outbox_seq=outbox_seq(headers),
     )
+
+
+def outbox_seq(headers: Mapping[str, Any] | None) -> int | None:
+    """The publisher's commit order from a delivery's headers, if it carries a proper one."""
+    seq = (headers or {}).get(OUTBOX_SEQ_HEADER)
+    return seq if isinstance(seq, int) and not isinstance(seq, bool) else None
 
 
 class Tap:
@@ -273,6 +282,7 @@ class Recorder(Tap):
             correlation_id=incoming.correlation_id,
             redelivered=bool(incoming.redelivered),
             at=self._clock(),
+            headers=incoming.headers,
         )
         with self._lock:
             self._messages.append(message)

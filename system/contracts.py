@@ -14,6 +14,9 @@ from typing import Any, NamedTuple
 
 EXCHANGE = "saga_events"
 DEAD_LETTER_EXCHANGE = "saga_events.dlx"
+# AMQP header the outbox relay puts on every message: its outbox row's seq, an int that grows in
+# the publisher's commit order (not the bus order: a failed publish goes out again after later rows).
+OUTBOX_SEQ_HEADER = "x-outbox-seq"
 
 # Commands, sent by the order service.
 INVENTORY_RESERVE = "inventory.reserve"

@@ -13,7 +13,9 @@ import asyncio
 import threading
 import time
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
+from typing import Any
 
 from aio_pika.abc import AbstractIncomingMessage
 
@@ -34,10 +36,10 @@ class TappedMessage(RecordedMessage):
 
 
 def tapped(routing_key: str, body: bytes, message_id: str | None, correlation_id: str | None,
-           redelivered: bool, received_at: float) -> TappedMessage:
+           redelivered: bool, received_at: float, headers: Mapping[str, Any] | None = None) -> TappedMessage:
     """One delivery, as harness.recorder records it (a malformed body included), with its body."""
     seen = recorded_from(body, routing_key, message_id=message_id, correlation_id=correlation_id,
-                         redelivered=redelivered, at=received_at)
+                         redelivered=redelivered, at=received_at, headers=headers)
     return TappedMessage(**{f.name: getattr(seen, f.name) for f in fields(RecordedMessage)}, body=body)
 
 
@@ -54,7 +56,7 @@ class BusTap(Tap):
 
     async def on_message(self, incoming: AbstractIncomingMessage) -> None:
         message = tapped(incoming.routing_key or "", incoming.body, incoming.message_id,
-                         incoming.correlation_id, bool(incoming.redelivered), time.time())
+                         incoming.correlation_id, bool(incoming.redelivered), time.time(), incoming.headers)
         with self._lock:
             self._messages.append(message)
 

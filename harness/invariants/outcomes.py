@@ -2,9 +2,12 @@
 
 - insufficient_inventory: the stock of the product, replayed from the recorded inventory replies
   (inventory.reserved takes an order's quantity, inventory.released gives it back, each once per
-  order) in bus order, was below the order's quantity when inventory refused it. The inventory
-  service publishes its outbox in commit order, so its replies on the bus are its decisions in
-  order. The replay starts from the catalog's opening stock when the history is complete, else
+  order) in inventory's commit order, was below the order's quantity when inventory refused it.
+  Commit order is the `outbox_seq` each reply carries (the relay's `x-outbox-seq` header, its
+  outbox row's seq); bus order is not it, since the relay publishes again, after rows committed
+  later, a row whose publish was not confirmed. A recording in which some reply lacks the figure
+  (made before the relay stamped it) is replayed in bus order, which can misjudge a refusal when a
+  publish failed. The replay starts from the catalog's opening stock when the history is complete, else
   from the final stock minus what the recording shows was taken (the stock when recording
   began). The refusal's own evidence, the `available` figure inventory put in its
   inventory.failed, must agree with the replayed stock: a service whose evidence is wrong is a
@@ -87,16 +90,15 @@ def stock_replay(
     the `available` its first inventory.failed carried, None if none)}).
 
     `messages`: inventory's replies, each once (its first recording), in bus order; only those for
-    `products` count. Figures are relative to the stock when recording began; each order takes
-    stock once and gives it back once, however often its replies were redelivered or copied.
+    `products` count. They are replayed in inventory's commit order (`commit_order`). Figures are
+    relative to the stock when recording began; each order takes stock once and gives it back
+    once, however often its replies were redelivered or copied.
     """
     taken: dict[str, int] = defaultdict(int)
     held: dict[str, tuple[str, int]] = {}
     reserved_once: set[str] = set()
     refused: dict[str, tuple[str, int, Any]] = {}
-    for m in messages:
-        if m.message_id in skip:
-            continue
+    for m in commit_order([m for m in messages if m.message_id not in skip]):
         order_id = m.order_id
         order = orders.get(order_id) or m.payload
         product = str(order.get("product_id"))
@@ -115,6 +117,20 @@ def stock_replay(
         else:
             refused.setdefault(order_id, (product, taken[product], m.payload.get("available")))
     return taken, refused
+
+
+def commit_order(replies: list[RecordedMessage]) -> list[RecordedMessage]:
+    """The replies in their publisher's commit order: by `outbox_seq` when every one carries it,
+    else (a recording made before the relay stamped its messages) in bus order as given, which
+    is commit order only while no publish failed.
+
+    All of them come from the one inventory service, so its outbox seq orders them; with several
+    inventory replicas (each its own outbox) the key would have to be (replica, seq), and
+    replicas' rows would interleave by something else again.
+    """
+    if all(m.outbox_seq is not None for m in replies):
+        return sorted(replies, key=lambda m: m.outbox_seq or 0)  # stable: ties keep bus order
+    return replies
 
 
 def _opening(state: SystemState, options: CheckOptions, taken: dict[str, int]) -> dict[str, int]:

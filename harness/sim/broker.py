@@ -68,19 +68,22 @@ class SimBroker:
         self.duplicates = 0
 
     # -- publishing --------------------------------------------------------------------------
-    def publish(self, msg: Message, by: str) -> None:
-        self._route(msg, by)
+    def publish(self, msg: Message, by: str, seq: int | None = None) -> None:
+        """`seq`: the outbox row's, as the real relay's `x-outbox-seq` header carries it (None:
+        not published from an outbox, e.g. publish_before_commit's direct publish)."""
+        self._route(msg, by, seq)
         if self.injector.republish_new_id(msg.type):
             copy = replace(msg, message_id=self.new_id())
             self.injected[copy.message_id] = msg.message_id
             self.fault("dupnew", msg.type, original=msg.message_id, copy=copy.message_id)
-            self._route(copy, "nemesis")
+            self._route(copy, "nemesis", seq)  # the real duplicator copies the headers too
 
-    def _route(self, msg: Message, by: str) -> None:
-        # (time, routing_key, message_id, order_id, redelivered, causation_id, payload), positional: hot path
+    def _route(self, msg: Message, by: str, seq: int | None = None) -> None:
+        # (time, routing_key, message_id, order_id, redelivered, causation_id, payload, outbox_seq),
+        # positional: hot path
         self.recorded.append(
             RecordedMessage(
-                self.clock.now(), msg.type, msg.message_id, msg.order_id, False, msg.causation_id, msg.payload
+                self.clock.now(), msg.type, msg.message_id, msg.order_id, False, msg.causation_id, msg.payload, seq
             )
         )
         self.log.emit(f"publish {by} {msg.type} {msg.message_id} {msg.order_id}")

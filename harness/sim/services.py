@@ -185,7 +185,7 @@ class SimService:
                 broker.fault("publish_fail", row.message.type, message_id=row.message.message_id)
                 confirmed.append(False)
             else:
-                broker.publish(row.message, name)
+                broker.publish(row.message, name, row.seq)  # seq: the x-outbox-seq header
                 confirmed.append(True)
         to_mark = self.relay_policy.to_mark(rows, confirmed)
         try:

@@ -6,6 +6,10 @@
   (system/messaging/policy.py) decides: ack, requeue after a backoff, or dead-letter with a reason.
 - Relay: publish unsent outbox rows with publisher confirms and mandatory routing; mark sent what
   the relay policy says (the confirmed rows). A crash in between re-publishes the same message_id.
+  Each message carries its outbox row's `seq` (the service's commit order) in the `x-outbox-seq`
+  header: a row whose publish failed goes out again after rows committed later, so bus order is
+  not commit order, and the checker replays a service's replies by this figure. The body (the
+  envelope) stays byte-identical on every re-publish.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from aio_pika.abc import AbstractIncomingMessage, AbstractRobustConnection
 from system.composition import Service
 from system.config import ServiceConfig
 from system.contracts import (
+    OUTBOX_SEQ_HEADER,
     HandlerContext,
     MalformedMessage,
     Message,
@@ -260,7 +265,7 @@ class MessagingRuntime:
     async def _publish(self, row: OutboxRow) -> None:
         msg = row.message
         await self._exchange.publish(
-            amqp_message(msg.to_json(), msg.message_id, msg.order_id),
+            amqp_message(msg.to_json(), msg.message_id, msg.order_id, {OUTBOX_SEQ_HEADER: row.seq}),
             routing_key=msg.type,
             mandatory=True,
             timeout=10,

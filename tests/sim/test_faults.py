@@ -186,3 +186,27 @@ def test_fault_specs_print_canonically_and_read_back():
         FaultSpec.parse("dup=2")
     with pytest.raises(FaultSpecError):
         FaultSpec.parse("meteor")
+
+
+def test_a_refusal_is_judged_in_inventorys_commit_order_when_a_publish_failed():
+    """Regression (found by test_properties): a reservation whose publish failed reached the bus
+    after the refusal inventory committed later. Replayed in bus order, the refusal looked
+    unjustified; replayed by the outbox seq each reply carries, it is right.
+    Replay: saga-harness simulate --seed 40 --orders 3 --faults all,handler_error,publish_fail --mix last_units"""
+    result = simulate(config(seed=40, orders=3, faults="all,handler_error,publish_fail", mix="last_units"))
+    assert result.valid is True, failing_names(result)
+    replies = [m for m in result.history.messages
+               if m.routing_key in ("inventory.reserved", "inventory.released", "inventory.failed")]
+    seqs = [m.outbox_seq for m in replies]
+    assert None not in seqs
+    assert seqs != sorted(seqs)  # the bus order is not the commit order in this run
+    assert any(v.name == "outcome_justified" and v.valid is True for v in result.verdicts)
+
+
+def test_the_relay_stamps_each_message_with_its_outbox_seq_and_a_republish_keeps_it():
+    result = simulate(config(mix="success", schedule="crash:inventory:after_publish_before_mark_sent:inventory.reserved:0"))
+    assert result.valid is True, failing_names(result)
+    reserved = [m for m in result.history.messages if m.routing_key == "inventory.reserved"]
+    assert len(reserved) == 2 and len({m.message_id for m in reserved}) == 1  # re-published after the crash
+    assert reserved[0].outbox_seq is not None and reserved[0].outbox_seq == reserved[1].outbox_seq
+    assert all(m.outbox_seq is not None for m in result.history.messages)  # every one from an outbox

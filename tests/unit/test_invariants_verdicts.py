@@ -341,6 +341,89 @@ def test_stock_given_back_by_a_release_counts_in_the_replay():
     assert verdict.valid is False and verdict.counterexamples[0]["order_id"] == "o-after"
 
 
+STOCK_REPLY_KEYS = (INVENTORY_RESERVED, INVENTORY_RELEASED, INVENTORY_FAILED)
+
+
+def _stamp_commit_order(w: World) -> None:
+    """Every inventory reply gets the outbox seq of its place on the bus: the commit order, so far."""
+    seqs = count(1)
+    w.history.messages = [replace(m, outbox_seq=next(seqs)) if m.routing_key in STOCK_REPLY_KEYS else m
+                          for m in w.history.messages]
+
+
+def _publish_after(w: World, message_id: str, after_id: str) -> None:
+    """Move every recording of `message_id` to just after `after_id`: its publish failed and the
+    relay sent it again after a row committed later (same message, same outbox seq)."""
+    moved = [m for m in w.history.messages if m.message_id == message_id]
+    rest = [m for m in w.history.messages if m.message_id != message_id]
+    at = max(i for i, m in enumerate(rest) if m.message_id == after_id) + 1
+    w.history.messages = rest[:at] + moved + rest[at:]
+
+
+def _scarce_world(refusal_evidence: int) -> World:
+    """o-takes-all reserves all of product_3, then o-refused asks 1 and inventory refuses it."""
+    world = good_world()
+    scarce = INITIAL_STOCK["product_3"]
+    world.add_outcome("completed", "o-takes-all", product_id="product_3", quantity=scarce)
+    world.place("o-refused", TRACE_INSUFFICIENT_INVENTORY, "failed", "insufficient_inventory",
+                product_id="product_3", quantity=1)
+    world.hold_stock("o-refused", "product_3", 1, "rejected", available_seen=refusal_evidence)
+    _set_message(world, "o-refused", 1, payload={"product_id": "product_3", "quantity": 1,
+                                                 "available": refusal_evidence})
+    return world
+
+
+def test_the_stock_replay_follows_inventorys_commit_order_not_the_bus_order():
+    world = _scarce_world(refusal_evidence=0)
+    _stamp_commit_order(world)
+    reserved = _message(world, "o-takes-all", 1)
+    assert reserved.routing_key == INVENTORY_RESERVED
+    # The reservation's publish failed: the refusal, committed after it, reached the bus first.
+    _publish_after(world, reserved.message_id, _message(world, "o-refused", 1).message_id)
+    assert _check(world, "outcome_justified").valid is True
+    assert _check(world, "outcome_justified", complete_history=False).valid is True
+    # Without the seqs (a recording made before the relay stamped them) bus order is all there is,
+    # and it misjudges this refusal: the documented fallback.
+    world.history.messages = [replace(m, outbox_seq=None) for m in world.history.messages]
+    verdict = _check(world, "outcome_justified")
+    assert verdict.valid is False
+    assert {c["problem"] for c in verdict.counterexamples} == {
+        "refused for insufficient inventory while the stock sufficed",
+        "inventory's evidence of the refusal disagrees with the replayed stock"}
+
+
+def test_a_refusal_committed_before_the_reservation_is_caught_whatever_the_bus_order():
+    # Inventory refused o-refused while all of the stock was there, then reserved it for o-takes-all,
+    # and claims 0 available: bus order (reservation first) would make that refusal look right.
+    world = _scarce_world(refusal_evidence=0)
+    refusal = _message(world, "o-refused", 1)
+    reserved = _message(world, "o-takes-all", 1)
+    _publish_after(world, refusal.message_id, _message(world, "o-takes-all", 0).message_id)
+    _stamp_commit_order(world)  # commit order: the refusal, then the reservation
+    _publish_after(world, refusal.message_id, reserved.message_id)  # on the bus: the other way round
+    # A redelivered copy of the refusal, later on the bus, carries the same seq; it changes nothing.
+    world.history.messages.append(replace(_message(world, "o-refused", 1), time=world.tick(), redelivered=True))
+    verdict = _check(world, "outcome_justified")
+    assert verdict.valid is False
+    scarce = INITIAL_STOCK["product_3"]
+    assert [(c["order_id"], c["problem"], c["available"]) for c in verdict.counterexamples] == [
+        ("o-refused", "refused for insufficient inventory while the stock sufficed", scarce),
+        ("o-refused", "inventory's evidence of the refusal disagrees with the replayed stock", scarce)]
+    world.history.messages = [replace(m, outbox_seq=None) for m in world.history.messages]
+    assert _check(world, "outcome_justified").valid is True  # what bus order alone concludes
+
+
+def test_commit_order_sorts_by_outbox_seq_only_when_every_reply_carries_it():
+    from harness.invariants.outcomes import commit_order
+
+    a, b, c = (RecordedMessage(float(i), INVENTORY_RESERVED, f"m{i}", f"o{i}", outbox_seq=s)
+               for i, s in ((1, 3), (2, 1), (3, 2)))
+    assert commit_order([a, b, c]) == [b, c, a]
+    unstamped = replace(c, outbox_seq=None)
+    assert commit_order([a, b, unstamped]) == [a, b, unstamped]  # bus order, as given
+    assert commit_order([]) == []
+
+
 def test_without_a_recording_a_refusal_is_judged_by_the_figure_inventory_saw():
     world = good_world()
     world.history.messages = []
