@@ -7,6 +7,7 @@ import logging
 import socket
 import sys
 
+from system import logthrottle
 from system.config import ConfigError, service_config
 from system.contracts import SERVICES
 
@@ -34,6 +35,10 @@ def main(argv: list[str] | None = None) -> int:
         format=f"%(asctime)s %(levelname)s {args.service} %(name)s: %(message)s",
         stream=sys.stdout,
     )
+    # A fault that repeats (a broker down, a connection flood, a poison queue) logs a few lines
+    # per window, not one per occurrence: 20,000 half-open connections once wrote 196 MB in 40 s.
+    for handler in logging.getLogger().handlers:
+        logthrottle.install(handler)
     logging.getLogger("aiormq").setLevel(logging.WARNING)
     logging.getLogger("aio_pika").setLevel(logging.WARNING)
     try:
@@ -50,7 +55,9 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     import uvicorn
 
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False))
+    from system.http_limits import uvicorn_settings
+
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False, **uvicorn_settings(config.http)))
     server.run(sockets=[sock])
     return 0
 

@@ -20,6 +20,7 @@ from pydantic import BaseModel, Field
 
 from system.composition import compose
 from system.config import ServiceConfig
+from system.http_limits import BodyLimit
 from system.messaging.crashpoints import CRASH_POINTS, CrashPoints
 from system.messaging.handler_faults import HandlerFaults
 from system.messaging.runtime import MessagingRuntime, ServiceHooks
@@ -81,15 +82,8 @@ def create_app(config: ServiceConfig, logic: ServiceLogic, routes: RouterFactory
     app.state.crash_points = crash_points
     app.state.handler_faults = handler_faults
 
-    @app.middleware("http")
-    async def limit_body_size(request: Request, call_next):
-        length = request.headers.get("content-length")
-        if length and length.isdigit() and int(length) > MAX_BODY_BYTES:
-            return JSONResponse(
-                {"detail": f"request body of {length} bytes exceeds the limit of {MAX_BODY_BYTES}"},
-                status_code=413,
-            )
-        return await call_next(request)
+    # Counts body bytes as they arrive (chunked or not); never holds a whole oversized body.
+    app.add_middleware(BodyLimit, max_bytes=MAX_BODY_BYTES)
 
     @app.exception_handler(RequestValidationError)
     async def readable_validation_error(request: Request, exc: RequestValidationError):

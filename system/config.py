@@ -20,6 +20,20 @@ class ConfigError(ValueError):
 
 
 @dataclass(frozen=True)
+class HttpLimits:
+    """Each service's HTTP server limits (system/http_limits.py applies them; README lists them).
+
+    Defaults: 1000 connections stays under the common 1024 descriptor limit with room for
+    SQLite, AMQP and logs; 30 s for a whole request (bodies are at most 64 KiB) closes a
+    half-sent request well within a minute; 5 s idle is uvicorn's own keep-alive default.
+    """
+
+    keep_alive: float  # s an idle connection (before or between requests) stays open
+    request_timeout: float  # s from the first byte of a request to its last, else closed
+    max_connections: int  # open connections beyond this are closed on accept
+
+
+@dataclass(frozen=True)
 class ServiceConfig:
     service: str
     host: str
@@ -31,6 +45,7 @@ class ServiceConfig:
     defects: frozenset[Defect]
     prefetch: int = 32
     max_attempts: int = 5  # a message that keeps failing is dead-lettered after this many tries
+    http: HttpLimits = HttpLimits(keep_alive=5, request_timeout=30, max_connections=1000)
 
     @property
     def database(self) -> Path:
@@ -57,6 +72,31 @@ def _int(env: Mapping[str, str], name: str, default: int) -> int:
         raise ConfigError(f"{name}={raw!r} is not an integer") from None
 
 
+def _positive(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{name}={raw!r} is not a number") from None
+    if not value > 0 or value == float("inf"):
+        raise ConfigError(f"{name}={raw!r} must be a positive finite number")
+    return value
+
+
+def http_limits(env: Mapping[str, str]) -> HttpLimits:
+    defaults = ServiceConfig.http
+    max_connections = _int(env, "SAGA_HTTP_MAX_CONNECTIONS", defaults.max_connections)
+    if max_connections < 1:
+        raise ConfigError(f"SAGA_HTTP_MAX_CONNECTIONS={max_connections} must be at least 1")
+    return HttpLimits(
+        keep_alive=_positive(env, "SAGA_HTTP_KEEP_ALIVE", defaults.keep_alive),
+        request_timeout=_positive(env, "SAGA_HTTP_REQUEST_TIMEOUT", defaults.request_timeout),
+        max_connections=max_connections,
+    )
+
+
 def service_config(service: str, env: Mapping[str, str] = os.environ) -> ServiceConfig:
     if service not in SERVICES:
         raise ConfigError(f"unknown service {service!r}; one of {', '.join(SERVICES)}")
@@ -81,4 +121,5 @@ def service_config(service: str, env: Mapping[str, str] = os.environ) -> Service
         defects=defects,
         prefetch=_int(env, "SAGA_PREFETCH", 32),
         max_attempts=_int(env, "SAGA_MAX_ATTEMPTS", 5),
+        http=http_limits(env),
     )
