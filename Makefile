@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test test-fast up down status bench load load-chaos zoo lint mutation clean
+.PHONY: install demo test test-fast up down status bench load load-chaos zoo lint mutation fuzz clean
 
 install: $(STAMP)
 
@@ -62,6 +62,12 @@ zoo: install
 # The checker checked: disable each violation site of every invariant in turn; some test must fail.
 mutation: install
 	@$(BIN)/python tools/mutation.py
+
+# schemathesis against every service's OpenAPI, on a fresh instance of its own (ports 25001-25004,
+# vhost saga_fuzz): bounded, seeded (printed; SAGA_FUZZ_SEED=N replays), fails on a 5xx, a hang or
+# a response that does not match its schema. Not part of `make test`.
+fuzz: install
+	@$(BIN)/python tools/fuzz.py
 
 # ruff over everything; mypy over system/ and harness/ (the files and settings: [tool.mypy]).
 lint: install

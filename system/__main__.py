@@ -57,7 +57,11 @@ def main(argv: list[str] | None = None) -> int:
 
     from system.http_limits import uvicorn_settings
 
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False, **uvicorn_settings(config.http)))
+    # log_config=None: uvicorn's loggers propagate to ours, so its lines ("Invalid HTTP request
+    # received", one per bad request) carry our format and pass the rate limit above.
+    server = uvicorn.Server(
+        uvicorn.Config(app, log_level="warning", access_log=False, log_config=None, **uvicorn_settings(config.http))
+    )
     server.run(sockets=[sock])
     return 0
 

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -29,14 +30,16 @@ def free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def order_url(tmp_path_factory) -> Iterator[str]:
+def order_service(tmp_path_factory) -> Iterator[tuple[str, Path]]:
+    """(base URL, log file) of an order service process with short timeouts and a small cap."""
     port = free_port()
+    log_file = tmp_path_factory.mktemp("log") / "order.log"
     env = {**os.environ, "SAGA_ORDER_PORT": str(port), "SAGA_DATA_DIR": str(tmp_path_factory.mktemp("data")),
            "SAGA_AMQP_URL": "amqp://guest:guest@127.0.0.1:1/",  # nothing there: HTTP works without a broker
            "SAGA_HTTP_KEEP_ALIVE": str(KEEP_ALIVE), "SAGA_HTTP_REQUEST_TIMEOUT": str(REQUEST_TIMEOUT),
            "SAGA_HTTP_MAX_CONNECTIONS": str(MAX_CONNECTIONS)}
     proc = subprocess.Popen([sys.executable, "-m", "system", "order"], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                            stdout=log_file.open("w"), stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 30
@@ -48,10 +51,15 @@ def order_url(tmp_path_factory) -> Iterator[str]:
                 pass
             assert time.monotonic() < deadline and proc.poll() is None, "the order service did not start"
             time.sleep(0.1)
-        yield url
+        yield url, log_file
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+
+
+@pytest.fixture
+def order_url(order_service) -> str:
+    return order_service[0]
 
 
 def connect(url: str) -> socket.socket:
@@ -162,3 +170,15 @@ def test_a_plain_body_past_the_limit_is_413_on_the_real_server(order_url):
     response = httpx.post(order_url + "/orders", content=b"x" * (MAX_BODY_BYTES + 1),
                           headers={"Content-Type": "application/json"}, timeout=30)
     assert response.status_code == 413 and str(MAX_BODY_BYTES) in response.json()["detail"]
+
+
+# Before: uvicorn logged each bad request on its own handler, one line each, past our filter.
+def test_a_flood_of_bad_requests_writes_a_few_log_lines(order_service):
+    url, log_file = order_service
+    for _ in range(500):
+        with connect(url) as sock:
+            sock.sendall(b"GARBAGE\r\n\r\n")
+            assert sock.recv(100).startswith(b"HTTP/1.1 400")
+    time.sleep(0.2)
+    lines = [line for line in log_file.read_text().splitlines() if "Invalid HTTP request" in line]
+    assert 1 <= len(lines) <= 20 and " order uvicorn.error: " in lines[0]
