@@ -28,6 +28,7 @@ REQUEST_TIMEOUT = 10.0  # s; slower counts as a hang
 PHASES = "examples,coverage,fuzzing"
 DEFAULT_EXAMPLES = 50
 DEFAULT_PORT_BASE = 25000
+CONFIG_FILE = Path(__file__).with_name("fuzz.toml")  # per-operation exceptions (GET /ready's 503)
 
 
 @dataclass(frozen=True)
@@ -39,7 +40,9 @@ class Plan:
     def command(self, service: str, base_url: str) -> list[str]:
         """The schemathesis CLI call for one service."""
         return [
-            str(Path(sys.executable).with_name("schemathesis")), "run", f"{base_url}/openapi.json",
+            str(Path(sys.executable).with_name("schemathesis")),
+            "--config-file", str(CONFIG_FILE),
+            "run", f"{base_url}/openapi.json",
             "--url", base_url,
             "--checks", ",".join(CHECKS),
             "--phases", PHASES,

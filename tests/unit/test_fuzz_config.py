@@ -6,6 +6,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import sys
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -54,6 +55,17 @@ def test_the_run_is_bounded_seeded_and_its_checks_exist(tmp_path):
     assert float(command[command.index("--max-response-time") + 1]) <= 10  # a hang fails the run
     assert Path(command[0]).name == "schemathesis"
     assert fuzz.plan_from_env({}, tmp_path).max_examples == fuzz.DEFAULT_EXAMPLES
+
+
+def test_the_config_file_loads_and_excuses_only_readiness():
+    from schemathesis.config import SchemathesisConfig
+
+    fuzz = load_fuzz()
+    project = SchemathesisConfig.from_path(str(fuzz.CONFIG_FILE)).projects.get_default()
+    [only] = project.operations.operations  # schemathesis accepts the file
+    assert "503" in only.checks.not_a_server_error.expected_statuses
+    [raw] = tomllib.loads(fuzz.CONFIG_FILE.read_text())["operations"]
+    assert {k for k in raw if k.startswith("include")} == {"include-path"} and raw["include-path"] == "/ready"
 
 
 def test_the_report_parser_counts_requests_operations_and_failures():
