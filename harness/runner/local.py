@@ -14,7 +14,15 @@ import httpx
 
 from harness.runner import processes
 from harness.runner.commands import service_argv
-from harness.runner.layout import Endpoints, Layout, broker_address, local_endpoints, service_port
+from harness.runner.instance import VhostError, ensure_accounts
+from harness.runner.layout import (
+    Endpoints,
+    Layout,
+    account_amqp_url,
+    broker_address,
+    local_endpoints,
+    service_port,
+)
 from harness.runner.topology import (
     TOXIPROXY_MARKER,
     amqp_proxy_name,
@@ -104,12 +112,26 @@ class LocalSystem:
         tmp.replace(self.chaos_token_file)
         return token
 
+    def _ensure_accounts(self) -> None:
+        """Each service logs in as its own user, which may publish only its own routing keys
+        (system/access.py). Without rabbitmqctl (a broker on another machine) they log in as
+        SAGA_AMQP_URL's user, and the broker does not check who publishes what."""
+        if self.env.get("SAGA_AMQP_USERS") == "0":
+            self.layout.amqp_passwords_file.unlink(missing_ok=True)
+            return
+        try:
+            ensure_accounts(self.layout, self.amqp_url)
+        except VhostError as exc:
+            self.layout.amqp_passwords_file.unlink(missing_ok=True)
+            self.say(f"warning: {exc}; every service logs in as SAGA_AMQP_URL's user")
+
     # -- up ------------------------------------------------------------------------------
     def up(self, *, chaos: bool = False, timeout: float = 60.0) -> list[ServiceStatus]:
         check_broker(self.amqp_url)
         for d in (self.layout.home, self.layout.data_dir, self.layout.log_dir):
             d.mkdir(parents=True, exist_ok=True)
         token = self._begin_run(chaos)
+        self._ensure_accounts()
         proxy_map = None
         if self.proxied:
             url, how = ensure_toxiproxy(self.layout, self.env, self.cwd)
@@ -130,10 +152,12 @@ class LocalSystem:
         env["SAGA_DATA_DIR"] = str(self.layout.data_dir)
         env["PYTHONUNBUFFERED"] = "1"
         env.setdefault("SAGA_AMQP_URL", self.amqp_url)
+        own_url = account_amqp_url(self.layout, self.amqp_url, service)
+        env[f"SAGA_AMQP_URL_{service.upper()}"] = own_url
         if proxy_map:
             listen = proxy_map["proxies"][amqp_proxy_name(service)]["listen"]
             heartbeat = int(self.env.get("SAGA_HEARTBEAT", "5"))
-            env[f"SAGA_AMQP_URL_{service.upper()}"] = proxied_amqp_url(self.amqp_url, listen, heartbeat)
+            env[f"SAGA_AMQP_URL_{service.upper()}"] = proxied_amqp_url(own_url, listen, heartbeat)
         if token:
             env["SAGA_CHAOS_TOKEN"] = token
         return env
