@@ -96,6 +96,11 @@ def password_hash(password: str, salt: bytes | None = None) -> str:
     return base64.b64encode(salt + hashlib.sha256(salt + password.encode()).digest()).decode()
 
 
+def hash_matches(hashed: str, password: str) -> bool:
+    raw = base64.b64decode(hashed)
+    return password_hash(password, raw[:4]) == hashed
+
+
 def definitions(vhost: str, passwords: Mapping[str, str]) -> dict[str, Any]:
     """The RabbitMQ definitions of every account in ACCOUNTS (passwords: account -> password)."""
     users, permissions, topic_permissions = [], [], []
