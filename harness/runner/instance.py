@@ -59,10 +59,13 @@ def ensure_accounts(layout: Layout, amqp_url: str) -> dict[str, str]:
         tmp.touch(mode=0o600)
         tmp.write_text(json.dumps(passwords, indent=2))
         tmp.replace(layout.amqp_passwords_file)
-    done = subprocess.run(  # no file argument: the definitions (with hashes only) come on stdin
-        [ctl, "-q", "import_definitions"], input=json.dumps(definitions(amqp_vhost(amqp_url), passwords)),
-        capture_output=True, text=True, timeout=60,
-    )
+    try:
+        done = subprocess.run(  # no file argument: the definitions (with hashes only) come on stdin
+            [ctl, "-q", "import_definitions"], input=json.dumps(definitions(amqp_vhost(amqp_url), passwords)),
+            capture_output=True, text=True, timeout=60,
+        )
+    except subprocess.TimeoutExpired:
+        raise VhostError("rabbitmqctl import_definitions did not answer within 60 s") from None
     if done.returncode != 0:
         raise VhostError(f"rabbitmqctl import_definitions failed: {done.stderr.strip() or done.stdout.strip()}")
     return passwords
