@@ -59,6 +59,16 @@ BINDINGS: dict[str, tuple[str, ...]] = {
     "delivery": (DELIVERY_SCHEDULE,),
 }
 
+# The routing keys each service publishes on EXCHANGE: the order service sends the commands, each
+# participant its replies. The broker enforces it (system/access.py): a service's RabbitMQ user
+# may publish these keys and no other.
+PUBLISHES: dict[str, tuple[str, ...]] = {
+    "order": COMMANDS,
+    "inventory": (INVENTORY_RESERVED, INVENTORY_FAILED, INVENTORY_RELEASED),
+    "payment": (PAYMENT_COMPLETED, PAYMENT_FAILED, PAYMENT_REFUNDED),
+    "delivery": (DELIVERY_SCHEDULED, DELIVERY_FAILED),
+}
+
 # The seed's traces, exactly as it lists them.
 TRACE_SUCCESS = (
     INVENTORY_RESERVE, INVENTORY_RESERVED,

@@ -6,12 +6,15 @@ defect zoo each get their own, so they never consume each other's messages or cl
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
 from pathlib import Path
 from urllib.parse import quote, urlsplit
 
+from harness.runner.layout import Layout, amqp_vhost
+from system.access import ACCOUNTS, definitions, new_password
 from system.config import DEFAULT_AMQP_URL
 from system.contracts import SERVICES
 
@@ -38,6 +41,34 @@ def ensure_vhost(vhost: str, amqp_url: str = DEFAULT_AMQP_URL) -> None:
     )
     if done.returncode != 0:
         raise VhostError(f"rabbitmqctl set_permissions on {vhost!r} failed: {done.stderr.strip()}")
+
+
+def ensure_accounts(layout: Layout, amqp_url: str) -> dict[str, str]:
+    """Give every account (each service, and the harness) its own user in the URL's vhost, with
+    the permissions system/access.py derives from the contract. The passwords are made once per
+    instance home and kept there (0600); the broker gets them (hashed) on every `up`, so a user
+    made by an earlier home of the same name follows the current one."""
+    ctl = shutil.which("rabbitmqctl")
+    if ctl is None:
+        raise VhostError("cannot create the services' RabbitMQ users: rabbitmqctl is not on PATH")
+    passwords = layout.read_amqp_passwords() or {}
+    if set(passwords) != set(ACCOUNTS):
+        passwords = {account: passwords.get(account) or new_password() for account in ACCOUNTS}
+        layout.home.mkdir(parents=True, exist_ok=True)
+        tmp = layout.amqp_passwords_file.with_suffix(".tmp")
+        tmp.touch(mode=0o600)
+        tmp.write_text(json.dumps(passwords, indent=2))
+        tmp.replace(layout.amqp_passwords_file)
+    try:
+        done = subprocess.run(  # no file argument: the definitions (with hashes only) come on stdin
+            [ctl, "-q", "import_definitions"], input=json.dumps(definitions(amqp_vhost(amqp_url), passwords)),
+            capture_output=True, text=True, timeout=60,
+        )
+    except subprocess.TimeoutExpired:
+        raise VhostError("rabbitmqctl import_definitions did not answer within 60 s") from None
+    if done.returncode != 0:
+        raise VhostError(f"rabbitmqctl import_definitions failed: {done.stderr.strip() or done.stdout.strip()}")
+    return passwords
 
 
 def with_vhost(amqp_url: str, vhost: str) -> str:

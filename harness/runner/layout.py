@@ -7,8 +7,9 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import quote, unquote, urlsplit
 
+from system.access import HARNESS, user_name
 from system.config import DEFAULT_AMQP_URL
 from system.contracts import DEFAULT_PORTS, SERVICES
 
@@ -32,6 +33,17 @@ class Layout:
     @property
     def proxy_map_file(self) -> Path:
         return self.home / "proxies.json"
+
+    @property
+    def amqp_passwords_file(self) -> Path:
+        """This instance's RabbitMQ passwords, account -> password (system/access.py); mode 0600."""
+        return self.home / "amqp-passwords.json"
+
+    def read_amqp_passwords(self) -> dict[str, str] | None:
+        try:
+            return json.loads(self.amqp_passwords_file.read_text())
+        except (FileNotFoundError, json.JSONDecodeError):
+            return None
 
     def pid_file(self, name: str) -> Path:
         return self.home / f"{name}.pid"
@@ -66,6 +78,25 @@ def service_port(service: str, env: dict[str, str] | os._Environ = os.environ) -
     return int(env.get(f"SAGA_{service.upper()}_PORT", DEFAULT_PORTS[service]))
 
 
+def with_credentials(amqp_url: str, user: str, password: str) -> str:
+    parts = urlsplit(amqp_url)
+    host = parts.netloc.rpartition("@")[2]
+    return parts._replace(netloc=f"{quote(user, safe='')}:{quote(password, safe='')}@{host}").geturl()
+
+
+def amqp_vhost(amqp_url: str) -> str:
+    return unquote(urlsplit(amqp_url).path[1:]) or "/"
+
+
+def account_amqp_url(layout: Layout, amqp_url: str, account: str) -> str:
+    """The broker URL as `account` (a service, or the harness) logs in: with its own user when
+    `up` made this instance's users (system/access.py), else the URL's own user."""
+    password = (layout.read_amqp_passwords() or {}).get(account)
+    if password is None:
+        return amqp_url
+    return with_credentials(amqp_url, user_name(amqp_vhost(amqp_url), account), password)
+
+
 def local_endpoints(layout: Layout, env: dict[str, str] | os._Environ = os.environ) -> Endpoints:
     services = {s: f"http://127.0.0.1:{service_port(s, env)}" for s in SERVICES}
     proxy_map = layout.read_proxy_map() or {}
@@ -74,7 +105,7 @@ def local_endpoints(layout: Layout, env: dict[str, str] | os._Environ = os.envir
     return Endpoints(
         services=services,
         order_api=order_api,
-        amqp_url=env.get("SAGA_AMQP_URL", DEFAULT_AMQP_URL),
+        amqp_url=account_amqp_url(layout, env.get("SAGA_AMQP_URL", DEFAULT_AMQP_URL), HARNESS),
         toxiproxy_url=proxy_map.get("toxiproxy_url"),
     )
 

@@ -14,7 +14,15 @@ import httpx
 
 from harness.runner import processes
 from harness.runner.commands import service_argv
-from harness.runner.layout import Endpoints, Layout, broker_address, local_endpoints, service_port
+from harness.runner.instance import VhostError, ensure_accounts
+from harness.runner.layout import (
+    Endpoints,
+    Layout,
+    account_amqp_url,
+    broker_address,
+    local_endpoints,
+    service_port,
+)
 from harness.runner.topology import (
     TOXIPROXY_MARKER,
     amqp_proxy_name,
@@ -82,21 +90,48 @@ class LocalSystem:
         return self.layout.home / "chaos-token"
 
     def chaos_token(self) -> str | None:
-        if self.env.get("SAGA_CHAOS_TOKEN"):
-            return self.env["SAGA_CHAOS_TOKEN"]
+        """The token of the running `up --chaos`, or None: the file lives from `up --chaos` to `down`.
+        (Not SAGA_CHAOS_TOKEN from our environment: a service gets a token only through the file.)"""
         try:
             return self.chaos_token_file.read_text().strip() or None
         except FileNotFoundError:
             return None
+
+    def _begin_run(self, chaos: bool) -> str | None:
+        """The token the services that `up` starts get. `--chaos` keeps the running run's token (or
+        SAGA_CHAOS_TOKEN, or a new one); a plain `up` of a stopped instance drops a token left by a
+        run that was never brought `down`, and never hands one out."""
+        if not chaos:
+            if not any(self.pid(s) for s in SERVICES):
+                self.chaos_token_file.unlink(missing_ok=True)
+            return None
+        token = self.chaos_token() or self.env.get("SAGA_CHAOS_TOKEN") or secrets.token_hex(16)
+        tmp = self.chaos_token_file.with_suffix(".tmp")
+        tmp.touch(mode=0o600)
+        tmp.write_text(token)
+        tmp.replace(self.chaos_token_file)
+        return token
+
+    def _ensure_accounts(self) -> None:
+        """Each service logs in as its own user, which may publish only its own routing keys
+        (system/access.py). Without rabbitmqctl (a broker on another machine) they log in as
+        SAGA_AMQP_URL's user, and the broker does not check who publishes what."""
+        if self.env.get("SAGA_AMQP_USERS") == "0":
+            self.layout.amqp_passwords_file.unlink(missing_ok=True)
+            return
+        try:
+            ensure_accounts(self.layout, self.amqp_url)
+        except VhostError as exc:
+            self.layout.amqp_passwords_file.unlink(missing_ok=True)
+            self.say(f"warning: {exc}; every service logs in as SAGA_AMQP_URL's user")
 
     # -- up ------------------------------------------------------------------------------
     def up(self, *, chaos: bool = False, timeout: float = 60.0) -> list[ServiceStatus]:
         check_broker(self.amqp_url)
         for d in (self.layout.home, self.layout.data_dir, self.layout.log_dir):
             d.mkdir(parents=True, exist_ok=True)
-        if chaos and not self.chaos_token():
-            self.chaos_token_file.write_text(secrets.token_hex(16))
-            self.chaos_token_file.chmod(0o600)
+        token = self._begin_run(chaos)
+        self._ensure_accounts()
         proxy_map = None
         if self.proxied:
             url, how = ensure_toxiproxy(self.layout, self.env, self.cwd)
@@ -107,30 +142,37 @@ class LocalSystem:
             if pid:
                 self.say(f"{service}: already running (pid {pid})")
                 continue
-            pid = self.start_service(service, proxy_map)
+            pid = self._spawn(service, proxy_map, token)
             self.say(f"{service}: started (pid {pid}, port {service_port(service, self.env)})")
         return self.wait_ready(timeout)
 
-    def service_env(self, service: str, proxy_map: dict | None) -> dict[str, str]:
+    def service_env(self, service: str, proxy_map: dict | None, token: str | None) -> dict[str, str]:
         env = dict(self.env)
+        env.pop("SAGA_CHAOS_TOKEN", None)  # only `token` turns the control surface on
         env["SAGA_DATA_DIR"] = str(self.layout.data_dir)
         env["PYTHONUNBUFFERED"] = "1"
         env.setdefault("SAGA_AMQP_URL", self.amqp_url)
+        own_url = account_amqp_url(self.layout, self.amqp_url, service)
+        env[f"SAGA_AMQP_URL_{service.upper()}"] = own_url
         if proxy_map:
             listen = proxy_map["proxies"][amqp_proxy_name(service)]["listen"]
             heartbeat = int(self.env.get("SAGA_HEARTBEAT", "5"))
-            env[f"SAGA_AMQP_URL_{service.upper()}"] = proxied_amqp_url(self.amqp_url, listen, heartbeat)
-        token = self.chaos_token()
+            env[f"SAGA_AMQP_URL_{service.upper()}"] = proxied_amqp_url(own_url, listen, heartbeat)
         if token:
             env["SAGA_CHAOS_TOKEN"] = token
         return env
 
     def start_service(self, service: str, proxy_map: dict | None = None) -> int:
+        """Start one service (`restart`) in the mode of the running run: with its token if it was
+        brought up with --chaos, without one otherwise."""
+        return self._spawn(service, proxy_map, self.chaos_token())
+
+    def _spawn(self, service: str, proxy_map: dict | None, token: str | None) -> int:
         if proxy_map is None and self.proxied:
             proxy_map = self.layout.read_proxy_map()
         return processes.spawn(
             service_argv(service),
-            self.service_env(service, proxy_map),
+            self.service_env(service, proxy_map, token),
             self.layout.log_file(service),
             self.layout.pid_file(service),
             self.cwd,
@@ -200,4 +242,6 @@ class LocalSystem:
             processes.stop(toxiproxy_pid)
             stopped.append("toxiproxy")
             self.layout.proxy_map_file.unlink(missing_ok=True)
+        # The token belongs to the run that just ended: the next plain `up` must not find it.
+        self.chaos_token_file.unlink(missing_ok=True)
         return stopped

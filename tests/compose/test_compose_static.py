@@ -16,6 +16,8 @@ import pytest
 import yaml
 
 from harness.targets.compose import checks, interpolate
+from harness.targets.compose.access import COMPOSE_PASSWORDS, DEFINITIONS_FILE
+from system.access import password_hash
 
 Compose = dict[str, Any]
 
@@ -109,6 +111,7 @@ COMPOSE_CHECKS: dict[str, Callable[..., list[str]]] = {
     "toxiproxy_service": lambda c, p: checks.toxiproxy_service_problems(c, p),
     "amqp_links": lambda c, p: checks.amqp_link_problems(c, p),
     "saga_services": lambda c, p: checks.saga_service_problems(c),
+    "access": lambda c, p: checks.access_problems(c, json.loads(DEFINITIONS_FILE.read_text())),
 }
 
 
@@ -228,11 +231,11 @@ BROKEN_COMPOSE = [
         "must go to toxiproxy",
     ),
     (
-        "amqp_links",
+        "access",
         lambda c: svc("delivery-service")(c)["environment"].update(
             SAGA_AMQP_URL_DELIVERY="amqp://guest:guest@toxiproxy:56724/?heartbeat=5"
         ),
-        "login",
+        "log in as saga.delivery",
     ),
     (
         "amqp_links",
@@ -280,6 +283,9 @@ BROKEN_COMPOSE = [
     ),
     ("saga_services", lambda c: c["services"].pop("inventory-service"), "no inventory-service"),
     ("saga_services", lambda c: svc("payment-service")(c).pop("init"), "init: true"),
+    ("access", lambda c: svc("payment-service")(c)["environment"].update(
+        SAGA_AMQP_URL_PAYMENT="amqp://admin:admin@toxiproxy:56723/?heartbeat=5"), "log in as saga.payment"),
+    ("access", lambda c: svc("rabbitmq")(c)["volumes"].pop(), "definitions.json"),
 ]
 
 
@@ -342,7 +348,9 @@ def test_proxies_and_service_urls_agree_when_the_config_changes(compose: Compose
 
 def test_the_local_runner_derives_the_same_amqp_urls(compose: Compose, proxies) -> None:
     """Compose hard-codes what the local runner computes: the broker URL through a proxy."""
+    from harness.runner.layout import with_credentials
     from harness.runner.topology import amqp_proxy_name, proxied_amqp_url
+    from system.access import user_name
     from system.contracts import SERVICES
 
     listen = {p["name"]: p["listen"] for p in proxies}
@@ -351,5 +359,19 @@ def test_the_local_runner_derives_the_same_amqp_urls(compose: Compose, proxies) 
             f"SAGA_AMQP_URL_{service.upper()}"
         ]
         port = listen[amqp_proxy_name(service)].rsplit(":", 1)[1]
-        expected = proxied_amqp_url("amqp://admin:admin@rabbitmq:5672/", f"toxiproxy:{port}", 5)
+        own = with_credentials("amqp://admin:admin@rabbitmq:5672/", user_name("/", service), COMPOSE_PASSWORDS[service])
+        expected = proxied_amqp_url(own, f"toxiproxy:{port}", 5)
         assert url == expected
+
+
+# -- the broker's users -----------------------------------------------------------------------
+
+
+def test_definitions_file_is_what_system_access_derives(compose: Compose) -> None:
+    definitions = json.loads(DEFINITIONS_FILE.read_text())
+    assert checks.access_problems(compose, definitions) == []
+    wider = copy.deepcopy(definitions)
+    wider["topic_permissions"][1]["write"] = ".*"  # the order service may publish anything
+    assert any("topic_permissions differ" in p for p in checks.access_problems(compose, wider))
+    wider["users"][1]["password_hash"] = password_hash("another")
+    assert any("user saga.order" in p for p in checks.access_problems(compose, wider))

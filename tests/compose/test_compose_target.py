@@ -48,7 +48,7 @@ def test_endpoints_are_the_published_ports() -> None:
             "delivery": "http://127.0.0.1:8004",
         },
         order_api="http://127.0.0.1:28001",
-        amqp_url="amqp://admin:admin@127.0.0.1:5672/",
+        amqp_url="amqp://saga.harness:saga-harness-demo@127.0.0.1:5672/",  # the harness's own user
         toxiproxy_url="http://127.0.0.1:8474",
     )
 

@@ -21,9 +21,18 @@ from urllib.parse import parse_qs, urlsplit
 import dockerfile
 import jsonschema
 
+from harness.runner.layout import with_credentials
+from harness.targets.compose.access import (
+    COMPOSE_PASSWORDS,
+    DEFINITIONS_FILE,
+    SEED_LOGIN,
+    VHOST,
+    compose_definitions,
+)
 from harness.targets.compose.endpoints import environment, published_ports
 from harness.targets.compose.errors import BROKER, TOXIPROXY, compose_service
 from harness.targets.compose.files import interpolate
+from system.access import hash_matches, user_name
 from system.contracts import DEFAULT_PORTS, SERVICES
 
 # The repository these checks are about (the package is installed from it, editable).
@@ -39,7 +48,6 @@ DATA_DIR = "/data"
 RABBITMQ_DATA_DIR = "/var/lib/rabbitmq"
 TOXIPROXY_IMAGE = re.compile(r"^ghcr\.io/shopify/toxiproxy:v?2\.\d+\.\d+$")
 RABBITMQ_IMAGE = re.compile(r"^rabbitmq:3(\.\d+)*-management$")
-SEED_LOGIN = ("admin", "admin")
 
 Compose = Mapping[str, Any]
 
@@ -262,6 +270,37 @@ def rabbitmq_problems(compose: Compose) -> list[str]:
     return problems
 
 
+RABBITMQ_CONF = "/etc/rabbitmq/conf.d/20-saga.conf"
+RABBITMQ_DEFINITIONS = "/etc/rabbitmq/definitions.json"
+
+
+def access_problems(compose: Compose, definitions: Any) -> list[str]:
+    """The broker loads the users system/access.py derives, and each service logs in as its own."""
+    problems = []
+    mounts = [str(v) for v in (_services(compose).get(BROKER) or {}).get("volumes") or ()]
+    for source, target in (("./deploy/rabbitmq/rabbitmq.conf", RABBITMQ_CONF),
+                           ("./deploy/rabbitmq/definitions.json", RABBITMQ_DEFINITIONS)):
+        if f"{source}:{target}:ro" not in mounts:
+            problems.append(f"{BROKER}: mount {source} at {target} (read-only): the users load at boot")
+    expected = compose_definitions()
+    passwords = {user_name(VHOST, a): p for a, p in COMPOSE_PASSWORDS.items()} | {SEED_LOGIN[0]: SEED_LOGIN[1]}
+    users = {u.get("name"): u for u in (definitions or {}).get("users") or ()}
+    for name, password in passwords.items():
+        if name not in users or not hash_matches(str(users[name].get("password_hash", "")), password):
+            problems.append(f"{DEFINITIONS_FILE.name}: user {name} is missing or has another password")
+    for key in ("permissions", "topic_permissions", "vhosts"):
+        if (definitions or {}).get(key) != expected[key]:
+            problems.append(f"{DEFINITIONS_FILE.name}: {key} differ from system/access.py; "
+                            "run python -m harness.targets.compose.access")
+    for service in SERVICES:
+        name, key = compose_service(service), f"SAGA_AMQP_URL_{service.upper()}"
+        url = environment(_services(compose).get(name) or {}).get(key, "")
+        own = with_credentials(url, user_name(VHOST, service), COMPOSE_PASSWORDS[service])
+        if url != own:
+            problems.append(f"{name}: {key} must log in as {user_name(VHOST, service)}, its own user")
+    return problems
+
+
 def toxiproxy_config_problems(proxies: Any) -> list[str]:
     """The file Toxiproxy's -config loads: a JSON array in the /populate format."""
     if not isinstance(proxies, list):
@@ -328,9 +367,7 @@ def amqp_link_problems(compose: Compose, proxies: list[dict[str, Any]]) -> list[
     """Each service's AMQP URL goes through its own proxy, whose upstream is the broker."""
     services = _services(compose)
     by_name = {p.get("name"): p for p in proxies}
-    broker_env = environment(services.get(BROKER, {}))
-    login = (broker_env.get("RABBITMQ_DEFAULT_USER"), broker_env.get("RABBITMQ_DEFAULT_PASS"))
-    problems = []
+    problems = []  # who logs in is access_problems' business
     used_proxies = set()
     for service in SERVICES:
         name = compose_service(service)
@@ -351,8 +388,6 @@ def amqp_link_problems(compose: Compose, proxies: list[dict[str, Any]]) -> list[
             problems.append(
                 f"{name}: {key}={url} must go to {TOXIPROXY}:{listen_port} (proxy amqp_{service})"
             )
-        if (parts.username, parts.password) != login:
-            problems.append(f"{name}: {key} does not use the broker's login {login[0]}/{login[1]}")
         if "heartbeat" not in parse_qs(parts.query):
             problems.append(
                 f"{name}: {key} has no short heartbeat, so a black-holed link goes unnoticed"

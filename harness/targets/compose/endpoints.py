@@ -12,6 +12,7 @@ from typing import Any
 
 from harness.runner.layout import Endpoints
 from harness.runner.topology import HTTP_ORDER_PROXY
+from harness.targets.compose.access import COMPOSE_PASSWORDS, VHOST
 from harness.targets.compose.errors import (
     AMQP_PORT,
     BROKER,
@@ -20,6 +21,7 @@ from harness.targets.compose.errors import (
     ComposeError,
     compose_service,
 )
+from system.access import HARNESS, user_name
 from system.contracts import SERVICES
 
 
@@ -116,15 +118,11 @@ def proxy_map(compose: Mapping[str, Any], base: Path) -> dict[str, Any]:
 
 
 def broker_url(compose: Mapping[str, Any]) -> str:
-    """The broker as the harness reaches it from the host: published AMQP port, compose login."""
+    """The broker as the harness reaches it from the host: published AMQP port, the harness's own
+    user (deploy/rabbitmq/definitions.json)."""
     rabbitmq = compose["services"][BROKER]
-    env = environment(rabbitmq)
-    user, password = (
-        env.get("RABBITMQ_DEFAULT_USER", "guest"),
-        env.get("RABBITMQ_DEFAULT_PASS", "guest"),
-    )
     address = host_url_for(rabbitmq, AMQP_PORT, BROKER, scheme="amqp").removeprefix("amqp://")
-    return f"amqp://{user}:{password}@{address}/"
+    return f"amqp://{user_name(VHOST, HARNESS)}:{COMPOSE_PASSWORDS[HARNESS]}@{address}/"
 
 
 def compose_endpoints(compose: Mapping[str, Any], base: Path) -> Endpoints:
