@@ -9,9 +9,8 @@ import logging
 import os
 import sqlite3
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from contextlib import asynccontextmanager
-from typing import Any
 
 from fastapi import APIRouter, FastAPI, Header, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
@@ -20,6 +19,12 @@ from pydantic import BaseModel, Field
 
 from system.composition import compose
 from system.config import ServiceConfig
+from system.http_input import (
+    ServiceRoute,
+    describe_validation_problem,
+    service_router,
+    validation_problem,
+)
 from system.messaging.crashpoints import CRASH_POINTS, CrashPoints
 from system.messaging.handler_faults import HandlerFaults
 from system.messaging.runtime import MessagingRuntime, ServiceHooks
@@ -77,6 +82,8 @@ def create_app(config: ServiceConfig, logic: ServiceLogic, routes: RouterFactory
         store.close()
 
     app = FastAPI(title=f"{config.service} service", lifespan=lifespan)
+    app.router.route_class = ServiceRoute
+    describe_validation_problem(app)
     app.state.config = config
     app.state.crash_points = crash_points
     app.state.handler_faults = handler_faults
@@ -93,11 +100,7 @@ def create_app(config: ServiceConfig, logic: ServiceLogic, routes: RouterFactory
 
     @app.exception_handler(RequestValidationError)
     async def readable_validation_error(request: Request, exc: RequestValidationError):
-        problems = []
-        for err in exc.errors():
-            where = ".".join(str(p) for p in err.get("loc", ()) if p != "body") or "body"
-            problems.append(f"{where}: {err.get('msg')}")
-        return JSONResponse({"detail": "; ".join(problems), "errors": _jsonable(exc.errors())}, status_code=422)
+        return JSONResponse(validation_problem(exc.errors()), status_code=422)
 
     @app.get("/health")
     async def health() -> dict:
@@ -124,7 +127,7 @@ def create_app(config: ServiceConfig, logic: ServiceLogic, routes: RouterFactory
 
 def _chaos_router(config: ServiceConfig, crash_points: CrashPoints, handler_faults: HandlerFaults) -> APIRouter:
     """Arm crash points and handler faults. Off unless SAGA_CHAOS_TOKEN is set; every call must present it."""
-    router = APIRouter(prefix="/_chaos", tags=["chaos"])
+    router = service_router(prefix="/_chaos", tags=["chaos"])
 
     def check(token: str | None) -> None:
         if not config.chaos_token:
@@ -179,6 +182,3 @@ def _chaos_router(config: ServiceConfig, crash_points: CrashPoints, handler_faul
 
     return router
 
-
-def _jsonable(errors: Sequence[Any]) -> list[Any]:
-    return [{k: (v if isinstance(v, str | int | float | list | type(None)) else str(v)) for k, v in e.items()} for e in errors]
