@@ -234,3 +234,15 @@ def test_defect_unstable_payment_decision_rerolls_per_delivery():
     first = handle(None, msg("payment.process", {"amount": 5.0}, n=1), CTX).state
     second = handle(first, msg("payment.process", {"amount": 5.0}, n=2), CTX).state
     assert second.payment_id != first.payment_id  # a new decision, a new row
+
+
+def test_sqlite_and_memory_inventory_load_a_forged_product_id_as_no_stock(tmp_path):
+    from system.inventory.memory import InventoryTables
+    from system.registry import SERVICE_LOGIC
+    from system.stores.memory import MemoryStore
+    from system.stores.sqlite import SqliteStore
+
+    forged = msg("inventory.reserve", {"product_id": {"$ne": ""}})
+    for store in (MemoryStore(InventoryTables()), SqliteStore.open(tmp_path / "i.db", SERVICE_LOGIC["inventory"].sql)):
+        with pytest.raises(RefusedCommand, match="product_id must be a string"), store.transaction() as tx:
+            inventory.handle(tx.load(forged), forged, CTX)
