@@ -20,8 +20,10 @@ from pydantic import BaseModel, Field
 from system.composition import compose
 from system.config import ServiceConfig
 from system.http_input import (
+    TOO_LARGE,
     ServiceRoute,
     describe_validation_problem,
+    problem,
     service_router,
     validation_problem,
 )
@@ -106,7 +108,7 @@ def create_app(config: ServiceConfig, logic: ServiceLogic, routes: RouterFactory
     async def health() -> dict:
         return {"status": "alive", "service": config.service, "pid": os.getpid()}
 
-    @app.get("/ready")
+    @app.get("/ready", responses={503: {"description": "Not ready: the body's `reason` says why"}})
     async def ready() -> JSONResponse:
         runtime: MessagingRuntime = app.state.runtime
         ok, reason = runtime.readiness()
@@ -127,7 +129,11 @@ def create_app(config: ServiceConfig, logic: ServiceLogic, routes: RouterFactory
 
 def _chaos_router(config: ServiceConfig, crash_points: CrashPoints, handler_faults: HandlerFaults) -> APIRouter:
     """Arm crash points and handler faults. Off unless SAGA_CHAOS_TOKEN is set; every call must present it."""
-    router = service_router(prefix="/_chaos", tags=["chaos"])
+    router = service_router(
+        prefix="/_chaos",
+        tags=["chaos"],
+        responses={403: problem("Missing or wrong X-Chaos-Token"), 404: problem("Chaos control is disabled")},
+    )
 
     def check(token: str | None) -> None:
         if not config.chaos_token:
@@ -143,7 +149,7 @@ def _chaos_router(config: ServiceConfig, crash_points: CrashPoints, handler_faul
             "armed": [vars(a) for a in crash_points.armed.values()],
         }
 
-    @router.post("/crashpoints")
+    @router.post("/crashpoints", responses={413: TOO_LARGE})
     async def arm(request: ArmRequest, x_chaos_token: str | None = Header(default=None)) -> dict:
         check(x_chaos_token)
         try:
@@ -163,7 +169,7 @@ def _chaos_router(config: ServiceConfig, crash_points: CrashPoints, handler_faul
         check(x_chaos_token)
         return {"armed": [vars(a) for a in handler_faults.armed]}
 
-    @router.post("/handler-faults")
+    @router.post("/handler-faults", responses={413: TOO_LARGE})
     async def arm_handler_faults(
         request: HandlerFaultRequest, x_chaos_token: str | None = Header(default=None)
     ) -> dict:

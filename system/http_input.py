@@ -35,6 +35,20 @@ class ValidationProblem(BaseModel):
     errors: list[ValidationItem]
 
 
+class Problem(BaseModel):
+    """The body of every other 4xx (FastAPI's HTTPException): what is wrong, in words."""
+
+    detail: str
+
+
+def problem(description: str) -> dict[str, Any]:
+    """An OpenAPI `responses` entry for a 4xx answered with a Problem body."""
+    return {"model": Problem, "description": description}
+
+
+TOO_LARGE = problem("The body is over 64 KiB")
+
+
 def decode_json_body(body: bytes) -> Any:
     """The body as JSON, or json.JSONDecodeError (which FastAPI turns into a 422) naming why not."""
     try:

@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from system.catalog import INITIAL_STOCK
 from system.composition import placement
 from system.config import ServiceConfig
-from system.http_input import ValidationProblem, service_router
+from system.http_input import TOO_LARGE, ValidationProblem, problem, service_router
 from system.order import store
 from system.order.domain import STATUSES, Conflict, OrderRequest
 from system.order.placement import Placed
@@ -76,10 +76,6 @@ class Accepted(BaseModel):
     status: str
 
 
-class Problem(BaseModel):
-    detail: str
-
-
 def routes(conn: Callable[[], sqlite3.Connection], config: ServiceConfig) -> APIRouter:
     router = service_router()
     place = placement(config.defects)
@@ -90,8 +86,8 @@ def routes(conn: Callable[[], sqlite3.Connection], config: ServiceConfig) -> API
         response_model=Accepted,
         responses={
             200: {"model": Accepted, "description": "A retry with the same Idempotency-Key and body: the same order"},
-            409: {"model": Problem, "description": "The Idempotency-Key was used with a different body"},
-            413: {"model": Problem, "description": "The body is over 64 KiB"},
+            409: problem("The Idempotency-Key was used with a different body"),
+            413: TOO_LARGE,
             422: {"model": ValidationProblem, "description": "A field, or the body's JSON, is invalid"},
         },
     )
@@ -133,7 +129,7 @@ def routes(conn: Callable[[], sqlite3.Connection], config: ServiceConfig) -> API
             response.headers["X-Next-After"] = store.page_cursor(orders[-1])
         return [order_view(o) for o in orders]
 
-    @router.get("/orders/{order_id}")
+    @router.get("/orders/{order_id}", responses={404: problem("No such order")})
     async def get_order(order_id: str) -> dict:
         order = store.get(conn(), order_id)
         if order is None:

@@ -53,3 +53,6 @@ def test_every_service_documents_its_422_body(service_http):
     doc = service_http.get("/openapi.json").json()
     assert set(doc["components"]["schemas"]["HTTPValidationError"]["properties"]) == {"detail", "errors"}
     assert "ValidationError" not in doc["components"]["schemas"]  # FastAPI's default, which we never send
+    for path in ("/_chaos/crashpoints", "/_chaos/handler-faults"):
+        assert set(doc["paths"][path]["post"]["responses"]) == {"200", "403", "404", "413", "422"}
+    assert "503" in doc["paths"]["/ready"]["get"]["responses"]

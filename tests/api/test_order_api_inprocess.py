@@ -147,5 +147,6 @@ def test_the_openapi_document_describes_the_answers_of_post_orders(order_client)
     # Every 422 FastAPI documents (GET /orders' query parameters too) points at that same body.
     get_422 = doc["paths"]["/orders"]["get"]["responses"]["422"]["content"]["application/json"]["schema"]["$ref"]
     assert doc["components"]["schemas"][get_422.rsplit("/", 1)[1]] == schema
+    assert "404" in doc["paths"]["/orders/{order_id}"]["get"]["responses"]
     amount = doc["components"]["schemas"]["CreateOrder"]["properties"]["amount"]
     assert amount["exclusiveMinimum"] == 0
