@@ -9,9 +9,8 @@ import logging
 import os
 import sqlite3
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from contextlib import asynccontextmanager
-from typing import Any
 
 from fastapi import APIRouter, FastAPI, Header, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
@@ -20,6 +19,14 @@ from pydantic import BaseModel, Field
 
 from system.composition import compose
 from system.config import ServiceConfig
+from system.http_input import (
+    TOO_LARGE,
+    ServiceRoute,
+    describe_validation_problem,
+    problem,
+    service_router,
+    validation_problem,
+)
 from system.http_limits import BodyLimit
 from system.messaging.crashpoints import CRASH_POINTS, CrashPoints
 from system.messaging.handler_faults import HandlerFaults
@@ -78,6 +85,8 @@ def create_app(config: ServiceConfig, logic: ServiceLogic, routes: RouterFactory
         store.close()
 
     app = FastAPI(title=f"{config.service} service", lifespan=lifespan)
+    app.router.route_class = ServiceRoute
+    describe_validation_problem(app)
     app.state.config = config
     app.state.crash_points = crash_points
     app.state.handler_faults = handler_faults
@@ -87,17 +96,13 @@ def create_app(config: ServiceConfig, logic: ServiceLogic, routes: RouterFactory
 
     @app.exception_handler(RequestValidationError)
     async def readable_validation_error(request: Request, exc: RequestValidationError):
-        problems = []
-        for err in exc.errors():
-            where = ".".join(str(p) for p in err.get("loc", ()) if p != "body") or "body"
-            problems.append(f"{where}: {err.get('msg')}")
-        return JSONResponse({"detail": "; ".join(problems), "errors": _jsonable(exc.errors())}, status_code=422)
+        return JSONResponse(validation_problem(exc.errors()), status_code=422)
 
     @app.get("/health")
     async def health() -> dict:
         return {"status": "alive", "service": config.service, "pid": os.getpid()}
 
-    @app.get("/ready")
+    @app.get("/ready", responses={503: {"description": "Not ready: the body's `reason` says why"}})
     async def ready() -> JSONResponse:
         runtime: MessagingRuntime = app.state.runtime
         ok, reason = runtime.readiness()
@@ -118,7 +123,11 @@ def create_app(config: ServiceConfig, logic: ServiceLogic, routes: RouterFactory
 
 def _chaos_router(config: ServiceConfig, crash_points: CrashPoints, handler_faults: HandlerFaults) -> APIRouter:
     """Arm crash points and handler faults. Off unless SAGA_CHAOS_TOKEN is set; every call must present it."""
-    router = APIRouter(prefix="/_chaos", tags=["chaos"])
+    router = service_router(
+        prefix="/_chaos",
+        tags=["chaos"],
+        responses={403: problem("Missing or wrong X-Chaos-Token"), 404: problem("Chaos control is disabled")},
+    )
 
     def check(token: str | None) -> None:
         if not config.chaos_token:
@@ -134,7 +143,7 @@ def _chaos_router(config: ServiceConfig, crash_points: CrashPoints, handler_faul
             "armed": [vars(a) for a in crash_points.armed.values()],
         }
 
-    @router.post("/crashpoints")
+    @router.post("/crashpoints", responses={413: TOO_LARGE})
     async def arm(request: ArmRequest, x_chaos_token: str | None = Header(default=None)) -> dict:
         check(x_chaos_token)
         try:
@@ -154,7 +163,7 @@ def _chaos_router(config: ServiceConfig, crash_points: CrashPoints, handler_faul
         check(x_chaos_token)
         return {"armed": [vars(a) for a in handler_faults.armed]}
 
-    @router.post("/handler-faults")
+    @router.post("/handler-faults", responses={413: TOO_LARGE})
     async def arm_handler_faults(
         request: HandlerFaultRequest, x_chaos_token: str | None = Header(default=None)
     ) -> dict:
@@ -173,6 +182,3 @@ def _chaos_router(config: ServiceConfig, crash_points: CrashPoints, handler_faul
 
     return router
 
-
-def _jsonable(errors: Sequence[Any]) -> list[Any]:
-    return [{k: (v if isinstance(v, str | int | float | list | type(None)) else str(v)) for k, v in e.items()} for e in errors]

@@ -7,10 +7,14 @@ seed names them. The order service orchestrates: it sends every command and hear
 from __future__ import annotations
 
 import json
+import math
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from hashlib import sha1
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeVar
+
+T = TypeVar("T")
 
 EXCHANGE = "saga_events"
 DEAD_LETTER_EXCHANGE = "saga_events.dlx"
@@ -154,6 +158,22 @@ class MalformedMessage(ValueError):
     """A message that can never be handled: it goes to the dead-letter queue with this reason."""
 
 
+class RefusedCommand(MalformedMessage):
+    """A well-formed command whose fields its participant can verify as wrong (a forged or
+    corrupted command): never executed, dead-lettered with this reason, no reply."""
+
+
+def command_field(msg: Message, name: str, rule: Callable[[object], T], *, optional: bool = False) -> T:
+    """`msg.payload[name]` checked by `rule` (system/validation.py); RefusedCommand naming the
+    field and the problem if it is wrong, or missing unless `optional` (then the rule sees None)."""
+    if name not in msg.payload and not optional:
+        raise RefusedCommand(f"{msg.type}: payload.{name} is missing")
+    try:
+        return rule(msg.payload.get(name))
+    except ValueError as exc:
+        raise RefusedCommand(f"{msg.type}: payload.{name} {exc}") from None
+
+
 def caused_by(cause: Message, routing_key: str, payload: dict[str, Any], now: str) -> Message:
     """The message `cause` leads to, with an id derived from the cause."""
     return Message(
@@ -166,12 +186,38 @@ def caused_by(cause: Message, routing_key: str, payload: dict[str, Any], now: st
     )
 
 
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"number {text[:40]} is out of range")
+    return value
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a number JSON allows")
+
+
 def parse_message(body: bytes, routing_key: str) -> Message:
-    """Decode and validate an envelope; raise MalformedMessage naming what is wrong."""
+    """Decode and validate an envelope; raise MalformedMessage naming what is wrong.
+
+    MalformedMessage is the ONLY exception that leaves: whatever else decoding raises (a
+    RecursionError on deeply nested arrays, a MemoryError, a bug) is a reason to dead-letter
+    the message, never a reason to leave the delivery unsettled and the consumer stuck.
+    """
     try:
-        data = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise MalformedMessage(f"body is not valid JSON: {exc}") from None
+        return _parse_message(body, routing_key)
+    except MalformedMessage:
+        raise
+    except Exception as exc:  # noqa: BLE001 - see above: anything else is malformed too
+        raise MalformedMessage(f"body cannot be parsed: {type(exc).__name__}: {str(exc)[:200]}") from None
+
+
+def _parse_message(body: bytes, routing_key: str) -> Message:
+    try:
+        # Numbers on the bus are finite: NaN, Infinity and 1e400 are refused here, not in a handler.
+        data = json.loads(body, parse_float=_finite_float, parse_constant=_no_constant)
+    except (ValueError, RecursionError) as exc:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+        raise MalformedMessage(f"body is not valid JSON: {type(exc).__name__}: {str(exc)[:200]}") from None
     if not isinstance(data, dict):
         raise MalformedMessage("body is not a JSON object")
     missing = [k for k in ("message_id", "type", "order_id") if not data.get(k)]
@@ -187,13 +233,18 @@ def parse_message(body: bytes, routing_key: str) -> Message:
     payload = data.get("payload", {})
     if not isinstance(payload, dict):
         raise MalformedMessage("payload must be a JSON object")
+    occurred_at, causation_id = data.get("occurred_at") or "", data.get("causation_id")
+    if not isinstance(occurred_at, str):
+        raise MalformedMessage("envelope field occurred_at must be a string")
+    if causation_id is not None and not isinstance(causation_id, str):
+        raise MalformedMessage("envelope field causation_id must be a string or null")
     return Message(
         message_id=data["message_id"],
         type=data["type"],
         order_id=data["order_id"],
         payload=payload,
-        occurred_at=str(data.get("occurred_at") or ""),
-        causation_id=data.get("causation_id"),
+        occurred_at=occurred_at,
+        causation_id=causation_id,
     )
 
 

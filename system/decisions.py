@@ -9,9 +9,9 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 
-FORCE_FAIL = "fail"
-FORCE_SUCCEED = "succeed"
-FORCE_VALUES = (FORCE_FAIL, FORCE_SUCCEED)
+from system.validation import FORCE_VALUES
+
+FORCE_FAIL, FORCE_SUCCEED = FORCE_VALUES
 
 
 @dataclass(frozen=True)

@@ -9,10 +9,11 @@ from fastapi import APIRouter
 
 from system.config import ServiceConfig
 from system.delivery import store
+from system.http_input import service_router
 
 
 def routes(conn: Callable[[], sqlite3.Connection], config: ServiceConfig) -> APIRouter:
-    router = APIRouter()
+    router = service_router()
 
     @router.get("/deliveries")
     async def deliveries(order_id: str | None = None) -> list[dict]:

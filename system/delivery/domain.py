@@ -13,9 +13,11 @@ from system.contracts import (
     Message,
     Outcome,
     caused_by,
+    command_field,
     uuid5_text,
 )
 from system.decisions import delivery_fails
+from system.validation import forced_outcome, positive_quantity, text
 
 SCHEDULED, FAILED, CANCELLED = "scheduled", "failed", "cancelled"
 
@@ -34,8 +36,17 @@ def delivery_id_for(order_id: str) -> str:
 
 def handle(delivery: Delivery | None, msg: Message, ctx: HandlerContext) -> Outcome:
     if msg.type == DELIVERY_SCHEDULE:
+        check_schedule(msg)
         return schedule_delivery(delivery, msg, ctx)
     return Outcome(delivery, (), f"delivery ignores {msg.type}")
+
+
+def check_schedule(msg: Message) -> None:
+    """Refuse (RefusedCommand: dead letter, no reply) a schedule whose fields are verifiably wrong."""
+    command_field(msg, "user_id", text)
+    command_field(msg, "product_id", text)
+    command_field(msg, "quantity", positive_quantity)
+    command_field(msg, "force", forced_outcome, optional=True)
 
 
 def schedule_delivery(delivery: Delivery | None, msg: Message, ctx: HandlerContext) -> Outcome:

@@ -8,11 +8,12 @@ from collections.abc import Callable
 from fastapi import APIRouter
 
 from system.config import ServiceConfig
+from system.http_input import service_router
 from system.inventory import store
 
 
 def routes(conn: Callable[[], sqlite3.Connection], config: ServiceConfig) -> APIRouter:
-    router = APIRouter()
+    router = service_router()
 
     @router.get("/inventory")
     async def inventory() -> list[dict]:

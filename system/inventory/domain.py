@@ -17,8 +17,11 @@ from system.contracts import (
     HandlerContext,
     Message,
     Outcome,
+    RefusedCommand,
     caused_by,
+    command_field,
 )
+from system.validation import positive_quantity, text
 
 RESERVED, RELEASED, REJECTED = "reserved", "released", "rejected"
 
@@ -47,10 +50,22 @@ class InventoryState(NamedTuple):
 
 def handle(state: InventoryState, msg: Message, ctx: HandlerContext) -> Outcome:
     if msg.type == INVENTORY_RESERVE:
+        check_command(state, msg)
         return reserve_stock(state, msg, ctx)
     if msg.type == INVENTORY_RELEASE:
+        check_command(state, msg)
         return release_stock(state, msg, ctx)
     return Outcome(state, (), f"inventory ignores {msg.type}")
+
+
+def check_command(state: InventoryState, msg: Message) -> None:
+    """Refuse (RefusedCommand: dead letter, no reply) a reserve or release whose fields are
+    verifiably wrong: a quantity that is not a positive integer, a product inventory does not
+    hold. The order API refuses both, so only a forged or corrupted command gets here."""
+    command_field(msg, "quantity", positive_quantity)
+    product_id = command_field(msg, "product_id", text)
+    if state.stock is None:
+        raise RefusedCommand(f"{msg.type}: payload.product_id {product_id[:200]!r} is not a known product")
 
 
 def reserve_stock(state: InventoryState, msg: Message, ctx: HandlerContext) -> Outcome:
@@ -63,15 +78,12 @@ def reserve_stock(state: InventoryState, msg: Message, ctx: HandlerContext) -> O
             failed = _failed(msg, "insufficient_inventory", ctx, existing.available_seen)
             return Outcome(state, (failed,), "already rejected")
         return Outcome(state, (), "reserve after release ignored")
-    quantity = int(msg.payload.get("quantity", 0))
-    product_id = str(msg.payload.get("product_id", ""))
+    quantity = int(msg.payload["quantity"])
+    product_id = str(msg.payload["product_id"])
     stock = state.stock
-    if stock is None:
-        rejected = Reservation(msg.order_id, product_id, quantity, REJECTED)
-        return Outcome(
-            InventoryState(None, rejected), (_failed(msg, "unknown_product", ctx),), "unknown product"
-        )
-    if quantity <= 0 or stock.available < quantity:
+    if stock is None:  # check_command refuses this; a defect's wrapper may call without it
+        raise RefusedCommand(f"{msg.type}: payload.product_id {product_id[:200]!r} is not a known product")
+    if stock.available < quantity:
         return reject_insufficient(stock, msg, ctx)
     reservation = Reservation(msg.order_id, product_id, quantity, RESERVED)
     taken = take(stock, quantity)

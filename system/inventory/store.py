@@ -57,6 +57,8 @@ def load(conn: sqlite3.Connection, msg: Message) -> InventoryState:
     ).fetchone()
     reservation = Reservation(**dict(row)) if row else None
     product_id = reservation.product_id if reservation else msg.payload.get("product_id")
+    if not isinstance(product_id, str):  # a forged payload: no stock (as memory.py), the domain refuses it
+        product_id = None
     stock_row = conn.execute(
         "SELECT product_id, available, reserved FROM stock WHERE product_id = ?", (product_id,)
     ).fetchone()

@@ -79,6 +79,29 @@ def attempt_number(delivery_count: int | None) -> int:
     return int(delivery_count or 0) + 1
 
 
+# -- consumer progress (readiness) ------------------------------------------------------------
+STALL_AFTER_S = 30.0
+
+
+def stall_reason(
+    unsettled_since: float | None, unsettled: int, last_settled: float, now: float, limit_s: float = STALL_AFTER_S
+) -> str | None:
+    """Why the consumer counts as stuck, or None.
+
+    `unsettled_since`: when the oldest delivery still neither acked, requeued nor dead-lettered
+    was received (None: none is); `last_settled`: when any delivery was last settled (or the
+    consumer started). Stuck means deliveries wait AND nothing was settled for `limit_s`, counted
+    from the later of the two: an idle service has nothing unsettled, and a slow one settles
+    something (a retry's backoff is at most MAX_BACKOFF_S), so neither can turn unready.
+    """
+    if unsettled_since is None or unsettled == 0:
+        return None
+    quiet = now - max(unsettled_since, last_settled)
+    if quiet < limit_s:
+        return None
+    return f"consumer stalled: {unsettled} deliveries received but none settled for {quiet:.0f} s"
+
+
 # -- the outbox relay ------------------------------------------------------------------------
 # (the rows published in one round, whether each publish was confirmed) -> the rows to mark sent.
 MarkSent = Callable[[Sequence[OutboxRow], Sequence[bool]], list[OutboxRow]]

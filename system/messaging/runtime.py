@@ -15,7 +15,10 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
+import time
+from collections.abc import Callable
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import aio_pika
@@ -26,7 +29,6 @@ from system.config import ServiceConfig
 from system.contracts import (
     OUTBOX_SEQ_HEADER,
     HandlerContext,
-    MalformedMessage,
     Message,
     parse_message,
     queue_name,
@@ -45,6 +47,7 @@ from system.messaging.policy import (
     Requeue,
     attempt_number,
     relay_backoff_s,
+    stall_reason,
 )
 from system.messaging.ports import OutboxRow
 from system.messaging.topology import declare_topology, get_exchanges
@@ -85,6 +88,35 @@ class ServiceHooks:
         self.crash_points.hit(BEFORE_COMMIT, msg.type)
 
 
+class ProgressWatch:
+    """Which deliveries are received and not settled yet, and when anything was last settled:
+    what readiness needs to tell a stuck consumer (policy.stall_reason) from an idle or slow one."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self.clock = clock
+        self._tokens = itertools.count()
+        self._unsettled: dict[int, float] = {}  # token -> when received (insertion order = age)
+        self.last_settled = clock()
+
+    def received(self) -> int:
+        token = next(self._tokens)
+        self._unsettled[token] = self.clock()
+        return token
+
+    def settled(self, token: int) -> None:
+        self._unsettled.pop(token, None)
+        self.last_settled = self.clock()
+
+    def reset(self) -> None:
+        """The channel was lost: the broker redelivers what was unsettled, under new deliveries."""
+        self._unsettled.clear()
+        self.last_settled = self.clock()
+
+    def stall(self) -> str | None:
+        oldest = next(iter(self._unsettled.values()), None)
+        return stall_reason(oldest, len(self._unsettled), self.last_settled, self.clock())
+
+
 class MessagingRuntime:
     def __init__(self, config: ServiceConfig, service: Service, crash_points: CrashPoints) -> None:
         self.config = config
@@ -97,6 +129,7 @@ class MessagingRuntime:
         self._wake_relay = asyncio.Event()
         self._tasks: list[asyncio.Task] = []
         self._queues: dict = {}  # strong references: robust queues are restored only while alive
+        self.progress = ProgressWatch()
 
     # -- lifecycle --------------------------------------------------------------------------
     def start(self) -> None:
@@ -120,6 +153,9 @@ class MessagingRuntime:
         relay = self._tasks[1] if len(self._tasks) > 1 else None
         if relay is None or relay.done():
             return False, "outbox relay is not running"
+        stalled = self.progress.stall()
+        if stalled is not None:
+            return False, stalled
         return True, "ready"
 
     def wake_relay(self) -> None:
@@ -146,6 +182,7 @@ class MessagingRuntime:
                 await asyncio.sleep(delay)
                 continue
             self.connection = connection
+            connection.reconnect_callbacks.add(lambda *_: self.progress.reset())
             log.info("connected to the broker; consuming %s", queue_name(self.config.service))
 
     async def _set_up(self, connection: AbstractRobustConnection) -> None:
@@ -160,12 +197,21 @@ class MessagingRuntime:
         self.consumer_tag = await queue.consume(self._on_message, no_ack=False)
 
     async def _on_message(self, incoming: AbstractIncomingMessage) -> None:
+        token = self.progress.received()
+        try:
+            await self._handle_delivery(incoming)
+        except Exception:  # noqa: BLE001 - left unsettled: readiness reports the stall (never silent)
+            log.exception("delivery %s left unsettled", incoming.message_id)
+            return
+        self.progress.settled(token)
+
+    async def _handle_delivery(self, incoming: AbstractIncomingMessage) -> None:
         consumer, handling = self.service.consumer, self.service.handling
         delivery_count = (incoming.headers or {}).get("x-delivery-count")  # quorum queues count
         attempt = attempt_number(delivery_count if isinstance(delivery_count, int) else None)
         try:
             msg = parse_message(incoming.body, incoming.routing_key or "")
-        except MalformedMessage as exc:
+        except Exception as exc:  # noqa: BLE001 - parse_message raises only MalformedMessage
             await self._execute(incoming, consumer.decide(exc, attempt))
             return
         if consumer.ack_on_receipt:

@@ -14,11 +14,13 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from system.catalog import INITIAL_STOCK
 from system.composition import placement
 from system.config import ServiceConfig
+from system.http_input import TOO_LARGE, ValidationProblem, problem, service_router
 from system.order import store
 from system.order.domain import STATUSES, Conflict, OrderRequest
 from system.order.placement import Placed
 from system.order.view import order_view
 from system.stores.sqlite import utc_now
+from system.validation import MAX_AMOUNT, MAX_QUANTITY, positive_amount, positive_quantity
 
 Force = Literal["fail", "succeed"]
 
@@ -35,9 +37,20 @@ class CreateOrder(BaseModel):
     model_config = ConfigDict(extra="forbid")
     user_id: str = Field(min_length=1, max_length=200)
     product_id: str = Field(min_length=1, max_length=200)
-    quantity: int = Field(gt=0, le=1_000_000, strict=True)
-    amount: float = Field(ge=0, le=1e9, allow_inf_nan=False)
+    # The shared rule (system/validation.py) decides; Field only describes it in the OpenAPI.
+    quantity: int = Field(gt=0, le=MAX_QUANTITY, strict=True)
+    amount: float = Field(gt=0, le=MAX_AMOUNT, allow_inf_nan=False, description="> 0 once rounded to cents")
     force: ForceOutcome | None = None
+
+    @field_validator("quantity", mode="before")
+    @classmethod
+    def positive_quantity(cls, value: object) -> int:
+        return positive_quantity(value)
+
+    @field_validator("amount", mode="before")
+    @classmethod
+    def positive_amount(cls, value: object) -> float:
+        return positive_amount(value)
 
     @field_validator("product_id")
     @classmethod
@@ -58,11 +71,26 @@ class CreateOrder(BaseModel):
         )
 
 
+class Accepted(BaseModel):
+    order_id: str
+    status: str
+
+
 def routes(conn: Callable[[], sqlite3.Connection], config: ServiceConfig) -> APIRouter:
-    router = APIRouter()
+    router = service_router()
     place = placement(config.defects)
 
-    @router.post("/orders", status_code=201)
+    @router.post(
+        "/orders",
+        status_code=201,
+        response_model=Accepted,
+        responses={
+            200: {"model": Accepted, "description": "A retry with the same Idempotency-Key and body: the same order"},
+            409: problem("The Idempotency-Key was used with a different body"),
+            413: TOO_LARGE,
+            422: {"model": ValidationProblem, "description": "A field, or the body's JSON, is invalid"},
+        },
+    )
     async def create_order(
         body: CreateOrder,
         request: Request,
@@ -101,7 +129,7 @@ def routes(conn: Callable[[], sqlite3.Connection], config: ServiceConfig) -> API
             response.headers["X-Next-After"] = store.page_cursor(orders[-1])
         return [order_view(o) for o in orders]
 
-    @router.get("/orders/{order_id}")
+    @router.get("/orders/{order_id}", responses={404: problem("No such order")})
     async def get_order(order_id: str) -> dict:
         order = store.get(conn(), order_id)
         if order is None:

@@ -15,9 +15,11 @@ from system.contracts import (
     Message,
     Outcome,
     caused_by,
+    command_field,
     uuid5_text,
 )
 from system.decisions import payment_fails
+from system.validation import forced_outcome, positive_amount, text
 
 COMPLETED, FAILED, REFUNDED = "completed", "failed", "refunded"
 
@@ -43,10 +45,19 @@ def payment_id_for(order_id: str, attempt: str = "") -> str:
 
 def handle(payment: Payment | None, msg: Message, ctx: HandlerContext) -> Outcome:
     if msg.type == PAYMENT_PROCESS:
+        check_process(msg)
         return process_payment(payment, msg, ctx)
     if msg.type == PAYMENT_REFUND:
+        command_field(msg, "amount", positive_amount)
         return refund_payment(payment, msg, ctx)
     return Outcome(payment, (), f"payment ignores {msg.type}")
+
+
+def check_process(msg: Message) -> None:
+    """Refuse (RefusedCommand: dead letter, no reply) a charge whose fields are verifiably wrong."""
+    command_field(msg, "amount", positive_amount)
+    command_field(msg, "user_id", text)
+    command_field(msg, "force", forced_outcome, optional=True)
 
 
 def process_payment(payment: Payment | None, msg: Message, ctx: HandlerContext) -> Outcome:

@@ -8,8 +8,11 @@ from tests.api_input_cases import (
     GOOD,
     INVALID_FIELDS,
     MALFORMED_JSON,
+    NON_FINITE,
+    NOT_UTF8,
     OVERSIZED,
     REQUIRED,
+    TOO_DEEP,
     post_order,
 )
 
@@ -106,3 +109,44 @@ def test_equal_timestamps_page_without_gaps_or_repeats(tmp_path):
             break
         after = store.page_cursor(page[-1])
     assert seen == ids
+
+
+# --- issue #14: hostile bodies get a 422 naming the problem, never a 500 or a 400 ---------------
+@pytest.mark.parametrize(("raw", "expected_words"), NON_FINITE)
+def test_non_finite_numbers_get_an_encodable_422_naming_the_field(order_client, raw, expected_words):
+    response = post_order(order_client, raw=raw)
+    assert response.status_code == 422, response.text
+    problem = response.json()
+    for word in expected_words:
+        assert word in problem["detail"]
+    assert all(set(item) == {"loc", "msg", "type"} for item in problem["errors"])  # no input echoed
+    assert order_client.orders() == []
+
+
+def test_a_body_that_is_not_utf8_is_a_422_naming_the_encoding(order_client):
+    response = post_order(order_client, raw=NOT_UTF8)
+    assert response.status_code == 422, response.text
+    assert "body: JSON decode error: body is not UTF-8" in response.json()["detail"]
+
+
+def test_a_body_nested_too_deeply_is_a_422(order_client):
+    response = post_order(order_client, raw=TOO_DEEP)
+    assert response.status_code == 422, response.text
+    assert "nests too deeply" in response.json()["detail"]
+
+
+def test_the_openapi_document_describes_the_answers_of_post_orders(order_client):
+    doc = order_client.http.get(order_client.endpoints.services["order"] + "/openapi.json").json()
+    answers = doc["paths"]["/orders"]["post"]["responses"]
+    assert set(answers) == {"200", "201", "409", "413", "422"}
+    problem = answers["422"]["content"]["application/json"]["schema"]["$ref"].rsplit("/", 1)[1]
+    schema = doc["components"]["schemas"][problem]
+    assert set(schema["properties"]) == {"detail", "errors"}
+    items = doc["components"]["schemas"]["ValidationItem"]
+    assert set(items["properties"]) == {"loc", "msg", "type"}
+    # Every 422 FastAPI documents (GET /orders' query parameters too) points at that same body.
+    get_422 = doc["paths"]["/orders"]["get"]["responses"]["422"]["content"]["application/json"]["schema"]["$ref"]
+    assert doc["components"]["schemas"][get_422.rsplit("/", 1)[1]] == schema
+    assert "404" in doc["paths"]["/orders/{order_id}"]["get"]["responses"]
+    amount = doc["components"]["schemas"]["CreateOrder"]["properties"]["amount"]
+    assert amount["exclusiveMinimum"] == 0

@@ -5,6 +5,8 @@ import uuid
 from tests.api_input_cases import (
     GOOD,
     INVALID_FIELDS,
+    NON_FINITE,
+    NOT_UTF8,
     OVERSIZED,
     post_order,
 )
@@ -24,6 +26,18 @@ def test_an_invalid_field_is_rejected_by_the_real_server_and_nothing_is_created(
 def test_an_oversized_body_is_413_from_the_real_server(saga_client):
     response = post_order(saga_client, raw=OVERSIZED)
     assert response.status_code == 413 and "exceeds" in response.json()["detail"]
+
+
+def test_non_finite_numbers_and_non_utf8_bodies_get_a_422_from_the_real_server(saga_client):
+    raw, expected_words = NON_FINITE[0]
+    response = post_order(saga_client, raw=raw)
+    assert response.status_code == 422 and all(word in response.json()["detail"] for word in expected_words)
+    response = post_order(saga_client, raw=NOT_UTF8)
+    assert response.status_code == 422 and "not UTF-8" in response.json()["detail"]
+    for service in ("inventory", "payment", "delivery"):  # the chaos surface, without a token
+        url = saga_client.endpoints.services[service] + "/_chaos/handler-faults"
+        answer = saga_client.http.post(url, content=b'{"count": 1e400}', headers={"Content-Type": "application/json"})
+        assert answer.status_code == 422 and answer.json()["detail"].startswith("count: "), answer.text
 
 
 def test_idempotency_key_retry_returns_the_same_order_and_one_saga(saga_client):

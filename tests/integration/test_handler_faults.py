@@ -45,7 +45,8 @@ def test_a_handler_that_keeps_failing_is_dead_lettered_with_the_reason(saga_targ
     assert httpx.post(url, json={"routing_key": "delivery.schedule", "count": 5}, headers=token, timeout=5).status_code == 200
     message_id = f"failing-{uuid.uuid4()}"
     envelope = {"message_id": message_id, "type": "delivery.schedule", "order_id": f"ghost-{uuid.uuid4()}",
-                "payload": {"force": "succeed"}, "occurred_at": "", "causation_id": None}
+                "payload": {"user_id": "u", "product_id": "product_1", "quantity": 1, "force": "succeed"},
+                "occurred_at": "", "causation_id": None}
     republish(saga_client.endpoints.amqp_url, "delivery.schedule", envelope)
     letters = wait_until(
         lambda: run_sync(peek_dead_letters(saga_client.endpoints.amqp_url)),

@@ -128,7 +128,7 @@ def test_an_unconfirmed_publish_stays_unsent_and_is_published_again():
     assert sum(m.routing_key == "inventory.reserve" for m in result.history.messages) == 1
 
 
-def test_a_message_the_handler_cannot_handle_is_dead_lettered_after_max_attempts():
+def test_a_forged_command_is_refused_and_dead_lettered_at_once():
     world = World(config(orders=0))
     poison = Message("poison-1", INVENTORY_RESERVE, "order-x", {"product_id": "product_1", "quantity": "lots"})
     world.broker.publish(poison, by="test")
@@ -136,7 +136,8 @@ def test_a_message_the_handler_cannot_handle_is_dead_lettered_after_max_attempts
     assert outcome.quiesced
     state = world.state()
     (letter,) = state.dead_letters
-    assert letter.queue == "saga.inventory.dlq" and "handler failed 5 times" in letter.reason
+    # Refused by inventory's command check (issue #14): no retries, no reply, the reason named.
+    assert letter.queue == "saga.inventory.dlq" and "payload.quantity must be an integer" in letter.reason
     assert state.queues["saga.inventory.dlq"] == 1 and state.queues["saga.inventory"] == 0
     verdicts = {v.name: v.valid for v in check_invariants(world.history(), state)}
     assert verdicts["dead_letters_accounted"] is False

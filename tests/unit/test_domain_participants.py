@@ -1,7 +1,11 @@
 """Inventory, payment and delivery handlers: decisions, repeats and compensations."""
 
+import math
+
+import pytest
+
 from system.composition import decide_for
-from system.contracts import HandlerContext, Message
+from system.contracts import HandlerContext, Message, RefusedCommand
 from system.decisions import DecisionConfig
 from system.defects import Defect
 from system.delivery import domain as delivery
@@ -11,8 +15,19 @@ from system.payment import domain as payment
 CTX = HandlerContext(now="t", decisions=DecisionConfig(seed=7, payment_failure_rate=0.2, delivery_failure_rate=0.1))
 
 
+# What the order service puts in each command (system/order/domain.py, _command_payload).
+VALID = {
+    "inventory.reserve": {"product_id": "product_1", "quantity": 1},
+    "inventory.release": {"product_id": "product_1", "quantity": 1},
+    "payment.process": {"user_id": "u", "amount": 1.0, "force": None},
+    "payment.refund": {"amount": 1.0},
+    "delivery.schedule": {"user_id": "u", "product_id": "product_1", "quantity": 1, "force": None},
+}
+
+
 def msg(key: str, payload: dict, order_id: str = "o1", n: int = 0) -> Message:
-    return Message(message_id=f"{key}-{n}", type=key, order_id=order_id, payload=payload)
+    """A command of `key` with `payload` over valid defaults (a reply: `payload` as given)."""
+    return Message(message_id=f"{key}-{n}", type=key, order_id=order_id, payload={**VALID.get(key, {}), **payload})
 
 
 STOCK = inventory.Stock("product_1", available=10, reserved=0)
@@ -53,9 +68,49 @@ def test_a_reservation_carries_the_stock_left_in_its_reply_and_no_evidence_figur
     assert tombstone.state.reservation.available_seen is None
 
 
-def test_reserve_of_unknown_product_fails():
-    out = inventory.handle(inventory.InventoryState(None, None), msg("inventory.reserve", {"product_id": "nope", "quantity": 1}), CTX)
-    assert out.messages[0].type == "inventory.failed" and out.messages[0].payload["reason"] == "unknown_product"
+# -- forged commands: refused (dead letter naming the field), never executed, no reply ------------
+HANDLERS = {"inventory": inventory.handle, "payment": payment.handle, "delivery": delivery.handle}
+FORGED = [
+    ("payment.process", {"amount": -5}, "payload.amount must be greater than 0"),
+    ("payment.process", {"amount": math.inf}, "payload.amount must be a finite number"),
+    ("payment.process", {"amount": math.nan}, "payload.amount must be a finite number"),
+    ("payment.process", {"amount": 0}, "payload.amount must be greater than 0"),
+    ("payment.process", {"amount": 0.004}, "payload.amount must be greater than 0"),
+    ("payment.process", {"amount": "12.5"}, "payload.amount must be a number"),
+    ("payment.process", {"amount": True}, "payload.amount must be a number"),
+    ("payment.process", {"force": "maybe"}, "payload.force must be one of"),
+    ("payment.refund", {"amount": -1}, "payload.amount must be greater than 0"),
+    ("inventory.reserve", {"quantity": 0}, "payload.quantity must be greater than 0"),
+    ("inventory.reserve", {"quantity": -4}, "payload.quantity must be greater than 0"),
+    ("inventory.reserve", {"quantity": 1.5}, "payload.quantity must be an integer"),
+    ("inventory.reserve", {"product_id": "nope"}, "'nope' is not a known product"),
+    ("inventory.reserve", {"product_id": 7}, "payload.product_id must be a string"),
+    ("inventory.release", {"quantity": "2"}, "payload.quantity must be an integer"),
+    ("inventory.release", {"product_id": "nope"}, "'nope' is not a known product"),
+    ("delivery.schedule", {"quantity": 0}, "payload.quantity must be greater than 0"),
+    ("delivery.schedule", {"force": 1}, "payload.force must be one of"),
+]
+
+
+@pytest.mark.parametrize(("key", "change", "reason"), FORGED)
+def test_a_command_with_verifiably_wrong_fields_is_refused_not_executed(key, change, reason):
+    service = key.split(".")[0]
+    state = None if service != "inventory" else inventory.InventoryState(None if "nope" in str(change) else STOCK, None)
+    with pytest.raises(RefusedCommand, match=reason):
+        HANDLERS[service](state, msg(key, change), CTX)
+
+
+def test_a_command_missing_a_field_it_needs_is_refused():
+    bare = Message("m", "payment.process", "o1", {"user_id": "u"})
+    with pytest.raises(RefusedCommand, match="payload.amount is missing"):
+        payment.handle(None, bare, CTX)
+
+
+def test_refused_commands_are_dead_lettered_at_once_by_the_consumer_policy():
+    from system.messaging.policy import ConsumerPolicy, DeadLetter
+
+    refused = RefusedCommand("payment.process: payload.amount must be a finite number")
+    assert ConsumerPolicy().decide(refused, 1) == DeadLetter(str(refused))
 
 
 def test_repeated_reserve_repeats_the_answer_without_taking_stock_again():
@@ -179,3 +234,15 @@ def test_defect_unstable_payment_decision_rerolls_per_delivery():
     first = handle(None, msg("payment.process", {"amount": 5.0}, n=1), CTX).state
     second = handle(first, msg("payment.process", {"amount": 5.0}, n=2), CTX).state
     assert second.payment_id != first.payment_id  # a new decision, a new row
+
+
+def test_sqlite_and_memory_inventory_load_a_forged_product_id_as_no_stock(tmp_path):
+    from system.inventory.memory import InventoryTables
+    from system.registry import SERVICE_LOGIC
+    from system.stores.memory import MemoryStore
+    from system.stores.sqlite import SqliteStore
+
+    forged = msg("inventory.reserve", {"product_id": {"$ne": ""}})
+    for store in (MemoryStore(InventoryTables()), SqliteStore.open(tmp_path / "i.db", SERVICE_LOGIC["inventory"].sql)):
+        with pytest.raises(RefusedCommand, match="product_id must be a string"), store.transaction() as tx:
+            inventory.handle(tx.load(forged), forged, CTX)
