@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test test-fast up down status bench load load-chaos zoo lint mutation fuzz clean
+.PHONY: install demo test test-fast test-toxiproxy-py312 up down status bench load load-chaos zoo lint mutation fuzz clean
 
 install: $(STAMP)
 
@@ -36,6 +36,21 @@ test: install
 
 test-fast: install
 	@$(BIN)/python -m pytest -q -p no:cacheprovider -m "not integration"
+
+# The bundled Toxiproxy runs as its own process on whatever Python starts it, and asyncio's
+# servers changed in 3.12: its tests also run on 3.12, in a venv holding only what they import
+# (tests/toxiproxy/requirements.py), without the rest of the project's dependencies or conftest.
+PY312 ?= $(firstword $(wildcard $(HOME)/.pyenv/versions/3.12.*/bin/python3.12) $(shell command -v python3.12 2>/dev/null))
+VENV312 := .venv-py312
+
+$(VENV312)/.installed: pyproject.toml
+	@test -n "$(PY312)" || { echo "no Python 3.12 found: make test-toxiproxy-py312 PY312=/path/to/python3.12" >&2; exit 1; }
+	@test -x $(VENV312)/bin/python || $(PY312) -m venv $(VENV312)
+	@$(VENV312)/bin/python -m pip install --quiet $$($(VENV312)/bin/python tests/toxiproxy/requirements.py)
+	@touch $@
+
+test-toxiproxy-py312: $(VENV312)/.installed
+	@PYTHONPATH=. $(VENV312)/bin/python -m pytest -q -p no:cacheprovider --confcutdir=tests/toxiproxy tests/toxiproxy
 
 bench: install
 	@echo "== proxy: loopback echo direct vs through the bundled Toxiproxy"; $(BIN)/python bench/bench_proxy.py

@@ -38,6 +38,11 @@ def proxy_reply(proxy: Proxy) -> dict[str, Any]:
     return model.proxy_json(proxy.spec, proxy.toxics())
 
 
+def proxies_reply(proxies: list[Proxy]) -> list[dict[str, Any]] | None:
+    """Upstream's proxiesWithToxics appends to a nil slice, so no proxies encode as `null`."""
+    return [proxy_reply(p) for p in proxies] or None
+
+
 _counter = itertools.count(int.from_bytes(os.urandom(3), "big"))
 
 
@@ -140,9 +145,9 @@ class Api:
         try:
             proxies = await self.collection.populate(specs)
         except PopulateError as failure:
-            done = [proxy_reply(p) for p in failure.done]
-            return json_reply({**failure.error.body(), "proxies": done}, failure.error.status)
-        return json_reply({"proxies": [proxy_reply(p) for p in proxies]}, 201)
+            body = {**failure.error.body(), "proxies": proxies_reply(failure.done)}
+            return json_reply(body, failure.error.status)
+        return json_reply({"proxies": proxies_reply(proxies)}, 201)
 
     async def proxy_show(self, request: Request, name: str) -> Response:
         return json_reply(proxy_reply(self.collection.get(name)))

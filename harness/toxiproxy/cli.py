@@ -9,20 +9,38 @@ import secrets
 import sys
 
 from harness.exits import EXIT_FAILED, EXIT_OK
+from harness.toxiproxy import VERSION
 
 log = logging.getLogger("harness.toxiproxy")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--host", default="127.0.0.1", help="API listen host (default 127.0.0.1)")
-    parser.add_argument("--port", type=int, default=8474, help="API listen port (default 8474)")
+    # Upstream's flags come from Go's flag package, which takes `-port` and `--port` alike; its
+    # users and compose files write the single dash, so both spellings are accepted.
     parser.add_argument(
+        "-host", "--host", default="127.0.0.1", help="API listen host (default 127.0.0.1)"
+    )
+    parser.add_argument(
+        "-port", "--port", type=int, default=8474, help="API listen port (default 8474)"
+    )
+    parser.add_argument(
+        "-config",
         "--config",
         metavar="FILE",
         help="JSON array of proxies (the /populate format) to create at start",
     )
     parser.add_argument(
-        "--seed", type=int, help="seed for toxicity rolls and jitter (default: random, logged)"
+        "-seed",
+        "--seed",
+        type=int,
+        help="seed for toxicity rolls and jitter (default: random, logged)",
+    )
+    parser.add_argument(
+        "-version",
+        "--version",
+        action="version",
+        version=f"toxiproxy-server version {VERSION}",
+        help="print the version of the upstream API matched, and exit",
     )
     parser.add_argument(
         "--log-level", default="INFO", type=str.upper, choices=["DEBUG", "INFO", "WARNING", "ERROR"]

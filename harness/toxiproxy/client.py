@@ -182,10 +182,8 @@ class ToxiproxyClient:
 
     def populate(self, proxies: list[dict[str, Any]]) -> list[Proxy]:
         """Create or replace many proxies at once; an unchanged one keeps its toxics."""
-        return [
-            Proxy.from_json(p)
-            for p in self._call("POST", "/populate", json=proxies).json()["proxies"]
-        ]
+        created = self._call("POST", "/populate", json=proxies).json()["proxies"]
+        return [Proxy.from_json(p) for p in created or []]  # upstream answers null for none
 
     def update_proxy(self, name: str, **fields: Any) -> Proxy:
         return Proxy.from_json(self._call("POST", f"/proxies/{_seg(name)}", json=fields).json())

@@ -2,6 +2,12 @@
 
 Keep-alive, Content-Length and chunked request bodies, `Expect: 100-continue`. No TLS, no
 pipelining tricks, no compression: the API is a few small JSON documents on the loopback.
+
+Every wait on a client is bounded, as upstream's `http.Server{ReadTimeout: 15s, WriteTimeout:
+30s}`: a connection that is idle, or has sent part of a request, is closed once READ_TIMEOUT has
+passed since the server began waiting for that request. The server keeps its clients, so that
+closing it closes them: `asyncio.Server.wait_closed()` waits for every connection from 3.12 on,
+and an idle keep-alive client would otherwise hold up shutdown for as long as it stays.
 """
 
 from __future__ import annotations
@@ -18,6 +24,8 @@ log = logging.getLogger("harness.toxiproxy")
 
 MAX_HEAD = 64 * 1024
 MAX_BODY = 16 * 1024 * 1024
+READ_TIMEOUT = 15.0  # upstream's read_timeout; also between keep-alive requests (upstream: 60 s)
+WRITE_TIMEOUT = 30.0  # upstream's wait_timeout
 
 
 @dataclass
@@ -42,23 +50,50 @@ class BadRequest(Exception):
     pass
 
 
-async def serve(handler: Handler, host: str, port: int) -> asyncio.Server:
-    async def on_client(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+class HttpServer:
+    """The listening socket and the connections it accepted; `close()` ends both."""
+
+    def __init__(self, handler: Handler, read_timeout: float = READ_TIMEOUT) -> None:
+        self.handler = handler
+        self.read_timeout = read_timeout
+        self._server: asyncio.Server | None = None
+        self._clients: set[asyncio.StreamWriter] = set()
+
+    async def start(self, host: str, port: int) -> tuple[str, int]:
+        self._server = await asyncio.start_server(self._on_client, host, port, limit=MAX_HEAD)
+        bound = self._server.sockets[0].getsockname()
+        return bound[0], bound[1]
+
+    async def close(self) -> None:
+        if self._server is None:
+            return
+        self._server.close()
+        for writer in list(self._clients):
+            writer.transport.abort()  # a request in progress loses its reply, as on a crash
+        await self._server.wait_closed()
+        self._server = None
+
+    async def _on_client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self._clients.add(writer)
         try:
-            await _serve_client(handler, reader, writer)
+            await _serve_client(self.handler, reader, writer, self.read_timeout)
         except asyncio.CancelledError:
             pass  # shutdown; on 3.11 a cancelled client task makes asyncio log a bogus error
-
-    return await asyncio.start_server(on_client, host, port, limit=MAX_HEAD)
+        finally:
+            self._clients.discard(writer)
 
 
 async def _serve_client(
-    handler: Handler, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    handler: Handler,
+    reader: asyncio.StreamReader,
+    writer: asyncio.StreamWriter,
+    read_timeout: float,
 ) -> None:
     try:
         while True:
             try:
-                request, keep_alive = await _read_request(reader, writer)
+                async with asyncio.timeout(read_timeout):
+                    request, keep_alive = await _read_request(reader, writer)
             except BadRequest as exc:
                 writer.write(
                     _render(
@@ -70,6 +105,9 @@ async def _serve_client(
                 )
                 log.debug("bad HTTP request: %s", exc)
                 break
+            except TimeoutError:
+                log.debug("API client idle or too slow for %.0f s: closing", read_timeout)
+                break
             if request is None:
                 break
             try:
@@ -80,10 +118,11 @@ async def _serve_client(
                     500, b"internal error\n", [("Content-Type", "text/plain; charset=utf-8")]
                 )
             writer.write(_render(response, keep_alive))
-            await writer.drain()
+            async with asyncio.timeout(WRITE_TIMEOUT):
+                await writer.drain()
             if not keep_alive:
                 break
-    except (ConnectionError, asyncio.IncompleteReadError, asyncio.LimitOverrunError):
+    except (ConnectionError, TimeoutError, asyncio.IncompleteReadError, asyncio.LimitOverrunError):
         pass
     finally:
         writer.close()

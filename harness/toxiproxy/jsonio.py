@@ -24,6 +24,10 @@ def decode_first(body: bytes) -> Any:
         raise DecodeError("EOF")
     try:
         value, _end = _DECODER.raw_decode(text)
+    except RecursionError:
+        # Go refuses nesting deeper than 10,000 the same way; Python's limit is lower (about
+        # 1,000 from the stack), which no Toxiproxy document comes near.
+        raise DecodeError(f"invalid character {text[0]!r} exceeded max depth") from None
     except json.JSONDecodeError as exc:
         if exc.pos >= len(text):
             raise DecodeError("unexpected EOF") from None

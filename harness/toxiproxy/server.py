@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import signal
 from pathlib import Path
@@ -12,33 +11,29 @@ from typing import Any
 from harness.toxiproxy import VERSION, jsonio, model
 from harness.toxiproxy.api import Api
 from harness.toxiproxy.collection import Collection, PopulateError
-from harness.toxiproxy.httpd import serve
+from harness.toxiproxy.httpd import READ_TIMEOUT, HttpServer
 from harness.toxiproxy.model import ApiError
 
 log = logging.getLogger("harness.toxiproxy")
 
 
 class ToxiproxyServer:
-    def __init__(self, seed: int) -> None:
+    def __init__(self, seed: int, api_read_timeout: float = READ_TIMEOUT) -> None:
         self.seed = seed
         self.collection = Collection(seed)
         self.api = Api(self.collection)
-        self._http: asyncio.Server | None = None
+        self._http = HttpServer(self.api, api_read_timeout)
 
     async def start(self, host: str = "127.0.0.1", port: int = 8474) -> tuple[str, int]:
         """Start the API; returns the bound (host, port), useful with port 0."""
-        self._http = await serve(self.api, host, port)
-        bound = self._http.sockets[0].getsockname()
+        bound = await self._http.start(host, port)
         log.info(
             "toxiproxy %s: API on http://%s:%s, seed=%d", VERSION, bound[0], bound[1], self.seed
         )
-        return bound[0], bound[1]
+        return bound
 
     async def close(self) -> None:
-        if self._http is not None:
-            self._http.close()
-            await self._http.wait_closed()
-            self._http = None
+        await self._http.close()
         self.collection.close()
 
     async def load_config(self, path: str | Path) -> int:
@@ -48,12 +43,13 @@ class ToxiproxyServer:
         its users keep asking for toxics loaded at start.
         """
         try:
-            entries = json.loads(Path(path).read_text())
-        except (OSError, ValueError) as exc:
+            body = Path(path).read_bytes()
+        except OSError as exc:
             log.error("config %s: cannot read: %s", path, exc)
             return 0
         try:
-            specs = model.parse_populate(json.dumps(entries).encode())
+            specs = model.parse_populate(body)  # refuses what the API would, depth included
+            entries = jsonio.decode_first(body) or []  # `null` populates nothing
             async with self.collection.lock:
                 proxies = await self.collection.populate(specs)
                 for entry, proxy in zip(entries, proxies, strict=True):

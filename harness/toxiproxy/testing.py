@@ -7,6 +7,7 @@ import threading
 from concurrent.futures import Future
 from types import TracebackType
 
+from harness.toxiproxy.httpd import READ_TIMEOUT
 from harness.toxiproxy.server import ToxiproxyServer
 
 START_TIMEOUT = 10.0
@@ -16,9 +17,15 @@ class BackgroundToxiproxy:
     """`with BackgroundToxiproxy(seed=1) as server: server.url` -> http://127.0.0.1:<port>."""
 
     def __init__(
-        self, host: str = "127.0.0.1", port: int = 0, seed: int = 0, config: str | None = None
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        seed: int = 0,
+        config: str | None = None,
+        api_read_timeout: float = READ_TIMEOUT,
     ) -> None:
         self.host, self.port, self.seed, self.config = host, port, seed, config
+        self.api_read_timeout = api_read_timeout
         self.url = ""
         self.loop: asyncio.AbstractEventLoop | None = None
         self.server: ToxiproxyServer | None = None
@@ -39,7 +46,7 @@ class BackgroundToxiproxy:
         loop = asyncio.new_event_loop()
         asyncio.set_event_loop(loop)
         self.loop = loop
-        self.server = ToxiproxyServer(self.seed)
+        self.server = ToxiproxyServer(self.seed, self.api_read_timeout)
         try:
             if self.config:
                 loop.run_until_complete(self.server.load_config(self.config))
