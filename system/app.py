@@ -25,6 +25,7 @@ from system.http_input import (
     describe_validation_problem,
     problem,
     service_router,
+    unprocessable,
     validation_problem,
 )
 from system.http_limits import BodyLimit
@@ -149,7 +150,7 @@ def _chaos_router(config: ServiceConfig, crash_points: CrashPoints, handler_faul
         try:
             armed = crash_points.arm(request.point, request.routing_key, request.skip)
         except ValueError as exc:
-            raise HTTPException(422, str(exc)) from None
+            raise unprocessable(("body",), str(exc)) from None
         log.warning("crash point armed: %s", vars(armed))
         return {"armed": vars(armed)}
 
@@ -171,7 +172,7 @@ def _chaos_router(config: ServiceConfig, crash_points: CrashPoints, handler_faul
         try:
             armed = handler_faults.arm(request.routing_key, request.count)
         except ValueError as exc:
-            raise HTTPException(422, str(exc)) from None
+            raise unprocessable(("body",), str(exc)) from None
         log.warning("handler faults armed: %s", vars(armed))
         return {"armed": vars(armed)}
 

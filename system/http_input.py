@@ -17,6 +17,7 @@ from collections.abc import Callable, Coroutine, Sequence
 from typing import Any
 
 from fastapi import APIRouter, FastAPI, Request, Response
+from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
 from fastapi.routing import APIRoute
 from pydantic import BaseModel
@@ -101,6 +102,12 @@ def validation_problem(errors: Sequence[Any]) -> dict[str, Any]:
         problems.append(f"{where}: {msg}")
         items.append({"loc": loc, "msg": msg, "type": kind})
     return {"detail": "; ".join(problems), "errors": items}
+
+
+def unprocessable(loc: tuple[str, ...], msg: str) -> RequestValidationError:
+    """A 422 a route decides itself (an unknown status, a bad cursor, a point the service does not
+    have), raised as a validation error so it gets the one 422 body every other refusal has."""
+    return RequestValidationError([{"loc": loc, "msg": msg, "type": "value_error"}])
 
 
 def describe_validation_problem(app: FastAPI) -> None:

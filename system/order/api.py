@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from system.catalog import INITIAL_STOCK
 from system.composition import placement
 from system.config import ServiceConfig
-from system.http_input import TOO_LARGE, ValidationProblem, problem, service_router
+from system.http_input import TOO_LARGE, ValidationProblem, problem, service_router, unprocessable
 from system.order import store
 from system.order.domain import STATUSES, Conflict, OrderRequest
 from system.order.placement import Placed
@@ -119,11 +119,11 @@ def routes(conn: Callable[[], sqlite3.Connection], config: ServiceConfig) -> API
     ) -> list[dict]:
         """One page, oldest first; X-Next-After carries the cursor of the next page if any."""
         if status is not None and status not in STATUSES:
-            raise HTTPException(422, f"unknown status {status!r}; one of {', '.join(STATUSES)}")
+            raise unprocessable(("query", "status"), f"unknown status {status!r}; one of {', '.join(STATUSES)}")
         try:
             orders = store.list_orders(conn(), status, limit + 1, after)
         except ValueError as exc:
-            raise HTTPException(422, f"after: {exc}") from None
+            raise unprocessable(("query", "after"), str(exc)) from None
         if len(orders) > limit:  # one more row than asked for: there is a next page
             orders = orders[:limit]
             response.headers["X-Next-After"] = store.page_cursor(orders[-1])

@@ -150,3 +150,18 @@ def test_the_openapi_document_describes_the_answers_of_post_orders(order_client)
     assert "404" in doc["paths"]["/orders/{order_id}"]["get"]["responses"]
     amount = doc["components"]["schemas"]["CreateOrder"]["properties"]["amount"]
     assert amount["exclusiveMinimum"] == 0
+
+
+@pytest.mark.parametrize(
+    ("params", "field"),
+    [({"status": "null"}, "query.status: unknown status 'null'"), ({"after": "not-a-cursor"}, "query.after: ")],
+)
+def test_a_422_the_route_decides_has_the_one_422_body(order_client, params, field):
+    """Found by `make fuzz` (schemathesis, seed 20261130): an unknown status answered a bare
+    `{"detail": str}`, not the documented `{"detail", "errors"}` every other 422 has."""
+    url = order_client.endpoints.services["order"] + "/orders"
+    response = order_client.http.get(url, params=params)
+    assert response.status_code == 422
+    body = response.json()
+    assert body["detail"].startswith(field), body
+    assert [e["loc"] for e in body["errors"]] == [["query", field.split(".")[1].split(":")[0]]]
