@@ -6,6 +6,7 @@ defect's damage never leaks into the control run or into anybody else's system.
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 
@@ -18,8 +19,10 @@ from harness.targets.target import local_target
 from harness.zoo.catalog import Detector
 from harness.zoo.verdicts import CaseResult, judge
 
-ZOO_INSTANCE = "zoo"
-ZOO_PORT_BASE = 23000
+# Overridable so two checkouts (or a zoo beside a CI run) can each run the zoo on their own
+# vhost and ports.
+ZOO_INSTANCE = os.environ.get("SAGA_ZOO_INSTANCE", "zoo")
+ZOO_PORT_BASE = int(os.environ.get("SAGA_ZOO_PORT_BASE", "23000"))
 
 
 def fresh_instance(defects: frozenset[str], port_base: int = ZOO_PORT_BASE) -> LocalSystem:
