@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 import aio_pika
 
 from harness.model import DeadLetter
+from system.access import HARNESS
 from system.contracts import SERVICES, dead_letter_queue_name, queue_name
 
 T = TypeVar("T")
@@ -128,6 +129,7 @@ async def publish_raw(
                 correlation_id=correlation_id,
                 content_type="application/json",
                 delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+                app_id=HARNESS,  # the harness's own account, which may publish anything
             ),
             routing_key=routing_key,
             mandatory=True,

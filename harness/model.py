@@ -30,6 +30,7 @@ class RecordedMessage:
     causation_id: str | None = None
     payload: dict[str, Any] = field(default_factory=dict)
     outbox_seq: int | None = None
+    app_id: str | None = None  # the publisher the message names (AMQP app_id): a service, or "harness"
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +79,7 @@ class History:
     # Copies a nemesis published under a NEW message_id: copy's message_id -> the original's.
     # The checker discounts them (they are the fault, not the system's own effects).
     injected: dict[str, str] = field(default_factory=dict)
+    style: str = "orchestration"  # the saga style the system ran (system/styles.py): what its bus may carry
 
 
 @dataclass

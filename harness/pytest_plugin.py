@@ -10,6 +10,11 @@ Target selection (SAGA_TARGET):
 - `external`: an already running system (for example the compose demo): SAGA_ORDER_URL,
   SAGA_INVENTORY_URL, SAGA_PAYMENT_URL, SAGA_DELIVERY_URL, SAGA_AMQP_URL, TOXIPROXY_URL.
   Tests that need process control are skipped with a reason.
+
+Saga style (issue #15): the session's system runs SAGA_STYLE's style (default orchestration).
+`saga_target_in(style)` gives a test the system in either style: the session's when the style is
+its own, else a second isolated local instance in that style (name `<instance>_<style>`, ports
+from SAGA_TEST_PORT_BASE + 500), started on first use and stopped at the end of the session.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ import pytest
 from harness.client import SagaClient
 from harness.runner.local import BrokerUnreachable, LocalSystem
 from harness.targets.target import Target, external_target
+from system.styles import STYLES, env_style
 
 TEST_PORT_BASE = 18000
 
@@ -61,6 +67,38 @@ def saga_target() -> Iterator[TestTarget]:
     finally:
         if os.environ.get("SAGA_KEEP_RUNNING") != "1":
             system.down()
+
+
+@pytest.fixture(scope="session")
+def saga_target_in(saga_target: TestTarget) -> Iterator[Any]:
+    """`saga_target_in(style)`: the system in that style (see the module's docstring)."""
+    own = env_style().name
+    others: dict[str, tuple[TestTarget, LocalSystem]] = {}
+
+    def target_in(style: str) -> TestTarget:
+        if style not in STYLES:
+            raise ValueError(f"unknown saga style {style!r}")
+        if style == own:
+            return saga_target
+        if saga_target.kind != "local":
+            pytest.skip(f"the {saga_target.kind} target runs one style ({own})")
+        if style not in others:
+            from harness.runner.instance import fresh_isolated_env
+
+            name = f"{os.environ.get('SAGA_TEST_INSTANCE', 'test')}_{style}"
+            port_base = int(os.environ.get("SAGA_TEST_PORT_BASE", TEST_PORT_BASE)) + 500
+            env = {**fresh_isolated_env(name, port_base), "SAGA_STYLE": style}
+            system = LocalSystem(env=env, say=lambda line: None)
+            system.up(chaos=True, timeout=90)
+            others[style] = (TestTarget("local", system.endpoints(), system, system.chaos_token()), system)
+        return others[style][0]
+
+    try:
+        yield target_in
+    finally:
+        if os.environ.get("SAGA_KEEP_RUNNING") != "1":
+            for _, system in others.values():
+                system.down()
 
 
 @pytest.fixture

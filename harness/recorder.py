@@ -50,6 +50,7 @@ def recorded_from(
     redelivered: bool,
     at: float,
     headers: Mapping[str, Any] | None = None,
+    app_id: str | None = None,
 ) -> RecordedMessage:
     """Pure: one delivery -> one RecordedMessage. A body that is not an envelope is kept too
     (poison messages are part of what happened); its order_id is the correlation id, if any.
@@ -72,6 +73,7 @@ def recorded_from(
         causation_id=str(causation) if causation else None,
         payload=payload if isinstance(payload, dict) else {},
         outbox_seq=outbox_seq(headers),
+        app_id=app_id or None,
     )
 
 
@@ -283,6 +285,7 @@ class Recorder(Tap):
             redelivered=bool(incoming.redelivered),
             at=self._clock(),
             headers=incoming.headers,
+            app_id=incoming.app_id,
         )
         with self._lock:
             self._messages.append(message)

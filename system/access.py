@@ -27,14 +27,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from system.contracts import (
+    ALL_ROUTING_KEYS,
     DEAD_LETTER_EXCHANGE,
     EXCHANGE,
-    PUBLISHES,
-    ROUTING_KEYS,
     SERVICES,
     dead_letter_queue_name,
     queue_name,
 )
+from system.styles import Style, env_style
 
 HARNESS = "harness"
 ACCOUNTS = (*SERVICES, HARNESS)
@@ -64,7 +64,9 @@ class Grant:
     topic_read: str
 
 
-def grant(account: str) -> Grant:
+def grant(account: str, style: Style | None = None) -> Grant:
+    """`style`: whose PUBLISHES table (system/styles.py) sets the topic permissions; None:
+    SAGA_STYLE's, the style the services started from the same environment run."""
     if account == HARNESS:
         return Grant(".*", ".*", ".*", ".*", ".*")
     if account not in SERVICES:
@@ -75,9 +77,10 @@ def grant(account: str) -> Grant:
         # Bind from the exchanges; consume. Every queue, not just its own: declaring a queue with
         # a dead-letter exchange needs read on it, and every service declares every queue.
         read=any_of(TOPOLOGY),
-        topic_write=any_of(PUBLISHES[account]),
-        # Binding to a topic exchange checks the binding key against this: all the service binds.
-        topic_read=any_of(ROUTING_KEYS),
+        topic_write=any_of((style or env_style()).publishes[account]),
+        # Binding to a topic exchange checks the binding key against this: all the service binds
+        # (and unbinds: a vhost used in the other style before).
+        topic_read=any_of(ALL_ROUTING_KEYS),
     )
 
 
@@ -101,11 +104,12 @@ def hash_matches(hashed: str, password: str) -> bool:
     return password_hash(password, raw[:4]) == hashed
 
 
-def definitions(vhost: str, passwords: Mapping[str, str]) -> dict[str, Any]:
-    """The RabbitMQ definitions of every account in ACCOUNTS (passwords: account -> password)."""
+def definitions(vhost: str, passwords: Mapping[str, str], style: Style | None = None) -> dict[str, Any]:
+    """The RabbitMQ definitions of every account in ACCOUNTS (passwords: account -> password),
+    for `style` (None: SAGA_STYLE's)."""
     users, permissions, topic_permissions = [], [], []
     for account in ACCOUNTS:
-        user, g = user_name(vhost, account), grant(account)
+        user, g = user_name(vhost, account), grant(account, style)
         users.append({"name": user, "password_hash": password_hash(passwords[account]),
                       "hashing_algorithm": "rabbit_password_hashing_sha256", "tags": []})
         permissions.append({"user": user, "vhost": vhost,

@@ -74,13 +74,15 @@ def create_app(config: ServiceConfig, logic: ServiceLogic, routes: RouterFactory
             defects=config.defects,
             new_id=lambda: str(uuid.uuid4()),
             max_attempts=config.max_attempts,
+            style=config.style,
         )
         runtime = MessagingRuntime(config, service, crash_points)
         app.state.runtime = runtime
         runtime.start()
         if config.defects:
             log.warning("DEFECTS ENABLED: %s", ", ".join(sorted(config.defects)))
-        log.info("%s service on %s:%d, data in %s", config.service, config.host, config.port, config.database)
+        log.info("%s service on %s:%d, data in %s, saga style %s", config.service, config.host, config.port,
+                 config.database, config.style)
         yield
         await runtime.stop()
         store.close()

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
+from system.contracts import DELIVERY_FAILED
 from system.defects import Defect
 from system.inventory import defects as inventory_defects
 from system.messaging import defects as shell_defects
@@ -17,10 +18,11 @@ from system.messaging.handling import Handler, Handling, transactional
 from system.messaging.policy import ConsumerPolicy, RelayPolicy
 from system.messaging.ports import MessageStore, TransactionHooks
 from system.order import defects as order_defects
-from system.order.domain import TRANSITIONS, orchestrator
-from system.order.placement import PlaceOrder, place
+from system.order.domain import TRANSITIONS, choreographer, orchestrator
+from system.order.placement import PlaceOrder, place, placing
 from system.payment import defects as payment_defects
 from system.registry import SERVICE_LOGIC
+from system.styles import CHOREOGRAPHY, ORCHESTRATION, reacting, reactions_of
 
 # Domain defects: (service, defect) -> the wrapper of that service's handler. Applied in this
 # order, so a later one sees a message first (unstable_payment_decision over no_inbox_dedup).
@@ -47,9 +49,17 @@ class Service:
     relay: RelayPolicy
 
 
-def decide_for(name: str, defects: Iterable[Defect] = ()) -> Handler:
-    """The service's domain handler, wrapped by its defects."""
-    defects = frozenset(defects)
+# Defects that make no sense in a style: there the code they break does not run, or means
+# something else. In a choreography the order service sends no compensation to repeat.
+NOT_IN_STYLE: dict[str, frozenset[Defect]] = {
+    ORCHESTRATION: frozenset(),
+    CHOREOGRAPHY: frozenset({Defect.COMPENSATION_REPEATED_ON_COPY}),
+}
+
+
+def decide_for(name: str, defects: Iterable[Defect] = (), style: str = ORCHESTRATION) -> Handler:
+    """The service's domain handler, wrapped by its defects, in `style` (system/styles.py)."""
+    defects = frozenset(defects) - NOT_IN_STYLE[style]
     decide = SERVICE_LOGIC[name].decide
     if name == "order":  # the order's defects change rows of its state machine
         transitions = TRANSITIONS
@@ -57,11 +67,18 @@ def decide_for(name: str, defects: Iterable[Defect] = ()) -> Handler:
             transitions = order_defects.without_delivery_compensation(transitions)
         if Defect.COMPLETE_BEFORE_DELIVERY in defects:
             transitions = order_defects.completing_before_delivery(transitions)
-        if transitions is not TRANSITIONS:
+        if style == CHOREOGRAPHY:
+            decide = choreographer(transitions)  # the same table, heard and never sent
+        elif transitions is not TRANSITIONS:
             decide = orchestrator(transitions)
     for service, defect, wrap in _HANDLER_WRAPPERS:
         if service == name and defect in defects:
             decide = wrap(decide)
+    if style == CHOREOGRAPHY and name != "order":
+        reactions = reactions_of(name)
+        if Defect.NO_DELIVERY_COMPENSATION in defects:  # nobody refunds after a delivery failure
+            reactions.pop(DELIVERY_FAILED, None)
+        decide = reacting(decide, reactions)
     return decide
 
 
@@ -73,10 +90,11 @@ def compose(
     defects: Iterable[Defect] = (),
     new_id: Callable[[], str],
     max_attempts: int = 5,
+    style: str = ORCHESTRATION,
 ) -> Service:
     """`new_id` makes the fresh ids only publish_before_commit uses (uuid4; seeded in the simulator)."""
     defects = frozenset(defects)
-    decide = decide_for(name, defects)
+    decide = decide_for(name, defects, style)
     handled_store = shell_defects.without_inbox_dedup(store) if Defect.NO_INBOX_DEDUP in defects else store
     if Defect.PUBLISH_BEFORE_COMMIT in defects:
         handling = shell_defects.publishing_before_commit(handled_store, decide, hooks, new_id)
@@ -93,8 +111,9 @@ def compose(
     return Service(name, store, handling, consumer, relay)
 
 
-def placement(defects: Iterable[Defect] = ()) -> PlaceOrder:
-    """POST /orders (system/order/placement.py), wrapped by the API's defects."""
+def placement(defects: Iterable[Defect] = (), style: str = ORCHESTRATION) -> PlaceOrder:
+    """POST /orders (system/order/placement.py) in `style`, wrapped by the API's defects."""
+    placed = place if style == ORCHESTRATION else placing(style)
     if Defect.API_STORES_OTHER_FIELD in frozenset(defects):
-        return order_defects.storing_other_field(place)
-    return place
+        return order_defects.storing_other_field(placed)
+    return placed

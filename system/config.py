@@ -11,6 +11,7 @@ from system.contracts import DEFAULT_PORTS, SERVICES
 from system.decisions import DecisionConfig
 from system.defects import Defect, parse_defects
 from system.rates import parse_rate
+from system.styles import DEFAULT_STYLE, style_named
 
 DEFAULT_AMQP_URL = "amqp://guest:guest@127.0.0.1:5672/"
 
@@ -46,6 +47,7 @@ class ServiceConfig:
     prefetch: int = 32
     max_attempts: int = 5  # a message that keeps failing is dead-lettered after this many tries
     http: HttpLimits = HttpLimits(keep_alive=5, request_timeout=30, max_connections=1000)
+    style: str = DEFAULT_STYLE  # SAGA_STYLE: orchestration | choreography (system/styles.py)
 
     @property
     def database(self) -> Path:
@@ -103,8 +105,9 @@ def service_config(service: str, env: Mapping[str, str] = os.environ) -> Service
     upper = service.upper()
     try:
         defects = parse_defects(env.get("SAGA_DEFECTS"))
+        style = style_named(env.get("SAGA_STYLE")).name
     except ValueError as exc:
-        raise ConfigError(str(exc)) from None
+        raise ConfigError(f"SAGA_STYLE: {exc}" if "style" in str(exc) else str(exc)) from None
     return ServiceConfig(
         service=service,
         host=env.get("SAGA_HOST", "127.0.0.1"),
@@ -122,4 +125,5 @@ def service_config(service: str, env: Mapping[str, str] = os.environ) -> Service
         prefetch=_int(env, "SAGA_PREFETCH", 32),
         max_attempts=_int(env, "SAGA_MAX_ATTEMPTS", 5),
         http=http_limits(env),
+        style=style,
     )

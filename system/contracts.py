@@ -22,6 +22,9 @@ DEAD_LETTER_EXCHANGE = "saga_events.dlx"
 # the publisher's commit order (not the bus order: a failed publish goes out again after later rows).
 OUTBOX_SEQ_HEADER = "x-outbox-seq"
 
+# A choreography's one message from the order service (system/styles.py): a saga has begun.
+ORDER_PLACED = "order.placed"
+
 # Commands, sent by the order service.
 INVENTORY_RESERVE = "inventory.reserve"
 INVENTORY_RELEASE = "inventory.release"
@@ -50,12 +53,13 @@ REPLIES = (
     DELIVERY_SCHEDULED,
     DELIVERY_FAILED,
 )
-ROUTING_KEYS = COMMANDS + REPLIES
+ROUTING_KEYS = COMMANDS + REPLIES  # the orchestration's (system/styles.py has each style's)
+ALL_ROUTING_KEYS = ROUTING_KEYS + (ORDER_PLACED,)  # in either style
 
 SERVICES = ("order", "inventory", "payment", "delivery")
 DEFAULT_PORTS = {"order": 8001, "inventory": 8002, "payment": 8003, "delivery": 8004}
 
-# The routing keys each service's queue is bound to.
+# The routing keys each service's queue is bound to (orchestration; system/styles.py: per style).
 BINDINGS: dict[str, tuple[str, ...]] = {
     "order": REPLIES,
     "inventory": (INVENTORY_RESERVE, INVENTORY_RELEASE),
@@ -228,7 +232,7 @@ def _parse_message(body: bytes, routing_key: str) -> Message:
             raise MalformedMessage(f"envelope field {key} must be a string")
     if data["type"] != routing_key:
         raise MalformedMessage(f"type {data['type']!r} does not match routing key {routing_key!r}")
-    if data["type"] not in ROUTING_KEYS:
+    if data["type"] not in ALL_ROUTING_KEYS:
         raise MalformedMessage(f"unknown message type {data['type']!r}")
     payload = data.get("payload", {})
     if not isinstance(payload, dict):

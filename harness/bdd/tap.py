@@ -36,10 +36,11 @@ class TappedMessage(RecordedMessage):
 
 
 def tapped(routing_key: str, body: bytes, message_id: str | None, correlation_id: str | None,
-           redelivered: bool, received_at: float, headers: Mapping[str, Any] | None = None) -> TappedMessage:
+           redelivered: bool, received_at: float, headers: Mapping[str, Any] | None = None,
+           app_id: str | None = None) -> TappedMessage:
     """One delivery, as harness.recorder records it (a malformed body included), with its body."""
     seen = recorded_from(body, routing_key, message_id=message_id, correlation_id=correlation_id,
-                         redelivered=redelivered, at=received_at, headers=headers)
+                         redelivered=redelivered, at=received_at, headers=headers, app_id=app_id)
     return TappedMessage(**{f.name: getattr(seen, f.name) for f in fields(RecordedMessage)}, body=body)
 
 
@@ -56,7 +57,8 @@ class BusTap(Tap):
 
     async def on_message(self, incoming: AbstractIncomingMessage) -> None:
         message = tapped(incoming.routing_key or "", incoming.body, incoming.message_id,
-                         incoming.correlation_id, bool(incoming.redelivered), time.time(), incoming.headers)
+                         incoming.correlation_id, bool(incoming.redelivered), time.time(), incoming.headers,
+                         incoming.app_id)
         with self._lock:
             self._messages.append(message)
 

@@ -38,6 +38,7 @@ from harness.invariants.money import (
 )
 from harness.invariants.orders import idempotency_key_one_saga, orders_terminal
 from harness.invariants.outcomes import outcome_justified
+from harness.invariants.publishers import publisher_owns_key
 from harness.invariants.shared import sharing
 from harness.invariants.stock import (
     availability_non_negative,
@@ -68,6 +69,7 @@ INVARIANTS: dict[str, Invariant] = {
     "outcome_justified": outcome_justified,
     "bus_causality": bus_causality,
     "command_answered": command_answered,
+    "publisher_owns_key": publisher_owns_key,
 }
 
 __all__ = [

@@ -13,6 +13,7 @@ from harness.invariants.common import (
     CheckOptions,
     Findings,
     bus_index,
+    fault_messages,
     order_scope,
 )
 from harness.invariants.deadline import Deadline
@@ -25,7 +26,8 @@ def command_answered(history: History, state: SystemState, options: CheckOptions
     answered = {m.causation_id for m in bus_index(history).first.values() if m.causation_id}
     answered |= {dl.message_id for dl in state.dead_letters if dl.reason}
     deadline = Deadline.of(history, state, options)
-    injected, skip = history.injected, options.expected_dead_letters
+    # The copies, and in a choreography what they set off: the fault, not the system's own steps.
+    injected, skip = fault_messages(history) or history.injected, options.expected_dead_letters
     checked = 0
     for m in bus_index(history).commands:
         if m.message_id in injected or m.message_id in skip or (scope is not None and m.order_id not in scope):

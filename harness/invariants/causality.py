@@ -17,19 +17,26 @@ from harness.invariants.common import (
     bus_index,
     order_scope,
     orders_by_id,
+    style_of,
 )
 from harness.model import History, SystemState, Verdict
-from system.contracts import INVENTORY_RESERVE, LEGAL_TRACES
+from system.styles import BY_NAME, Style
 
-# (cause, effect): a step and the step after it in some legal trace.
-LEADS_TO: frozenset[tuple[str, str]] = frozenset(
-    pair for trace in LEGAL_TRACES.values() for pair in zip(trace, trace[1:], strict=False)
-)
-FIRST_STEP = INVENTORY_RESERVE
+
+def leads_to(style: Style) -> frozenset[tuple[str, str]]:
+    """(cause, effect): a step and the step after it in some legal bus trace of `style`."""
+    return frozenset(
+        pair for trace in style.bus_traces.values() for pair in zip(trace, trace[1:], strict=False)
+    )
+
+
+LEADS_TO_BY_STYLE = {name: leads_to(style) for name, style in BY_NAME.items()}
 
 
 def bus_causality(history: History, state: SystemState, options: CheckOptions = DEFAULT_OPTIONS) -> Verdict:
     found = Findings("bus_causality")
+    style = style_of(history)
+    LEADS_TO, FIRST_STEP = LEADS_TO_BY_STYLE[style.name], style.first_step  # noqa: N806
     scope = order_scope(history, state, options)
     orders = orders_by_id(state)
     index = bus_index(history)

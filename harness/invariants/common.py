@@ -22,13 +22,13 @@ from harness.model import (
     Verdict,
 )
 from system.contracts import (
-    COMMANDS,
     INVENTORY_FAILED,
     INVENTORY_RELEASED,
     INVENTORY_RESERVED,
     REPLIES,
 )
 from system.decisions import DecisionConfig
+from system.styles import ORCHESTRATION, Style, style_named
 
 # The names appear in reports and experiment files: keep them stable.
 DESCRIPTIONS: dict[str, str] = {
@@ -49,6 +49,7 @@ DESCRIPTIONS: dict[str, str] = {
     "outcome_justified": "a refusal is justified by the stock at that moment, a payment or delivery outcome by the dice or the force field",
     "bus_causality": "every message but a saga's first names a recorded cause of the same order that leads to it",
     "command_answered": "every delivered command got its reply or a dead letter with a reason, within the deadline",
+    "publisher_owns_key": "every bus message names its publisher (AMQP app_id), and that service owns its routing key in the run's saga style",
 }
 
 MAX_COUNTEREXAMPLES = 20
@@ -175,20 +176,31 @@ class BusIndex:
     by_order: dict[str, list[RecordedMessage]]  # every first recording, per order_id ("" : none named)
 
 
+def style_of(history: History) -> Style:
+    """The saga style the history's system ran (system/styles.py): what its bus may carry."""
+    return style_named(history.style)
+
+
 def fault_messages(history: History) -> dict[str, str]:
     """Messages that are the fault, not the system's own steps: the copies a nemesis injected
     under new ids (-> the original), and the participants' answers to those copies (-> the copy
     answered). A participant owes every command it gets an answer, so answering a copy is right;
-    an order service that acts on a copied reply is not, so commands are never discounted."""
+    an order service that acts on a copied reply is not, so commands are never discounted.
+    In a choreography every participant reacts to events, so a copy's effects run on to the end
+    of the saga, each state-idempotent: everything caused by a copy, transitively, is the fault."""
 
     def compute() -> dict[str, str]:
         injected = history.injected
         if not injected:
             return {}
         found = dict(injected)
-        for message_id, m in bus_index(history).first.items():
-            if m.causation_id in injected and m.routing_key in REPLIES and message_id not in injected:
-                found[message_id] = m.causation_id
+        transitive = history.style != ORCHESTRATION
+        for message_id, m in bus_index(history).first.items():  # first-seen order: causes come first
+            cause = m.causation_id
+            if message_id in injected or cause is None:
+                continue
+            if (cause in injected and m.routing_key in REPLIES) or (transitive and cause in found):
+                found[message_id] = cause
         return found
 
     return memo(("fault_messages", id(history)), compute)
@@ -201,7 +213,7 @@ def bus_index(history: History) -> BusIndex:
         commands: list[RecordedMessage] = []
         stock_replies: list[RecordedMessage] = []
         by_order: dict[str, list[RecordedMessage]] = defaultdict(list)
-        kind = {key: commands for key in COMMANDS} | {key: stock_replies for key in STOCK_REPLIES}
+        triggers = frozenset(style_of(history).triggers)  # in a choreography inventory.reserved is both
         keep_first = first.setdefault
         for m in history.messages:
             seen = keep_first(m.message_id, m)
@@ -210,8 +222,10 @@ def bus_index(history: History) -> BusIndex:
                     conflicts.append((m, seen.routing_key))
                 continue
             by_order[m.order_id].append(m)
-            if (of_kind := kind.get(m.routing_key)) is not None:
-                of_kind.append(m)
+            if m.routing_key in triggers:
+                commands.append(m)
+            if m.routing_key in STOCK_REPLIES:
+                stock_replies.append(m)
         return BusIndex(first, conflicts, commands, stock_replies, dict(by_order))
 
     return memo(("bus_index", id(history)), compute)

@@ -39,20 +39,20 @@ from harness.invariants.common import (
     order_scope,
     orders_by_id,
     placements,
+    style_of,
 )
 from harness.model import History, RecordedMessage, SystemState, Verdict
 from system.catalog import INITIAL_STOCK
 from system.contracts import (
     DELIVERY_FAILED,
-    DELIVERY_SCHEDULE,
     DELIVERY_SCHEDULED,
     INVENTORY_RELEASED,
     INVENTORY_RESERVED,
     PAYMENT_COMPLETED,
     PAYMENT_FAILED,
-    PAYMENT_PROCESS,
 )
 from system.decisions import DecisionConfig, delivery_fails, payment_fails
+from system.styles import SAGA_CONTEXT
 
 INSUFFICIENT = "insufficient_inventory"
 # Reply in a trace -> (step, whether the step failed).
@@ -62,7 +62,6 @@ STEP_RESULTS = {
     DELIVERY_SCHEDULED: ("delivery", False),
     DELIVERY_FAILED: ("delivery", True),
 }
-STEP_COMMANDS = {PAYMENT_PROCESS: "payment", DELIVERY_SCHEDULE: "delivery"}
 # (status, failure_reason) of a terminal order -> the decisions its legal trace shows.
 OUTCOME_STEPS: dict[tuple[Any, Any], tuple[tuple[str, bool], ...]] = {
     ("completed", None): (("payment", False), ("delivery", False)),
@@ -204,10 +203,14 @@ def forces(history: History, orders: Iterable[str]) -> dict[str, dict[str, Any]]
             force = p.request.get("force")
             known[p.order_id] = {step: force.get(step) for step in DICE} if force else NO_FORCE
     if missing := wanted - known.keys():
+        decided_by = style_of(history).decided_by
         for m in bus_index(history).commands:
-            step = STEP_COMMANDS.get(m.routing_key)
-            if step is not None and "force" in m.payload and m.order_id in missing:
-                known.setdefault(m.order_id, {}).setdefault(step, m.payload["force"])
+            step = decided_by.get(m.routing_key)
+            # A command carries its force; a choreography's event carries the saga's context.
+            context = m.payload.get(SAGA_CONTEXT)
+            carrier, field = (context, f"force_{step}") if isinstance(context, dict) else (m.payload, "force")
+            if step is not None and field in carrier and m.order_id in missing:
+                known.setdefault(m.order_id, {}).setdefault(step, carrier[field])
     return known
 
 

@@ -20,6 +20,7 @@ from harness.invariants.common import (
     in_scope,
     order_scope,
     orders_by_id,
+    style_of,
 )
 from harness.model import History, RecordedMessage, SystemState, Verdict
 from system.contracts import (
@@ -31,6 +32,7 @@ from system.contracts import (
     PAYMENT_PROCESS,
     PAYMENT_REFUND,
 )
+from system.styles import BY_NAME
 
 # The status an in-flight order must be in, given the last command it sent.
 _STATUS_AFTER_COMMAND = {
@@ -51,6 +53,12 @@ for _trace in LEGAL_TRACES.values():
         if _prefix[-1] in COMMANDS:
             IN_FLIGHT_STATUS[_prefix] = _STATUS_AFTER_COMMAND[_prefix[-1]]
             MAY_BE_ON_BUS[_prefix] = MAY_BE_ON_BUS.get(_prefix, frozenset()) | frozenset(_trace)
+# The same per saga style: the bus keys of any legal continuation (the history is the seed's
+# trace in both styles; system/styles.py maps it to what each style's bus carries).
+MAY_BE_ON_BUS_BY_STYLE = {
+    name: {prefix: frozenset(style.bus_trace(tuple(keys))) for prefix, keys in MAY_BE_ON_BUS.items()}
+    for name, style in BY_NAME.items()
+}
 
 
 ROUTING_KEY = attrgetter("routing_key")
@@ -124,7 +132,9 @@ def copies_answered_alike(found: Findings, history: History, scope: frozenset[st
         if m.causation_id is not None and m.message_id not in injected:
             answers[m.causation_id].add(m.routing_key)
     for message_id, copy in fault.items():
-        if message_id in injected or (scope is not None and first[message_id].order_id not in scope):
+        if message_id in injected or copy not in injected:  # a choreography's copies set off more
+            continue
+        if scope is not None and first[message_id].order_id not in scope:
             continue
         original_answers = answers.get(injected[copy], set())
         answer = first[message_id]
@@ -148,6 +158,8 @@ def repeated_steps(found: Findings, order_id: str, messages: list[RecordedMessag
 
 def trace_legal(history: History, state: SystemState, options: CheckOptions = DEFAULT_OPTIONS) -> Verdict:
     found = Findings("trace_legal")
+    style = style_of(history)
+    may_be_on_bus = MAY_BE_ON_BUS_BY_STYLE[style.name]
     scope = order_scope(history, state, options)
     orders = orders_by_id(state)
     recorded = bool(history.messages)
@@ -168,6 +180,7 @@ def trace_legal(history: History, state: SystemState, options: CheckOptions = DE
                                 trace=list(trace), legal=list(legal) if legal else None)
                 continue
             messages = bus.get(order_id, [])
+            trace = style.bus_trace(trace)  # what the bus carries for this history, in this style
             # Compared as sequences, never sets: a repeated step or a step out of order shows.
             if not recorded or tuple(map(ROUTING_KEY, messages)) == trace:
                 continue
@@ -195,7 +208,7 @@ def trace_legal(history: History, state: SystemState, options: CheckOptions = DE
         # so the bus may differ from the history, but only by steps a legal trace could take.
         own = own_steps(bus.get(order_id, []), fault)
         repeated_steps(found, order_id, own)
-        stray = set(map(ROUTING_KEY, own)) - MAY_BE_ON_BUS[trace]
+        stray = set(map(ROUTING_KEY, own)) - may_be_on_bus[trace]
         if stray:
             found.violation(order_id=order_id, status=status, problem="bus carried steps no legal continuation has",
                             trace=list(trace), stray=sorted(stray))

@@ -128,6 +128,7 @@ class Duplicator(Tap):
             content_type=incoming.content_type or "application/json",
             delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
             headers={**(incoming.headers or {}), DUPLICATE_HEADER: 1},
+            app_id=incoming.app_id,  # a copy of a service's message, as a re-sending service makes it
         )
         task = asyncio.create_task(self._publish_later(copy, incoming.routing_key or "", delay))
         self._pending.add(task)

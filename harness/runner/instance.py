@@ -17,6 +17,7 @@ from harness.runner.layout import Layout, amqp_vhost
 from system.access import ACCOUNTS, definitions, new_password
 from system.config import DEFAULT_AMQP_URL
 from system.contracts import SERVICES
+from system.styles import style_named
 
 
 class VhostError(RuntimeError):
@@ -43,11 +44,12 @@ def ensure_vhost(vhost: str, amqp_url: str = DEFAULT_AMQP_URL) -> None:
         raise VhostError(f"rabbitmqctl set_permissions on {vhost!r} failed: {done.stderr.strip()}")
 
 
-def ensure_accounts(layout: Layout, amqp_url: str) -> dict[str, str]:
+def ensure_accounts(layout: Layout, amqp_url: str, style: str | None = None) -> dict[str, str]:
     """Give every account (each service, and the harness) its own user in the URL's vhost, with
     the permissions system/access.py derives from the contract. The passwords are made once per
     instance home and kept there (0600); the broker gets them (hashed) on every `up`, so a user
-    made by an earlier home of the same name follows the current one."""
+    made by an earlier home of the same name follows the current one. `style`: the saga style the
+    services run (SAGA_STYLE's value; system/styles.py), whose PUBLISHES table the permissions follow."""
     ctl = shutil.which("rabbitmqctl")
     if ctl is None:
         raise VhostError("cannot create the services' RabbitMQ users: rabbitmqctl is not on PATH")
@@ -61,7 +63,7 @@ def ensure_accounts(layout: Layout, amqp_url: str) -> dict[str, str]:
         tmp.replace(layout.amqp_passwords_file)
     try:
         done = subprocess.run(  # no file argument: the definitions (with hashes only) come on stdin
-            [ctl, "-q", "import_definitions"], input=json.dumps(definitions(amqp_vhost(amqp_url), passwords)),
+            [ctl, "-q", "import_definitions"], input=json.dumps(definitions(amqp_vhost(amqp_url), passwords, style_named(style))),
             capture_output=True, text=True, timeout=60,
         )
     except subprocess.TimeoutExpired:

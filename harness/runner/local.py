@@ -120,7 +120,7 @@ class LocalSystem:
             self.layout.amqp_passwords_file.unlink(missing_ok=True)
             return
         try:
-            ensure_accounts(self.layout, self.amqp_url)
+            ensure_accounts(self.layout, self.amqp_url, self.env.get("SAGA_STYLE"))
         except VhostError as exc:
             self.layout.amqp_passwords_file.unlink(missing_ok=True)
             self.say(f"warning: {exc}; every service logs in as SAGA_AMQP_URL's user")

@@ -16,13 +16,13 @@ from harness.model import DeadLetter, FaultEvent, RecordedMessage
 from harness.sim.clock import EventLog, VirtualClock
 from harness.sim.faults import FaultInjector
 from system.contracts import (
-    BINDINGS,
-    ROUTING_KEYS,
+    ALL_ROUTING_KEYS,
     SERVICES,
     Message,
     dead_letter_queue_name,
     queue_name,
 )
+from system.styles import ORCHESTRATED, Style
 
 
 @dataclass(eq=False, slots=True)  # eq=False: two copies of one message are still two deliveries
@@ -51,6 +51,7 @@ class SimBroker:
         injector: FaultInjector,
         new_id: Callable[[], str],
         faults: list[FaultEvent],
+        style: Style = ORCHESTRATED,
     ) -> None:
         self.clock = clock
         self.log = log
@@ -58,7 +59,8 @@ class SimBroker:
         self.new_id = new_id
         self.faults = faults
         self.queues = {s: SimQueue(queue_name(s)) for s in SERVICES}
-        self.routes = {rk: [self.queues[s] for s in SERVICES if rk in BINDINGS[s]] for rk in ROUTING_KEYS}
+        bindings = style.bindings
+        self.routes = {rk: [self.queues[s] for s in SERVICES if rk in bindings[s]] for rk in ALL_ROUTING_KEYS}
         self.dead_letters: dict[str, list[DeadLetter]] = {s: [] for s in SERVICES}
         self.recorded: list[RecordedMessage] = []
         # Copies published under a NEW message_id by the dupnew nemesis: copy id -> original id.
@@ -71,19 +73,20 @@ class SimBroker:
     def publish(self, msg: Message, by: str, seq: int | None = None) -> None:
         """`seq`: the outbox row's, as the real relay's `x-outbox-seq` header carries it (None:
         not published from an outbox, e.g. publish_before_commit's direct publish)."""
-        self._route(msg, by, seq)
+        self._route(msg, by, seq, by)
         if self.injector.republish_new_id(msg.type):
             copy = replace(msg, message_id=self.new_id())
             self.injected[copy.message_id] = msg.message_id
             self.fault("dupnew", msg.type, original=msg.message_id, copy=copy.message_id)
-            self._route(copy, "nemesis", seq)  # the real duplicator copies the headers too
+            self._route(copy, "nemesis", seq, by)  # the real duplicator copies the headers and app_id too
 
-    def _route(self, msg: Message, by: str, seq: int | None = None) -> None:
-        # (time, routing_key, message_id, order_id, redelivered, causation_id, payload, outbox_seq),
-        # positional: hot path
+    def _route(self, msg: Message, by: str, seq: int | None = None, app_id: str | None = None) -> None:
+        # (time, routing_key, message_id, order_id, redelivered, causation_id, payload, outbox_seq,
+        # app_id), positional: hot path
         self.recorded.append(
             RecordedMessage(
-                self.clock.now(), msg.type, msg.message_id, msg.order_id, False, msg.causation_id, msg.payload, seq
+                self.clock.now(), msg.type, msg.message_id, msg.order_id, False, msg.causation_id, msg.payload, seq,
+                app_id,
             )
         )
         self.log.emit(f"publish {by} {msg.type} {msg.message_id} {msg.order_id}")

@@ -28,6 +28,7 @@ from harness.sim.orders import ORDER_KINDS
 from harness.sim.run import SimResult, simulate
 from harness.sim.sweep import sweep_configs
 from system.defects import DEFECTS, parse_defects
+from system.styles import STYLES, env_style
 
 _LABEL = {True: "valid", False: "INVALID", "unknown": "unknown"}
 
@@ -53,6 +54,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--delivery-failure-rate", type=float, default=0.1)
     p.add_argument("--heal-after", type=int, default=0, help="stop injecting faults after this many steps")
     p.add_argument("--max-steps", type=int, default=0, help="give up (verdict unknown) after this many steps")
+    p.add_argument("--style", choices=STYLES, default=None,
+                   help="saga style: orchestration | choreography (default: $SAGA_STYLE, else orchestration)")
     p.add_argument("--trace", metavar="FILE", help="write every event of the run to FILE ('-': stdout)")
     p.add_argument("--json", action="store_true", help="print the result as JSON (single run)")
     p.add_argument("-q", "--quiet", action="store_true", help="sweep: print only failing seeds and the total")
@@ -112,6 +115,7 @@ def config_from_args(args: argparse.Namespace) -> SimConfig:
         delivery_failure_rate=args.delivery_failure_rate,
         heal_after=max(0, args.heal_after),
         max_steps=max(0, args.max_steps),
+        style=args.style or env_style().name,
     )
 
 
@@ -137,7 +141,7 @@ def render(result: SimResult) -> str:
     lines = [
         f"simulate seed={c.seed} orders={c.orders} faults={c.faults.to_text()}"
         + (f" schedule={len(c.schedule)}" if c.schedule else "")
-        + f" defects={','.join(sorted(c.defects)) or 'none'}",
+        + f" defects={','.join(sorted(c.defects)) or 'none'} style={c.style}",
         f"  steps={result.steps} events={result.events} published={s['published']} quiesced={result.quiesced}",
         "  orders: " + (" ".join(f"{k}={v}" for k, v in sorted(s["orders"].items())) or "none"),
         "  faults: " + (" ".join(f"{k}={v}" for k, v in sorted(s["faults"].items())) or "none"),

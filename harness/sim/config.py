@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from harness.sim.faults import FaultSpec, ScheduledFault, format_schedule
 from system.defects import Defect
+from system.styles import DEFAULT_STYLE
 
 DEFAULT_PREFETCH = 32  # ServiceConfig.prefetch
 DEFAULT_MAX_ATTEMPTS = 5  # ServiceConfig.max_attempts
@@ -26,6 +27,7 @@ class SimConfig:
     delivery_failure_rate: float = 0.1
     heal_after: int = 0  # faults stop after this many steps; 0: a bound from the number of orders
     max_steps: int = 0  # the run stops here even if not quiescent; 0: a bound from the above
+    style: str = DEFAULT_STYLE  # orchestration | choreography (system/styles.py)
 
     def heal_step(self) -> int:
         # A saga takes about a dozen steps, so only extreme fault rates (a crash loop) get here.
@@ -57,4 +59,6 @@ class SimConfig:
             args += ["--heal-after", str(self.heal_after)]
         if self.max_steps:
             args += ["--max-steps", str(self.max_steps)]
+        if self.style != DEFAULT_STYLE:
+            args += ["--style", self.style]
         return shlex.join(args)

@@ -70,13 +70,14 @@ class SimService:
         faults: list[FaultEvent],
         prefetch: int = 32,
         max_attempts: int = 5,
+        style: str = "orchestration",
     ) -> None:
         self.name = name = logic.name
         self.tables: Any = logic.memory()
         self.store: MemoryStore[Any] = MemoryStore(self.tables)
         self.service = compose(
             name, self.store, SimHooks(name, injector, broker),
-            defects=defects, new_id=new_id, max_attempts=max_attempts,
+            defects=defects, new_id=new_id, max_attempts=max_attempts, style=style,
         )
         self.handling, self.consumer, self.relay_policy = (
             self.service.handling, self.service.consumer, self.service.relay

@@ -25,6 +25,7 @@ from system.inventory.memory import InventoryTables
 from system.order.memory import MemoryOrderBook, OrderTables
 from system.payment.memory import PaymentTables
 from system.registry import SERVICE_LOGIC
+from system.styles import style_named
 
 
 def _rng(seed: int, stream: str) -> random.Random:
@@ -41,12 +42,12 @@ class World:
         ids = _rng(config.seed, "ids")
         new_id = lambda: uuid4_text(ids)  # noqa: E731
         self.injector = FaultInjector(config.faults, config.schedule, _rng(config.seed, "faults"))
-        self.broker = SimBroker(self.clock, self.log, self.injector, new_id, self.faults)
+        self.broker = SimBroker(self.clock, self.log, self.injector, new_id, self.faults, style_named(config.style))
         self.decisions = DecisionConfig(config.seed, config.payment_failure_rate, config.delivery_failure_rate)
         self.services = {
             name: SimService(
                 SERVICE_LOGIC[name], self.broker, self.clock, self.log, self.injector, self.decisions,
-                config.defects, new_id, self.faults, config.prefetch, config.max_attempts,
+                config.defects, new_id, self.faults, config.prefetch, config.max_attempts, config.style,
             )
             for name in SERVICES
         }
@@ -54,7 +55,7 @@ class World:
         self.order_ids = [p.order_id for p in plans]
         book = MemoryOrderBook(self.services["order"].store)
         self.client = SimClient(
-            plans, book, placement(config.defects), self.clock, self.log, self.injector, self.operations
+            plans, book, placement(config.defects, config.style), self.clock, self.log, self.injector, self.operations
         )
         self.schedule_rng = _rng(config.seed, "schedule")
         if journal is not None:  # one list, in commit order across all services
@@ -67,7 +68,8 @@ class World:
         faults = sorted(self.faults + still_down, key=lambda f: f.start)
         healed = None if still_down else max((f.end or f.start for f in faults), default=None)
         return History(
-            list(self.broker.recorded), list(self.operations), faults, healed, dict(self.broker.injected)
+            list(self.broker.recorded), list(self.operations), faults, healed, dict(self.broker.injected),
+            self.config.style,
         )
 
     def state(self) -> SystemState:

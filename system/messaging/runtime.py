@@ -65,7 +65,9 @@ def robust_url(url: str) -> str:
     return urlunsplit(parts._replace(query=urlencode(query)))
 
 
-def amqp_message(body: bytes, message_id: str, order_id: str, headers: dict | None = None) -> aio_pika.Message:
+def amqp_message(body: bytes, message_id: str, order_id: str, headers: dict | None = None,
+                 app_id: str | None = None) -> aio_pika.Message:
+    """`app_id`: the publishing service's name (AMQP's own property; the recorder keeps it)."""
     return aio_pika.Message(
         body=body,
         message_id=message_id,
@@ -73,6 +75,7 @@ def amqp_message(body: bytes, message_id: str, order_id: str, headers: dict | No
         content_type="application/json",
         delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
         headers=headers or {},
+        app_id=app_id,
     )
 
 
@@ -188,7 +191,7 @@ class MessagingRuntime:
     async def _set_up(self, connection: AbstractRobustConnection) -> None:
         consume_channel = await connection.channel()
         await consume_channel.set_qos(prefetch_count=self.config.prefetch)
-        self._queues = await declare_topology(consume_channel)
+        self._queues = await declare_topology(consume_channel, self.config.style)
         self._publish_channel = await connection.channel(
             publisher_confirms=True, on_return_raises=True
         )
@@ -222,7 +225,8 @@ class MessagingRuntime:
             if handling.publish_first is not None:
                 for out in handling.publish_first(msg, ctx):
                     await self._exchange.publish(
-                        amqp_message(out.to_json(), out.message_id, out.order_id), routing_key=out.type
+                        amqp_message(out.to_json(), out.message_id, out.order_id, app_id=self.config.service),
+                        routing_key=out.type,
                     )
             outcome = handling.commit(msg, ctx)
         except Exception as exc:  # noqa: BLE001 - a handler bug must not stop the consumer
@@ -264,7 +268,8 @@ class MessagingRuntime:
         log.error("dead-lettering %s (%s): %s", incoming.message_id, incoming.routing_key, reason)
         try:
             await self._dlx.publish(
-                amqp_message(incoming.body, incoming.message_id or "", incoming.correlation_id or "", headers),
+                amqp_message(incoming.body, incoming.message_id or "", incoming.correlation_id or "", headers,
+                             app_id=self.config.service),
                 routing_key=self.config.service,
             )
         except Exception:  # noqa: BLE001 - not parked: let the broker redeliver it later
@@ -311,7 +316,8 @@ class MessagingRuntime:
     async def _publish(self, row: OutboxRow) -> None:
         msg = row.message
         await self._exchange.publish(
-            amqp_message(msg.to_json(), msg.message_id, msg.order_id, {OUTBOX_SEQ_HEADER: row.seq}),
+            amqp_message(msg.to_json(), msg.message_id, msg.order_id, {OUTBOX_SEQ_HEADER: row.seq},
+                         app_id=self.config.service),
             routing_key=msg.type,
             mandatory=True,
             timeout=10,

@@ -11,12 +11,13 @@ from aio_pika import ExchangeType
 from aio_pika.abc import AbstractChannel, AbstractExchange, AbstractQueue
 
 from system.contracts import (
-    BINDINGS,
+    ALL_ROUTING_KEYS,
     DEAD_LETTER_EXCHANGE,
     EXCHANGE,
     dead_letter_queue_name,
     queue_name,
 )
+from system.styles import DEFAULT_STYLE, style_named
 
 # A backstop only: our consumer dead-letters a failing message itself, with the reason, after
 # a few tries. Redeliveries caused by lost connections also count here, so keep it generous.
@@ -32,17 +33,21 @@ def work_queue_arguments(service: str) -> dict:
     }
 
 
-async def declare_topology(channel: AbstractChannel) -> dict[str, AbstractQueue]:
-    """Declare exchanges and every service's queues; return the work queues by service."""
+async def declare_topology(channel: AbstractChannel, style: str = DEFAULT_STYLE) -> dict[str, AbstractQueue]:
+    """Declare exchanges and every service's queues with the bindings of `style`, removing the
+    other style's (a vhost used in one style before); return the work queues by service."""
     exchange = await channel.declare_exchange(EXCHANGE, ExchangeType.TOPIC, durable=True)
     dlx = await channel.declare_exchange(DEAD_LETTER_EXCHANGE, ExchangeType.DIRECT, durable=True)
     queues: dict[str, AbstractQueue] = {}
-    for service, keys in BINDINGS.items():
+    for service, keys in style_named(style).bindings.items():
         queue = await channel.declare_queue(
             queue_name(service), durable=True, arguments=work_queue_arguments(service)
         )
         for key in keys:
             await queue.bind(exchange, routing_key=key)
+        for key in ALL_ROUTING_KEYS:
+            if key not in keys:  # unbinding what is not bound is a no-op in RabbitMQ
+                await queue.unbind(exchange, routing_key=key)
         dlq = await channel.declare_queue(dead_letter_queue_name(service), durable=True)
         await dlq.bind(dlx, routing_key=service)
         queues[service] = queue

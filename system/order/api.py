@@ -78,7 +78,7 @@ class Accepted(BaseModel):
 
 def routes(conn: Callable[[], sqlite3.Connection], config: ServiceConfig) -> APIRouter:
     router = service_router()
-    place = placement(config.defects)
+    place = placement(config.defects, config.style)
 
     @router.post(
         "/orders",

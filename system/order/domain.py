@@ -22,6 +22,7 @@ from system.contracts import (
     INVENTORY_RELEASED,
     INVENTORY_RESERVE,
     INVENTORY_RESERVED,
+    ORDER_PLACED,
     PAYMENT_COMPLETED,
     PAYMENT_FAILED,
     PAYMENT_PROCESS,
@@ -33,6 +34,7 @@ from system.contracts import (
     caused_by,
     derived_message_id,
 )
+from system.styles import CHOREOGRAPHY, ORCHESTRATION, command_payload
 
 PENDING = "pending"
 INVENTORY_RESERVED_STATUS = "inventory_reserved"
@@ -118,17 +120,30 @@ TRANSITIONS: dict[tuple[str, str], Step] = {
 
 
 def place_order(
-    order_id: str, request: OrderRequest, now: str, idempotency_key: str | None = None
+    order_id: str, request: OrderRequest, now: str, idempotency_key: str | None = None,
+    style: str = ORCHESTRATION,
 ) -> Outcome:
-    """A new saga: the order in `pending`, and the first command, `inventory.reserve`."""
-    reserve = Message(
-        message_id=derived_message_id(order_id, INVENTORY_RESERVE),
-        type=INVENTORY_RESERVE,
-        order_id=order_id,
-        payload=_command_payload(INVENTORY_RESERVE, request),
-        occurred_at=now,
-        causation_id=None,
-    )
+    """A new saga: the order in `pending`, and its first message: the command `inventory.reserve`
+    (orchestration), or `order.placed` with the order's fields (choreography: inventory reacts to it
+    with that reserve, which is what the history's first entry names in both styles)."""
+    if style == CHOREOGRAPHY:
+        first = Message(
+            message_id=derived_message_id(order_id, ORDER_PLACED),
+            type=ORDER_PLACED,
+            order_id=order_id,
+            payload=dict(request.__dict__),  # the order itself: the saga's context
+            occurred_at=now,
+            causation_id=None,
+        )
+    else:
+        first = Message(
+            message_id=derived_message_id(order_id, INVENTORY_RESERVE),
+            type=INVENTORY_RESERVE,
+            order_id=order_id,
+            payload=_command_payload(INVENTORY_RESERVE, request),
+            occurred_at=now,
+            causation_id=None,
+        )
     order = Order(
         order_id=order_id,
         request=request,
@@ -139,7 +154,7 @@ def place_order(
         updated_at=now,
         idempotency_key=idempotency_key,
     )
-    return Outcome(order, (reserve,), "order placed")
+    return Outcome(order, (first,), "order placed")
 
 
 # -- the Idempotency-Key rule of POST /orders ------------------------------------------------
@@ -192,22 +207,28 @@ def orchestrator(transitions: dict[tuple[str, str], Step]) -> Callable[[Order | 
 
 def advance(order: Order, msg: Message, step: Step, ctx: HandlerContext) -> Outcome:
     """Take `step` on `msg`: the new status, its history, and the command it sends (if any)."""
-    history = order.history + (HistoryEntry(msg.type, ctx.now),)
     messages: tuple[Message, ...] = ()
     if step.command is not None:
         messages = (command(msg, step.command, order, ctx),)
-        history += (HistoryEntry(step.command, ctx.now),)
-    new = Order(  # built directly, not with _replace: this is the simulator's hot path
+    return Outcome(moved(order, msg.type, step, ctx.now), messages, f"{order.status} -> {step.to}")
+
+
+def moved(order: Order, event: str, step: Step, now: str) -> Order:
+    """The order after `step` on `event`: the event, and the command it leads to, in its history
+    (in a choreography that command is the reaction a participant performs to the event)."""
+    history = order.history + (HistoryEntry(event, now),)
+    if step.command is not None:
+        history += (HistoryEntry(step.command, now),)
+    return Order(  # built directly, not with _replace: this is the simulator's hot path
         order.order_id,
         order.request,
         step.to,
         step.failure_reason or order.failure_reason,
         history,
         order.created_at,
-        ctx.now,
+        now,
         order.idempotency_key,
     )
-    return Outcome(new, messages, f"{order.status} -> {step.to}")
 
 
 def command(cause: Message, routing_key: str, order: Order, ctx: HandlerContext) -> Message:
@@ -215,21 +236,58 @@ def command(cause: Message, routing_key: str, order: Order, ctx: HandlerContext)
     return caused_by(cause, routing_key, _command_payload(routing_key, order.request), ctx.now)
 
 
-handle = orchestrator(TRANSITIONS)
-
-
 def _command_payload(command: str, request: OrderRequest) -> dict[str, Any]:
-    if command in (INVENTORY_RESERVE, INVENTORY_RELEASE):
-        return {"product_id": request.product_id, "quantity": request.quantity}
-    if command == PAYMENT_PROCESS:
-        return {"user_id": request.user_id, "amount": request.amount, "force": request.force_payment}
-    if command == PAYMENT_REFUND:
-        return {"amount": request.amount}
-    if command == DELIVERY_SCHEDULE:
-        return {
-            "user_id": request.user_id,
-            "product_id": request.product_id,
-            "quantity": request.quantity,
-            "force": request.force_delivery,
-        }
-    raise ValueError(f"no payload for {command}")
+    return command_payload(command, request.__dict__)
+
+
+# -- the choreography: the order service listens ---------------------------------------------
+def choreographer(transitions: dict[tuple[str, str], Step]) -> Callable[[Order | None, Message, HandlerContext], Outcome]:
+    """The order service's handler in a choreography: the same state machine, heard, never sent.
+
+    Events come from different services, so one can overtake another on the way to the order
+    service (a retried delivery, a slow link): an event that does not fit the status yet, but that
+    the legal path from it leads to, brings the order along that path, the steps it implies
+    included (each event names the one it reacted to, `payload["after"]`, which makes the path
+    unique). One that fits nothing (late, repeated) is ignored, as in the orchestration.
+    """
+
+    def handle(order: Order | None, msg: Message, ctx: HandlerContext) -> Outcome:
+        if order is None:
+            return Outcome(None, (), f"{msg.type} for unknown order ignored")
+        after = msg.payload.get("after")
+        path = path_to(transitions, order.status, msg.type, after if isinstance(after, str) else None)
+        if path is None:
+            return Outcome(order, (), f"{msg.type} ignored in status {order.status}")
+        was = order.status
+        for event in path:
+            order = moved(order, event, transitions[(order.status, event)], ctx.now)
+        implied = f" (implied {', '.join(path[:-1])})" if len(path) > 1 else ""
+        return Outcome(order, (), f"{was} -> {order.status}{implied}")
+
+    return handle
+
+
+def path_to(transitions: dict[tuple[str, str], Step], status: str, event: str,
+            after: str | None) -> tuple[str, ...] | None:
+    """The one sequence of events from `status` that ends with `event` (preceded by `after`, when
+    known), or None if there is none or more than one."""
+    found: list[tuple[str, ...]] = []
+
+    def walk(at: str, path: tuple[str, ...]) -> None:
+        for (source, heard), step in transitions.items():
+            if source != at or heard in path:
+                continue
+            if heard == event:
+                if len(path) == 0 or after is None or path[-1] == after:
+                    found.append(path + (heard,))
+            elif step.to != at:
+                walk(step.to, path + (heard,))
+
+    if (status, event) in transitions:
+        return (event,)
+    walk(status, ())
+    return found[0] if len(found) == 1 else None
+
+
+handle = orchestrator(TRANSITIONS)
+choreography_handle = choreographer(TRANSITIONS)

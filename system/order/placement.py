@@ -22,6 +22,7 @@ from system.order.domain import (
     idempotency_decision,
     place_order,
 )
+from system.styles import ORCHESTRATION
 
 
 class OrderBook(Protocol):
@@ -47,12 +48,22 @@ PlaceResult = Placed | Replay | Conflict
 PlaceOrder = Callable[[OrderBook, str, OrderRequest, str | None, str], PlaceResult]
 
 
-def place(book: OrderBook, order_id: str, request: OrderRequest, key: str | None, now: str) -> PlaceResult:
+def placing(style: str) -> PlaceOrder:
+    """POST /orders in `style` (what the saga's first message is)."""
+
+    def place_in_style(book: OrderBook, order_id: str, request: OrderRequest, key: str | None, now: str) -> PlaceResult:
+        return place(book, order_id, request, key, now, style)
+
+    return place_in_style
+
+
+def place(book: OrderBook, order_id: str, request: OrderRequest, key: str | None, now: str,
+          style: str = ORCHESTRATION) -> PlaceResult:
     if key:
         decision = idempotency_decision(book.by_idempotency_key(key), request)
         if not isinstance(decision, Place):
             return decision
-    outcome = place_order(order_id, request, now, key)
+    outcome = place_order(order_id, request, now, key, style)
     try:
         book.insert_and_enqueue(outcome.state, outcome.messages, now)
     except UniqueViolation:

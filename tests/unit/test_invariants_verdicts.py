@@ -186,6 +186,16 @@ VIOLATIONS = [
     Violation("trace_legal", "the bus carried the steps in another order",
               lambda w: _swap_times(w, COMPLETED, 2, 3),
               {"order_id": COMPLETED, "problem": "bus carried the steps in another order"}),
+    # publisher_owns_key (issue #15)
+    Violation("publisher_owns_key", "the order service published a participant's reply",
+              lambda w: _set_message(w, COMPLETED, 3, app_id="order"),
+              {"order_id": COMPLETED, "routing_key": PAYMENT_COMPLETED, "app_id": "order", "owner": "payment"}),
+    Violation("publisher_owns_key", "a message names no publisher while the others do",
+              lambda w: _set_message(w, COMPLETED, 1, app_id=None),
+              {"order_id": COMPLETED, "routing_key": INVENTORY_RESERVED, "owner": "inventory"}),
+    Violation("publisher_owns_key", "a message names a publisher that is no service",
+              lambda w: _set_message(w, COMPLETED, 1, app_id="mallory"),
+              {"order_id": COMPLETED, "app_id": "mallory"}),
 ]
 
 

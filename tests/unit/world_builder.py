@@ -23,6 +23,7 @@ from system.contracts import (
     dead_letter_queue_name,
     queue_name,
 )
+from system.styles import ORCHESTRATED
 
 T0 = 1_700_000_000.0
 STEP = 0.01
@@ -114,7 +115,8 @@ class World:
             events.append({"event": event, "at": iso(t)})
             if on_bus is None or i < on_bus:
                 cause = f"m-{order_id}-{i - 1}" if i else None
-                self.history.messages.append(RecordedMessage(t, event, f"m-{order_id}-{i}", order_id, causation_id=cause))
+                self.history.messages.append(RecordedMessage(t, event, f"m-{order_id}-{i}", order_id, causation_id=cause,
+                                                             app_id=ORCHESTRATED.owner(event)))
         order = {
             "order_id": order_id, "user_id": "u-1", "product_id": product_id, "quantity": quantity,
             "amount": amount, "status": status, "failure_reason": failure_reason,
@@ -198,7 +200,7 @@ def good_world(*, in_flight: bool = False) -> World:
     first = world.history.messages[1]
     world.history.messages.append(
         RecordedMessage(world.tick(), first.routing_key, first.message_id, first.order_id, redelivered=True,
-                        causation_id=first.causation_id)
+                        causation_id=first.causation_id, app_id=first.app_id)
     )
     world.state.queues = {queue_name(s): 0 for s in SERVICES} | {dead_letter_queue_name(s): 0 for s in SERVICES}
     world.state.read_at = world.tick() + 1.0
