@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import textwrap
 from collections.abc import Callable
@@ -17,6 +18,7 @@ from pathlib import Path
 from harness.exits import EXIT_OK, EXIT_UNKNOWN, EXIT_USAGE, UsageError, exit_code_for
 from harness.experiments.loading import load_experiment, shipped_paths
 from harness.experiments.model import ExperimentError
+from system.styles import STYLES
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -58,6 +60,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def _target_arguments(parser: argparse.ArgumentParser, help_text: str) -> None:
     parser.add_argument("--target", choices=("local", "compose", "external"), default="local", help=help_text)
     parser.add_argument("--compose-file", metavar="FILE", help="for --target compose (docker-compose.yml)")
+    parser.add_argument("--style", choices=STYLES, default=None,
+                        help="saga style of the system (sets SAGA_STYLE; default: $SAGA_STYLE, else orchestration)")
+
+
+def _set_style(args: argparse.Namespace) -> None:
+    """--style is SAGA_STYLE for this command: the style of what it starts, and what it checks."""
+    if getattr(args, "style", None):
+        os.environ["SAGA_STYLE"] = args.style
 
 
 def _positive_int(text: str) -> int:
@@ -118,6 +128,7 @@ def run_command(args: argparse.Namespace) -> int:
         from harness.targets.target import make_target
 
         experiment = load_experiment(args.experiment).with_load(args.orders, args.rate)
+        _set_style(args)
         target = make_target(args.target, compose_file=args.compose_file)
         outcome = run_experiment(experiment, target, seed=args.seed, runs_dir=args.runs_dir,
                                  render=not args.no_report)
@@ -134,11 +145,12 @@ def check_command(args: argparse.Namespace) -> int:
         from harness.model import History, overall
         from harness.targets.target import make_target
 
+        _set_style(args)
         target = make_target(args.target, compose_file=args.compose_file, start=False)
         with SagaClient(target.endpoints) as client:
             state = client.read_state()
         # No history: the checks compare final state only (trace_legal skips the bus comparison).
-        verdicts = check_all(History(), state, terminal_deadline_s=args.deadline, only=args.only,
+        verdicts = check_all(History(style=target.style), state, terminal_deadline_s=args.deadline, only=args.only,
                              expected_dead_letters=args.expected_dead_letter,
                              decisions=target.check_options()["decisions"])
         _print_verdicts(verdicts, args.json, extra={"orders": len(state.orders)})

@@ -37,6 +37,7 @@ def finish(run: Run, render: bool) -> dict[str, Any]:
     results: dict[str, Any] = {
         "name": run.experiment.name,
         "seed": run.seed,
+        "style": history.style,  # the saga style the system ran (issue #15)
         "valid": valid,
         "verdicts": [v.to_dict() for v in run.verdicts],
         "started": run.started,
@@ -124,7 +125,7 @@ def check_stored(run_dir: Path) -> tuple[list[Verdict], dict[str, Any]]:
     """Re-check a stored run from its files: the same invariants, the same options."""
     results = rundir.read_json(run_dir / rundir.RESULTS)
     options = results.get("check") or {}
-    history = rundir.load_history(run_dir, results.get("healed_at"))
+    history = rundir.load_history(run_dir, results.get("healed_at"), results.get("style"))
     state = rundir.load_state(run_dir)
     dice = options.get("decisions")
     verdicts = check_all(

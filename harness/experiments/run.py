@@ -62,4 +62,5 @@ class Run:
             self.faults.events(),
             self.healed_at,
             injected=self.duplicator.injected() if self.duplicator else {},
+            style=self.target.style,
         )

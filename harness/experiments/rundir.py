@@ -116,7 +116,8 @@ def _build(cls: type, row: dict[str, Any], where: str) -> Any:
         raise RunDirError(f"{where}: {exc}") from None
 
 
-def load_history(run_dir: Path, healed_at: float | None) -> History:
+def load_history(run_dir: Path, healed_at: float | None, style: str | None = None) -> History:
+    """`style`: the saga style the run's system ran (results.json; older runs: orchestration)."""
     rows = read_jsonl(run_dir / HISTORY)
     messages = [_build(RecordedMessage, r, HISTORY) for r in rows if r.get("kind", "message") == "message"]
     operations = [_build(Operation, r, OPERATIONS) for r in read_jsonl(run_dir / OPERATIONS)]
@@ -124,7 +125,8 @@ def load_history(run_dir: Path, healed_at: float | None) -> History:
     injected = read_json(run_dir / INJECTED) if (run_dir / INJECTED).is_file() else {}
     if not isinstance(injected, dict):
         raise RunDirError(f"{run_dir / INJECTED} does not map copy ids to original ids")
-    return History(messages, operations, faults, healed_at, {str(k): str(v) for k, v in injected.items()})
+    return History(messages, operations, faults, healed_at, {str(k): str(v) for k, v in injected.items()},
+                   style or "orchestration")
 
 
 def load_state(run_dir: Path) -> SystemState:

@@ -64,7 +64,7 @@ def run_experiment(
     run = Run(experiment, target, seed, run_dir, f"chaos-{uuid.uuid4().hex[:8]}", started, say)
     plan = plan_faults(experiment, seed)
     rundir.write_json(run.run_dir / rundir.CONFIG, {
-        "experiment": experiment.to_dict(), "seed": seed, "target": target.kind,
+        "experiment": experiment.to_dict(), "seed": seed, "target": target.kind, "style": target.style,
         "endpoints": vars(target.endpoints), "run_tag": run.run_tag,
     })
     rundir.write_json(run.run_dir / rundir.SCHEDULE, schedule_document(experiment, seed, plan))

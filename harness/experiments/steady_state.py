@@ -94,7 +94,8 @@ def steady_state(run: Run, client: SagaClient) -> bool:
     probe_ids = probe(run, client)
     orders = client.wait_terminal(probe_ids, timeout=30)
     state = client.read_state()
-    history = History(run.recorder.messages() if run.recorder else [], run.oplog.operations(), [], None)
+    history = History(run.recorder.messages() if run.recorder else [], run.oplog.operations(), [], None,
+                      style=run.target.style)
     verdicts = check_all(history, state, terminal_deadline_s=30, order_ids=probe_ids,
                          expected_dead_letters=run.expected_dead_letters, only=run.experiment.invariants,
                          **run.target.check_options())

@@ -10,7 +10,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass, field
 
-from system.contracts import ROUTING_KEYS, SERVICES
+from system.contracts import ALL_ROUTING_KEYS, SERVICES
 from system.messaging.crashpoints import (
     AFTER_COMMIT_BEFORE_ACK,
     AFTER_PUBLISH_BEFORE_MARK_SENT,
@@ -172,7 +172,7 @@ def _service(name: str) -> str:
 
 
 def _key(key: str) -> str:
-    if key not in ROUTING_KEYS:
+    if key not in ALL_ROUTING_KEYS:
         raise FaultSpecError(f"unknown routing key {key!r}")
     return key
 

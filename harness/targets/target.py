@@ -23,6 +23,7 @@ from harness.runner.layout import Endpoints
 from harness.runner.local import LocalSystem, ServiceStatus
 from system.config import DEFAULT_AMQP_URL
 from system.contracts import DEFAULT_PORTS, SERVICES
+from system.styles import env_style
 
 KINDS = ("local", "compose", "external")
 
@@ -55,6 +56,13 @@ class Target:
         else:  # compose passes the harness's SAGA_SEED and rates through; external: unknown
             decisions = decisions_from_env() if self.system is not None else None
         return {"decisions": decisions, "complete_history": self.fresh}
+
+    @property
+    def style(self) -> str:
+        """The saga style the target's services run (SAGA_STYLE of their environment; compose
+        and external: the harness's own SAGA_STYLE, which must say what that system runs)."""
+        env = self.system.env if isinstance(self.system, LocalSystem) else os.environ
+        return env_style(env).name
 
     def require_process_control(self) -> Any:
         """The process control (LocalSystem or ComposeSystem), or NoProcessControl."""

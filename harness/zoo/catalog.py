@@ -5,7 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from system.defects import DEFECTS
+from system.composition import NOT_IN_STYLE
+from system.defects import DEFECTS, Defect
+from system.styles import CHOREOGRAPHY, ORCHESTRATION
 
 
 @dataclass(frozen=True)
@@ -89,3 +91,43 @@ EXPERIMENT_DETECTORS: dict[str, Detector] = {
 }
 
 assert set(SIM_DETECTORS) == set(DEFECTS) == set(EXPERIMENT_DETECTORS), "every defect needs detectors"
+
+
+# In a choreography the same defects, where they make sense (issue #15). A schedule naming a
+# command names the event its participant reacts to instead (payment.process is the payment
+# service's reaction to inventory.reserved, ...); a defect that cannot exist in a style is left out.
+_CHOREOGRAPHY_SIM_PARAMS: dict[str, dict[str, Any]] = {
+    "ack_before_commit": {"schedule": "crash:payment:before_commit:inventory.reserved:0"},
+    "refund_not_idempotent": {"schedule": "dupnew:delivery.failed:0"},
+    "release_not_idempotent": {"schedule": "dupnew:payment.failed:0"},
+    "ack_and_drop_on_handler_error": {"schedule": "handler_error:order.placed:0"},
+    "relay_marks_unconfirmed_sent": {"schedule": "publish_fail:order.placed:0"},
+}
+# ...and invariants that catch it there besides the orchestration's: without a crash, the order
+# service publishing nothing after placement, no saga is left hanging; the fresh ids published
+# before commit show as inventory's replies disagreeing with its own stock.
+_CHOREOGRAPHY_ALSO_CAUGHT_BY: dict[str, tuple[str, ...]] = {
+    "publish_before_commit": ("outcome_justified",),
+}
+
+
+def defects_in(style: str) -> list[str]:
+    """The defects that make sense in `style`, in catalog order."""
+    return [d for d in DEFECTS if Defect(d) not in NOT_IN_STYLE[style]]
+
+
+def sim_detector(defect: str, style: str = ORCHESTRATION) -> Detector:
+    detector = SIM_DETECTORS[defect]
+    if style == CHOREOGRAPHY:
+        return Detector(detector.kind, detector.name,
+                        detector.catches_with + _CHOREOGRAPHY_ALSO_CAUGHT_BY.get(defect, ()),
+                        {**detector.params, **_CHOREOGRAPHY_SIM_PARAMS.get(defect, {})}, detector.ignore)
+    return detector
+
+
+def experiment_detector(defect: str, style: str = ORCHESTRATION) -> Detector:
+    detector = EXPERIMENT_DETECTORS[defect]
+    if style == CHOREOGRAPHY and defect in _CHOREOGRAPHY_ALSO_CAUGHT_BY:
+        return Detector(detector.kind, detector.name, detector.catches_with + _CHOREOGRAPHY_ALSO_CAUGHT_BY[defect],
+                        detector.params, detector.ignore)
+    return detector

@@ -25,17 +25,18 @@ ZOO_INSTANCE = os.environ.get("SAGA_ZOO_INSTANCE", "zoo")
 ZOO_PORT_BASE = int(os.environ.get("SAGA_ZOO_PORT_BASE", "23000"))
 
 
-def fresh_instance(defects: frozenset[str], port_base: int = ZOO_PORT_BASE) -> LocalSystem:
+def fresh_instance(defects: frozenset[str], port_base: int = ZOO_PORT_BASE, style: str = "orchestration") -> LocalSystem:
     env = fresh_isolated_env(ZOO_INSTANCE, port_base)
+    env["SAGA_STYLE"] = style
     if defects:
         env["SAGA_DEFECTS"] = ",".join(sorted(defects))
     return LocalSystem(env=env, say=lambda line: None)
 
 
 def run_detector(detector: Detector, defects: frozenset[str], seed: int, orders: int,
-                 runs_dir: Path) -> tuple[list[Verdict], float, Path]:
+                 runs_dir: Path, style: str = "orchestration") -> tuple[list[Verdict], float, Path]:
     experiment = load_experiment(detector.name).with_load(orders=orders)
-    system = fresh_instance(defects)
+    system = fresh_instance(defects, style=style)
     system.up(chaos=True, timeout=90)
     try:
         target = local_target(system, fresh=True)
@@ -49,8 +50,9 @@ def run_detector(detector: Detector, defects: frozenset[str], seed: int, orders:
 
 
 def run_experiment_case(defect: str, detector: Detector, seed: int, orders: int,
-                        runs_dir: Path = Path("runs/zoo")) -> CaseResult:
-    broken, seconds, run_dir = run_detector(detector, frozenset({defect}), seed, orders, runs_dir)
-    control, _, _ = run_detector(detector, frozenset(), seed, orders, runs_dir)
-    replay = f"SAGA_DEFECTS={defect} saga-harness chaos run {detector.name} --seed {seed} --orders {orders}  ({run_dir})"
+                        runs_dir: Path = Path("runs/zoo"), style: str = "orchestration") -> CaseResult:
+    broken, seconds, run_dir = run_detector(detector, frozenset({defect}), seed, orders, runs_dir, style)
+    control, _, _ = run_detector(detector, frozenset(), seed, orders, runs_dir, style)
+    replay = (f"SAGA_STYLE={style} SAGA_DEFECTS={defect} saga-harness chaos run {detector.name} --seed {seed} "
+              f"--orders {orders}  ({run_dir})")
     return judge(defect, detector, broken, control, seconds, replay)

@@ -10,7 +10,7 @@ from harness.zoo.verdicts import CaseResult, judge
 from system.defects import Defect
 
 
-def sim_config(detector: Detector, seed: int, defects: frozenset[Defect]) -> SimConfig:
+def sim_config(detector: Detector, seed: int, defects: frozenset[Defect], style: str = "orchestration") -> SimConfig:
     p = detector.params
     return SimConfig(
         seed=seed,
@@ -19,12 +19,13 @@ def sim_config(detector: Detector, seed: int, defects: frozenset[Defect]) -> Sim
         schedule=tuple(parse_schedule(p["schedule"])) if p.get("schedule") else (),
         defects=defects,
         mix=tuple(p["mix"].split(",")) if p.get("mix") else (),
+        style=style,
     )
 
 
-def run_sim_case(defect: str, detector: Detector, seed: int) -> CaseResult:
+def run_sim_case(defect: str, detector: Detector, seed: int, style: str = "orchestration") -> CaseResult:
     started = time.perf_counter()
-    broken = simulate(sim_config(detector, seed, frozenset({Defect(defect)})))
+    broken = simulate(sim_config(detector, seed, frozenset({Defect(defect)}), style))
     seconds = time.perf_counter() - started
-    control = simulate(sim_config(detector, seed, frozenset()))
+    control = simulate(sim_config(detector, seed, frozenset(), style))
     return judge(defect, detector, broken.verdicts, control.verdicts, seconds, broken.config.replay_command())

@@ -3,7 +3,7 @@
 import pytest
 
 from harness.model import Verdict
-from harness.zoo.catalog import SIM_DETECTORS, Detector
+from harness.zoo.catalog import SIM_DETECTORS, Detector, defects_in, sim_detector
 from harness.zoo.simulated import run_sim_case
 from harness.zoo.verdicts import judge, table
 from system.defects import DEFECTS
@@ -22,6 +22,17 @@ DETECTOR = Detector("sim", "simulation", ("stock_conserved",), ignore=frozenset(
 
 def v(name, valid):
     return Verdict(name, valid)
+
+
+@pytest.mark.parametrize("defect", defects_in("choreography"))
+def test_in_a_choreography_the_simulation_catches_every_defect_that_makes_sense_there(defect):
+    result = run_sim_case(defect, sim_detector(defect, "choreography"), seed=1, style="choreography")
+    assert result.caught, f"{defect} not caught in a choreography; replay: {result.replay}"
+    assert "--style choreography" in result.replay
+
+
+def test_the_choreography_leaves_out_only_what_cannot_exist_there():
+    assert set(DEFECTS) - set(defects_in("choreography")) == {"compensation_repeated_on_copy"}
 
 
 def test_judge_needs_an_expected_invariant_to_fire():
