@@ -52,7 +52,7 @@ class Service:
 # Defects that make no sense in a style: there the code they break does not run, or means
 # something else. In a choreography the order service sends no compensation to repeat.
 NOT_IN_STYLE: dict[str, frozenset[Defect]] = {
-    ORCHESTRATION: frozenset(),
+    ORCHESTRATION: frozenset({Defect.ORDER_STILL_COMMANDS}),  # there, sending them is its job
     CHOREOGRAPHY: frozenset({Defect.COMPENSATION_REPEATED_ON_COPY}),
 }
 
@@ -67,7 +67,9 @@ def decide_for(name: str, defects: Iterable[Defect] = (), style: str = ORCHESTRA
             transitions = order_defects.without_delivery_compensation(transitions)
         if Defect.COMPLETE_BEFORE_DELIVERY in defects:
             transitions = order_defects.completing_before_delivery(transitions)
-        if style == CHOREOGRAPHY:
+        if style == CHOREOGRAPHY and Defect.ORDER_STILL_COMMANDS in defects:
+            decide = orchestrator(transitions)  # sends the commands nobody owns here any more
+        elif style == CHOREOGRAPHY:
             decide = choreographer(transitions)  # the same table, heard and never sent
         elif transitions is not TRANSITIONS:
             decide = orchestrator(transitions)

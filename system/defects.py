@@ -26,6 +26,7 @@ class Defect(StrEnum):
     COMPENSATION_REPEATED_ON_COPY = "compensation_repeated_on_copy"
     RELAY_MARKS_UNCONFIRMED_SENT = "relay_marks_unconfirmed_sent"
     RELABELLED_OUTCOME = "relabelled_outcome"
+    ORDER_STILL_COMMANDS = "order_still_commands"
 
 
 DEFECTS: dict[Defect, str] = {
@@ -45,6 +46,8 @@ DEFECTS: dict[Defect, str] = {
     Defect.COMPENSATION_REPEATED_ON_COPY: "a copy of a failure reply that arrives while compensating sends the compensation again",
     Defect.RELAY_MARKS_UNCONFIRMED_SENT: "the outbox relay marks rows sent even when their publish failed or was not confirmed",
     Defect.RELABELLED_OUTCOME: "the payment service rolls its dice under the wrong step key",
+    # Choreography only (issue #15): a half-finished migration from the orchestration.
+    Defect.ORDER_STILL_COMMANDS: "in a choreography, the order service still sends the orchestrator's commands",
 }
 
 

@@ -68,6 +68,8 @@ SIM_DETECTORS: dict[str, Detector] = {
         schedule="publish_fail:inventory.reserve:0",
     ),
     "relabelled_outcome": _sim(("outcome_justified",), orders=30, mix="dice"),
+    # Choreography only: the commands it still sends are keys the order service does not own there.
+    "order_still_commands": _sim(("publisher_owns_key", "trace_legal"), orders=10, mix="success,delivery_failed"),
 }
 
 # Real processes, real RabbitMQ: the shipped chaos experiments at a small size.
@@ -88,6 +90,9 @@ EXPERIMENT_DETECTORS: dict[str, Detector] = {
     # (broker-restart would too, but it restarts the broker every local instance shares).
     "relay_marks_unconfirmed_sent": _experiment("partition", ("orders_terminal", "command_answered")),
     "relabelled_outcome": _experiment("scarce-stock", ("outcome_justified",)),
+    # The broker refuses the order service's commands (its user may publish only order.placed):
+    # the refused publishes break its relay's channel, and sagas stall.
+    "order_still_commands": _experiment("latency", ("publisher_owns_key", "orders_terminal", "trace_legal")),
 }
 
 assert set(SIM_DETECTORS) == set(DEFECTS) == set(EXPERIMENT_DETECTORS), "every defect needs detectors"

@@ -9,7 +9,7 @@ from harness.zoo.verdicts import judge, table
 from system.defects import DEFECTS
 
 
-@pytest.mark.parametrize("defect", sorted(DEFECTS))
+@pytest.mark.parametrize("defect", defects_in("orchestration"))
 def test_simulation_catches_the_defect_and_passes_without_it(defect):
     result = run_sim_case(defect, SIM_DETECTORS[defect], seed=1)
     assert result.caught_by, f"{defect} not caught; replay: {result.replay}"
@@ -31,8 +31,9 @@ def test_in_a_choreography_the_simulation_catches_every_defect_that_makes_sense_
     assert "--style choreography" in result.replay
 
 
-def test_the_choreography_leaves_out_only_what_cannot_exist_there():
+def test_each_style_leaves_out_only_what_cannot_exist_there():
     assert set(DEFECTS) - set(defects_in("choreography")) == {"compensation_repeated_on_copy"}
+    assert set(DEFECTS) - set(defects_in("orchestration")) == {"order_still_commands"}
 
 
 def test_judge_needs_an_expected_invariant_to_fire():
