@@ -46,6 +46,7 @@ class ServiceConfig:
     prefetch: int = 32
     max_attempts: int = 5  # a message that keeps failing is dead-lettered after this many tries
     http: HttpLimits = HttpLimits(keep_alive=5, request_timeout=30, max_connections=1000)
+    store_url: str | None = None  # SAGA_STORE: None (SQLite under data_dir) or postgresql://...
 
     @property
     def database(self) -> Path:
@@ -122,4 +123,14 @@ def service_config(service: str, env: Mapping[str, str] = os.environ) -> Service
         prefetch=_int(env, "SAGA_PREFETCH", 32),
         max_attempts=_int(env, "SAGA_MAX_ATTEMPTS", 5),
         http=http_limits(env),
+        store_url=_store_url(env),
     )
+
+
+def _store_url(env: Mapping[str, str]) -> str | None:
+    raw = env.get("SAGA_STORE")
+    if raw is None or raw in ("", "sqlite"):
+        return None
+    if not raw.startswith(("postgresql://", "postgres://")):
+        raise ConfigError(f"SAGA_STORE={raw!r}: use 'sqlite' (the default) or a postgresql:// URL")
+    return raw
