@@ -33,6 +33,7 @@ import zlib
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
+from urllib.parse import quote, unquote, urlsplit
 
 import psycopg
 from psycopg.rows import dict_row
@@ -40,6 +41,7 @@ from psycopg.rows import dict_row
 from system.contracts import Message
 from system.messaging.ports import OutboxRow, StoreUnavailable, UniqueViolation
 from system.stores.sqlite import INBOX_SCHEMA, SqlTables, SqlTransaction, enqueue, outbox_backlog
+from system.urls import redact_url
 
 COMMON_SCHEMA = INBOX_SCHEMA + """
 CREATE TABLE IF NOT EXISTS outbox (
@@ -235,3 +237,42 @@ def drop_schema(url: str, schema: str) -> None:
         raise ValueError(f"not a plain schema name: {schema!r}")
     with connect(url) as conn:
         conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'.encode())
+
+
+def database_of(url: str) -> str:
+    return unquote(urlsplit(url).path.lstrip("/")) or "postgres"
+
+
+def with_database(url: str, database: str) -> str:
+    return urlsplit(url)._replace(path="/" + quote(database, safe="")).geturl()
+
+
+def ensure_database(url: str) -> bool:
+    """Create the URL's database if it is missing (connecting to `postgres` on the same server);
+    True if it was created. StoreUnavailable if the server cannot be reached."""
+    name = database_of(url)
+    if not _IDENTIFIER.match(name):
+        raise ValueError(f"not a plain database name: {name!r}")
+    try:
+        with connect(with_database(url, "postgres")) as conn:
+            if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone():
+                return False
+            try:
+                conn.execute(f'CREATE DATABASE "{name}"'.encode())
+            except psycopg.errors.DuplicateDatabase:
+                return False
+            return True
+    except psycopg.OperationalError as exc:
+        raise StoreUnavailable(f"PostgreSQL unreachable at {redact_url(url)}: {exc}".strip()) from None
+
+
+def drop_database(url: str) -> None:
+    """Drop the URL's database with every schema in it (fresh instances); quiet if absent."""
+    name = database_of(url)
+    if not _IDENTIFIER.match(name) or name == "postgres":
+        raise ValueError(f"will not drop database {name!r}")
+    try:
+        with connect(with_database(url, "postgres")) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'.encode())
+    except psycopg.OperationalError as exc:
+        raise StoreUnavailable(f"PostgreSQL unreachable at {redact_url(url)}: {exc}".strip()) from None
