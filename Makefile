@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test test-fast test-toxiproxy-py312 up down status bench load load-chaos zoo lint mutation fuzz clean
+.PHONY: install demo test test-fast test-toxiproxy-py312 up down status bench load load-chaos zoo lint mutation fuzz clean test-replicas bench-scale load-distributed
 
 install: $(STAMP)
 
@@ -36,6 +36,11 @@ test: install
 
 test-fast: install
 	@$(BIN)/python -m pytest -q -p no:cacheprovider -m "not integration"
+
+# Issue #17's acceptance run (about a minute): two processes per service on PostgreSQL
+# (SAGA_TEST_POSTGRES, default 127.0.0.1:5432 as postgres), a payment replica SIGKILLed mid-batch.
+test-replicas: install
+	@SAGA_TEST_REPLICAS=1 $(BIN)/python -m pytest -q -p no:cacheprovider tests/integration/test_replicas.py tests/unit/test_store_postgres_replicas.py
 
 # The bundled Toxiproxy runs as its own process on whatever Python starts it, and asyncio's
 # servers changed in 3.12: its tests also run on 3.12, in a venv holding only what they import

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import socket
 import sys
 
@@ -30,9 +31,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="saga-service", description="Run one saga service.")
     parser.add_argument("service", choices=SERVICES)
     args = parser.parse_args(argv)
+    name = os.environ.get("SAGA_REPLICA") or args.service
     logging.basicConfig(
         level=logging.INFO,
-        format=f"%(asctime)s %(levelname)s {args.service} %(name)s: %(message)s",
+        format=f"%(asctime)s %(levelname)s {name} %(name)s: %(message)s",
         stream=sys.stdout,
     )
     # A fault that repeats (a broker down, a connection flood, a poison queue) logs a few lines
@@ -48,11 +50,17 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     # Bind before anything starts: a taken port is a clear error and exit 1, not a process that
     # logs the bind failure and then lingers with its broker connection retrying.
-    try:
-        sock = socket.create_server((config.host, config.port), reuse_port=False)
-    except OSError as exc:
-        print(f"saga-service: cannot listen on {config.host}:{config.port}: {exc.strerror or exc}", file=sys.stderr)
-        return 1
+    # A replica shares the service's port with its siblings (SO_REUSEPORT: the kernel spreads
+    # connections over them) and has a port of its own; a port held by anything else still fails.
+    sockets = []
+    for port, shared in ((config.port, config.replica_port is not None), (config.replica_port, False)):
+        if port is None:
+            continue
+        try:
+            sockets.append(socket.create_server((config.host, port), reuse_port=shared))
+        except OSError as exc:
+            print(f"saga-service: cannot listen on {config.host}:{port}: {exc.strerror or exc}", file=sys.stderr)
+            return 1
     import uvicorn
 
     from system.http_limits import uvicorn_settings
@@ -62,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
     server = uvicorn.Server(
         uvicorn.Config(app, log_level="warning", access_log=False, log_config=None, **uvicorn_settings(config.http))
     )
-    server.run(sockets=[sock])
+    server.run(sockets=sockets)
     return 0
 
 

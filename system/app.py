@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import logging
 import os
-import sqlite3
 import uuid
 from collections.abc import Callable
 from contextlib import asynccontextmanager
@@ -31,17 +30,19 @@ from system.http_input import (
 from system.http_limits import BodyLimit
 from system.messaging.crashpoints import CRASH_POINTS, CrashPoints
 from system.messaging.handler_faults import HandlerFaults
+from system.messaging.ports import StoreUnavailable
 from system.messaging.runtime import MessagingRuntime, ServiceHooks
 from system.registry import ServiceLogic
-from system.stores.sqlite import SqliteStore, outbox_backlog
+from system.stores.select import describe, open_store
+from system.stores.sqlite import SqlStore
 
 MAX_BODY_BYTES = 64 * 1024
 
 log = logging.getLogger("saga.app")
 
-# Routes are async on purpose: they run on the event loop thread, which owns the one SQLite
+# Routes are async on purpose: they run on the event loop thread, which owns the one database
 # connection (sync routes would run in a thread pool and share it across threads).
-RouterFactory = Callable[[Callable[[], sqlite3.Connection], ServiceConfig], APIRouter]
+RouterFactory = Callable[[Callable[[], SqlStore], ServiceConfig], APIRouter]
 
 
 class ArmRequest(BaseModel):
@@ -58,14 +59,14 @@ class HandlerFaultRequest(BaseModel):
 def create_app(config: ServiceConfig, logic: ServiceLogic, routes: RouterFactory) -> FastAPI:
     crash_points = CrashPoints()
     handler_faults = HandlerFaults()
-    holder: dict[str, SqliteStore] = {}
+    holder: dict[str, SqlStore] = {}
 
-    def conn() -> sqlite3.Connection:
-        return holder["store"].conn
+    def db() -> SqlStore:
+        return holder["store"]
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
-        store = SqliteStore.open(config.database, logic.sql)
+        store = open_store(config, logic.sql)
         holder["store"] = store
         service = compose(
             config.service,
@@ -82,7 +83,7 @@ def create_app(config: ServiceConfig, logic: ServiceLogic, routes: RouterFactory
         if config.defects:
             log.warning("DEFECTS ENABLED: %s", ", ".join(sorted(config.defects)))
         log.info("%s service on %s:%d, data in %s, saga style %s", config.service, config.host, config.port,
-                 config.database, config.style)
+                 describe(config), config.style)
         yield
         await runtime.stop()
         store.close()
@@ -109,18 +110,26 @@ def create_app(config: ServiceConfig, logic: ServiceLogic, routes: RouterFactory
     async def ready() -> JSONResponse:
         runtime: MessagingRuntime = app.state.runtime
         ok, reason = runtime.readiness()
+        try:
+            backlog: int | None = db().backlog()
+        except StoreUnavailable as exc:
+            ok, reason, backlog = False, f"store unreachable: {exc}", None
         body = {
             "service": config.service,
             "ready": ok,
             "reason": reason,
             "pid": os.getpid(),  # lets a runner tell its own process from another on the port
-            "outbox_backlog": outbox_backlog(conn()),
+            "outbox_backlog": backlog,
             "stats": runtime.stats,
         }
         return JSONResponse(body, status_code=200 if ok else 503)
 
     app.include_router(_chaos_router(config, crash_points, handler_faults))
-    app.include_router(routes(conn, config))
+    @app.exception_handler(StoreUnavailable)
+    async def store_unavailable(request: Request, exc: StoreUnavailable):
+        return JSONResponse({"detail": f"store unreachable: {exc}"}, status_code=503)
+
+    app.include_router(routes(db, config))
     return app
 
 

@@ -48,6 +48,11 @@ class ServiceConfig:
     max_attempts: int = 5  # a message that keeps failing is dead-lettered after this many tries
     http: HttpLimits = HttpLimits(keep_alive=5, request_timeout=30, max_connections=1000)
     style: str = DEFAULT_STYLE  # SAGA_STYLE: orchestration | choreography (system/styles.py)
+    store_url: str | None = None  # SAGA_STORE: None (SQLite under data_dir) or postgresql://...
+    # One of several replicas (`payment#2`): it shares `port` with the others (SO_REUSEPORT)
+    # and also listens on a port of its own, where the harness reaches this very process.
+    replica: str | None = None
+    replica_port: int | None = None
 
     @property
     def database(self) -> Path:
@@ -126,4 +131,16 @@ def service_config(service: str, env: Mapping[str, str] = os.environ) -> Service
         max_attempts=_int(env, "SAGA_MAX_ATTEMPTS", 5),
         http=http_limits(env),
         style=style,
+        store_url=_store_url(env),
+        replica=env.get("SAGA_REPLICA") or None,
+        replica_port=_int(env, "SAGA_REPLICA_PORT", 0) or None,
     )
+
+
+def _store_url(env: Mapping[str, str]) -> str | None:
+    raw = env.get("SAGA_STORE")
+    if raw is None or raw in ("", "sqlite"):
+        return None
+    if not raw.startswith(("postgresql://", "postgres://")):
+        raise ConfigError(f"SAGA_STORE={raw!r}: use 'sqlite' (the default) or a postgresql:// URL")
+    return raw

@@ -26,7 +26,13 @@ from harness.experiments.results import check_stored, finish, unfinished_run
 from harness.experiments.run import Run, RunOutcome, Say
 from harness.experiments.schedule import plan_faults, schedule_document
 from harness.experiments.steady_state import steady_state
-from harness.experiments.target import TargetProblem, broker_control, ensure_reachable, problems
+from harness.experiments.target import (
+    TargetProblem,
+    broker_control,
+    ensure_reachable,
+    problems,
+    process_urls,
+)
 from harness.invariants import check_all
 from harness.nemesis import FaultScheduler, PlannedFault
 from harness.nemesis.broker import BrokerNemesis
@@ -133,7 +139,7 @@ def _set_up_nemeses(run: Run, plan: list[PlannedFault]) -> None:
         run.duplicator.start()
         run.nemeses["duplicates"] = DuplicatesNemesis(run.duplicator, run.seed)
     if experiment.needs("crash"):
-        run.nemeses["crash"] = CrashNemesis(target.endpoints.services, target.chaos_token, target.system)
+        run.nemeses["crash"] = CrashNemesis(process_urls(target), target.chaos_token, target.system)
     if experiment.needs("broker"):
         run.nemeses["broker"] = BrokerNemesis(broker_control(target), target.endpoints.amqp_url)
     if experiment.needs("handler_faults"):

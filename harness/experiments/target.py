@@ -43,10 +43,22 @@ def ensure_reachable(target: Target) -> None:
         raise Unreachable(f"the broker at {redact_url(target.endpoints.amqp_url)}", exc) from None
 
 
+def process_urls(target: Target) -> dict[str, str]:
+    """Base URLs by service and, on a local target with replicas, by replica (`payment#2`)."""
+    urls = dict(target.endpoints.services)
+    if isinstance(target.system, LocalSystem):
+        urls.update(target.system.process_urls())
+    return urls
+
+
 def problems(target: Target, experiment: Experiment) -> list[str]:
     """What the experiment needs that this target cannot give (empty: it can run)."""
     found: list[str] = []
     endpoints = target.endpoints
+    urls = process_urls(target)
+    for name in sorted({t for f in experiment.faults for t in f.targets if "#" in t and t not in urls}):
+        found.append(f"{name}: the target has no such replica (run it with `saga-harness up --replicas N`, "
+                     "which needs SAGA_STORE=postgresql://...)")
     if experiment.needs("network"):
         url = endpoints.toxiproxy_url
         if not url:
@@ -74,8 +86,9 @@ def _surface_problem(target: Target, experiment: Experiment, nemesis: str, kind:
                      check: Callable[[str, str | None], str | None]) -> str | None:
     """'<service>: why' for the first target service whose chaos surface does not answer."""
     services = {t for f in experiment.faults if f.nemesis == nemesis and kind in (None, f.kind) for t in f.targets}
-    for service in sorted(services):
-        problem = check(target.endpoints.services[service], target.chaos_token)
+    urls = process_urls(target)
+    for service in sorted(services & set(urls)):
+        problem = check(urls[service], target.chaos_token)
         if problem:
             return f"{service}: {problem}"
     return None

@@ -18,6 +18,7 @@ from harness.experiments.model import (
 )
 from harness.faults.network import FAULT_KINDS
 from harness.nemesis import NEMESIS_KINDS
+from harness.runner.layout import split_replica
 from system.contracts import BINDINGS, ROUTING_KEYS, SERVICES
 from system.messaging.crashpoints import CRASH_POINTS
 
@@ -198,7 +199,12 @@ def _check_targets(nemesis: str, targets: tuple[str, ...], path: str, problems: 
     for target in targets:
         if nemesis == "network" and target not in NETWORK_TARGETS:
             problems.add(path, f"unknown network target {target!r}; known: {', '.join(NETWORK_TARGETS)}")
-        elif nemesis in ("crash", "handler_faults") and target not in SERVICES:
+        elif nemesis == "crash" and target not in SERVICES:
+            try:  # a replica of a service run with `up --replicas N`
+                split_replica(target)
+            except ValueError:
+                problems.add(path, f"unknown service {target!r}; known: {', '.join(SERVICES)}, or a replica such as payment#2")
+        elif nemesis == "handler_faults" and target not in SERVICES:
             problems.add(path, f"unknown service {target!r}; known: {', '.join(SERVICES)}")
         elif nemesis == "broker" and target != "rabbitmq":
             problems.add(path, f"the broker nemesis has one target, rabbitmq, not {target!r}")

@@ -18,6 +18,7 @@ from system.access import ACCOUNTS, definitions, new_password
 from system.config import DEFAULT_AMQP_URL
 from system.contracts import SERVICES
 from system.styles import style_named
+from system.stores.postgres import drop_database, is_postgres_url, with_database
 
 
 class VhostError(RuntimeError):
@@ -95,11 +96,14 @@ def fresh_isolated_env(name: str, port_base: int, base_env: dict[str, str] | Non
     LocalSystem(env=env, say=lambda line: None).down()
     shutil.rmtree(env["SAGA_HOME"], ignore_errors=True)
     delete_vhost(f"saga_{name}")
+    if is_postgres_url(env.get("SAGA_STORE")):
+        drop_database(env["SAGA_STORE"])  # `up` creates it again, empty
     return isolated_env(name, port_base, base_env)
 
 
 def isolated_env(name: str, port_base: int, base_env: dict[str, str] | None = None) -> dict[str, str]:
-    """Environment for an instance called `name`: home .saga/<name>, ports port_base+1.., vhost saga_<name>."""
+    """Environment for an instance called `name`: home .saga/<name>, ports port_base+1.., vhost
+    saga_<name>, and with SAGA_STORE=postgresql://... the database saga_<name> on that server."""
     env = dict(os.environ if base_env is None else base_env)
     vhost = f"saga_{name}"
     amqp = with_vhost(env.get("SAGA_AMQP_URL", DEFAULT_AMQP_URL), vhost)
@@ -109,5 +113,7 @@ def isolated_env(name: str, port_base: int, base_env: dict[str, str] | None = No
     for i, service in enumerate(SERVICES, start=1):
         env[f"SAGA_{service.upper()}_PORT"] = str(port_base + i)
     env["SAGA_TOXIPROXY_PORT"] = str(port_base + 474)
+    if is_postgres_url(env.get("SAGA_STORE")):
+        env["SAGA_STORE"] = with_database(env["SAGA_STORE"], vhost)
     env.pop("TOXIPROXY_URL", None)
     return env

@@ -45,6 +45,17 @@ class Layout:
         except (FileNotFoundError, json.JSONDecodeError):
             return None
 
+    @property
+    def replicas_file(self) -> Path:
+        """How many processes per service the running run has (`up --replicas N`, until `down`)."""
+        return self.home / "replicas"
+
+    def read_replicas(self) -> int | None:
+        try:
+            return int(self.replicas_file.read_text().strip())
+        except (FileNotFoundError, ValueError):
+            return None
+
     def pid_file(self, name: str) -> Path:
         return self.home / f"{name}.pid"
 
@@ -76,6 +87,28 @@ class Endpoints:
 
 def service_port(service: str, env: dict[str, str] | os._Environ = os.environ) -> int:
     return int(env.get(f"SAGA_{service.upper()}_PORT", DEFAULT_PORTS[service]))
+
+
+# -- replicas: `payment#2` is the second process of the payment service ------------------------
+REPLICA_PORT_STEP = 100  # replica r of a service also listens on its port + 100 * r
+
+
+def replica_names(service: str, replicas: int) -> list[str]:
+    """The process names of a service: just `payment` for one process, else `payment#1`..."""
+    return [service] if replicas <= 1 else [f"{service}#{r}" for r in range(1, replicas + 1)]
+
+
+def split_replica(name: str) -> tuple[str, int | None]:
+    """`payment#2` -> ("payment", 2); `payment` -> ("payment", None). ValueError if malformed."""
+    service, sep, number = name.partition("#")
+    if service not in SERVICES or (sep and not (number.isdigit() and int(number) >= 1)):
+        raise ValueError(f"not a service or replica: {name!r} (a service, or e.g. {SERVICES[2]}#2)")
+    return service, int(number) if sep else None
+
+
+def replica_port(service: str, replica: int, env: dict[str, str] | os._Environ = os.environ) -> int:
+    """The port only replica `replica` listens on (the service's port is shared by all of them)."""
+    return service_port(service, env) + REPLICA_PORT_STEP * replica
 
 
 def with_credentials(amqp_url: str, user: str, password: str) -> str:

@@ -1,4 +1,12 @@
-"""Run the saga locally: four service processes, each on its own proxied AMQP link."""
+"""Run the saga locally: four services, each on its own proxied AMQP link; one process each, or
+N replicas each (`up --replicas N`, on a shared PostgreSQL store) competing on its queue.
+
+Process names: `payment` when a service runs one process; `payment#1` ... `payment#N` with
+replicas. Every command that takes a name takes either: a replica is that one process, a bare
+service all of its processes. Replicas share the service's documented port (SO_REUSEPORT: the
+kernel spreads connections, no balancer process to fail) and each also listens on a port of its
+own (`replica_port`), where status, readiness and crash points reach that very process.
+"""
 
 from __future__ import annotations
 
@@ -21,7 +29,10 @@ from harness.runner.layout import (
     account_amqp_url,
     broker_address,
     local_endpoints,
+    replica_names,
+    replica_port,
     service_port,
+    split_replica,
 )
 from harness.runner.topology import (
     TOXIPROXY_MARKER,
@@ -32,11 +43,21 @@ from harness.runner.topology import (
 )
 from system.config import DEFAULT_AMQP_URL
 from system.contracts import SERVICES
+from system.messaging.ports import StoreUnavailable
+from system.stores.postgres import database_of, ensure_database, is_postgres_url
 
 SERVICE_MARKER = "-m system"
 
 
 class BrokerUnreachable(RuntimeError):
+    pass
+
+
+class ReplicasNeedSharedStore(RuntimeError):
+    """`up --replicas N` (N > 1) on SQLite: each process would have a database of its own."""
+
+
+class StoreUnreachable(RuntimeError):
     pass
 
 
@@ -82,6 +103,44 @@ class LocalSystem:
     def amqp_url(self) -> str:
         return self.env.get("SAGA_AMQP_URL", DEFAULT_AMQP_URL)
 
+    @property
+    def store_url(self) -> str | None:
+        """SAGA_STORE when it names PostgreSQL; None for SQLite (the default)."""
+        url = self.env.get("SAGA_STORE")
+        return url if is_postgres_url(url) else None
+
+    # -- replicas ------------------------------------------------------------------------------
+    @property
+    def replicas(self) -> int:
+        """Processes per service: the running run's (`up --replicas N`), else SAGA_REPLICAS, else 1."""
+        recorded = self.layout.read_replicas()
+        if recorded:
+            return recorded
+        return max(1, int(self.env.get("SAGA_REPLICAS") or 1))
+
+    def processes(self, name: str | None = None) -> list[str]:
+        """Process names: all of them, a service's (`payment`), or one replica (`payment#2`)."""
+        n = self.replicas
+        if name is None:
+            return [p for s in SERVICES for p in replica_names(s, n)]
+        service, replica = split_replica(name)
+        if replica is None:
+            return replica_names(service, n)
+        if n <= 1 or replica > n:
+            raise ValueError(f"{name}: this run has {n} process{'es' if n > 1 else ''} per service")
+        return [name]
+
+    def process_port(self, process: str) -> int:
+        """Where that one process answers: its own port with replicas, else the service's."""
+        service, replica = split_replica(process)
+        return service_port(service, self.env) if replica is None else replica_port(service, replica, self.env)
+
+    def process_urls(self) -> dict[str, str]:
+        """Every replica's own base URL (`payment#2` -> http://127.0.0.1:8203); empty without replicas."""
+        if self.replicas <= 1:
+            return {}
+        return {p: f"http://127.0.0.1:{self.process_port(p)}" for p in self.processes()}
+
     def endpoints(self) -> Endpoints:
         return local_endpoints(self.layout, self.env)
 
@@ -102,7 +161,7 @@ class LocalSystem:
         SAGA_CHAOS_TOKEN, or a new one); a plain `up` of a stopped instance drops a token left by a
         run that was never brought `down`, and never hands one out."""
         if not chaos:
-            if not any(self.pid(s) for s in SERVICES):
+            if not any(self._process_pid(p) for p in self._pid_files()):
                 self.chaos_token_file.unlink(missing_ok=True)
             return None
         token = self.chaos_token() or self.env.get("SAGA_CHAOS_TOKEN") or secrets.token_hex(16)
@@ -126,10 +185,36 @@ class LocalSystem:
             self.say(f"warning: {exc}; every service logs in as SAGA_AMQP_URL's user")
 
     # -- up ------------------------------------------------------------------------------
-    def up(self, *, chaos: bool = False, timeout: float = 60.0) -> list[ServiceStatus]:
+    def up(self, *, chaos: bool = False, timeout: float = 60.0, replicas: int | None = None) -> list[ServiceStatus]:
+        """Start what is down. `replicas`: processes per service (default: the running run's,
+        else SAGA_REPLICAS, else 1); more than one needs SAGA_STORE=postgresql://..."""
+        n = self.replicas if replicas is None else replicas
+        if n < 1:
+            raise ValueError(f"--replicas {n}: at least 1")
+        if n > 1 and self.store_url is None:
+            raise ReplicasNeedSharedStore(
+                f"--replicas {n} needs a store the replicas share, and SQLite is one file per process: "
+                "set SAGA_STORE=postgresql://postgres@127.0.0.1:5432/<database> (PostgreSQL)"
+            )
+        alive = any(self._process_pid(p) for p in self._pid_files())
+        running = (self.layout.read_replicas() or 1) if alive else None
+        if running is not None and running != n:
+            raise RuntimeError(
+                f"this instance runs {running} process(es) per service; `saga-harness down` first to change it to {n}"
+            )
         check_broker(self.amqp_url)
+        if self.store_url:
+            try:
+                if ensure_database(self.store_url):
+                    self.say(f"store: created database {database_of(self.store_url)}")
+            except StoreUnavailable as exc:
+                raise StoreUnreachable(str(exc)) from None
         for d in (self.layout.home, self.layout.data_dir, self.layout.log_dir):
             d.mkdir(parents=True, exist_ok=True)
+        if n > 1:
+            self.layout.replicas_file.write_text(str(n))
+        else:
+            self.layout.replicas_file.unlink(missing_ok=True)
         token = self._begin_run(chaos)
         self._ensure_accounts()
         proxy_map = None
@@ -137,17 +222,23 @@ class LocalSystem:
             url, how = ensure_toxiproxy(self.layout, self.env, self.cwd)
             proxy_map = ensure_proxies(self.layout, url, self.amqp_url, self.env)
             self.say(f"toxiproxy: {url} ({how}); proxy map in {self.layout.proxy_map_file}")
-        for service in SERVICES:
-            pid = self.pid(service)
+        for process in self.processes():
+            pid = self._process_pid(process)
             if pid:
-                self.say(f"{service}: already running (pid {pid})")
+                self.say(f"{process}: already running (pid {pid})")
                 continue
-            pid = self._spawn(service, proxy_map, token)
-            self.say(f"{service}: started (pid {pid}, port {service_port(service, self.env)})")
+            pid = self._spawn(process, proxy_map, token)
+            self.say(f"{process}: started (pid {pid}, port {self.process_port(process)})")
         return self.wait_ready(timeout)
 
-    def service_env(self, service: str, proxy_map: dict | None, token: str | None) -> dict[str, str]:
+    def service_env(self, process: str, proxy_map: dict | None, token: str | None) -> dict[str, str]:
+        service, replica = split_replica(process)
         env = dict(self.env)
+        env.pop("SAGA_REPLICA", None)
+        env.pop("SAGA_REPLICA_PORT", None)
+        if replica is not None:
+            env["SAGA_REPLICA"] = process
+            env["SAGA_REPLICA_PORT"] = str(self.process_port(process))
         env.pop("SAGA_CHAOS_TOKEN", None)  # only `token` turns the control surface on
         env["SAGA_DATA_DIR"] = str(self.layout.data_dir)
         env["PYTHONUNBUFFERED"] = "1"
@@ -162,27 +253,34 @@ class LocalSystem:
             env["SAGA_CHAOS_TOKEN"] = token
         return env
 
-    def start_service(self, service: str, proxy_map: dict | None = None) -> int:
-        """Start one service (`restart`) in the mode of the running run: with its token if it was
-        brought up with --chaos, without one otherwise."""
-        return self._spawn(service, proxy_map, self.chaos_token())
+    def start_service(self, name: str, proxy_map: dict | None = None) -> int:
+        """Start one process (`restart`) in the mode of the running run: with its token if it was
+        brought up with --chaos, without one otherwise. A bare service name with replicas: each
+        of its processes that is down; the pid of the last one started."""
+        pid = 0
+        for process in self.processes(name):
+            if not self._process_pid(process):
+                pid = self._spawn(process, proxy_map, self.chaos_token())
+        return pid
 
-    def _spawn(self, service: str, proxy_map: dict | None, token: str | None) -> int:
+    def _spawn(self, process: str, proxy_map: dict | None, token: str | None) -> int:
         if proxy_map is None and self.proxied:
             proxy_map = self.layout.read_proxy_map()
         return processes.spawn(
-            service_argv(service),
-            self.service_env(service, proxy_map, token),
-            self.layout.log_file(service),
-            self.layout.pid_file(service),
+            service_argv(split_replica(process)[0]),
+            self.service_env(process, proxy_map, token),
+            self.layout.log_file(process),
+            self.layout.pid_file(process),
             self.cwd,
         )
 
     def wait_ready(self, timeout: float = 60.0, services: tuple[str, ...] = SERVICES) -> list[ServiceStatus]:
+        """Wait until every process of `services` (services or replicas) is ready."""
         started = time.monotonic()
         deadline = started + timeout
+        names = [p for name in services for p in self.processes(name)]
         while True:
-            statuses = [self.service_status(s) for s in services]
+            statuses = [self.service_status(p) for p in names]
             if all(s.ready for s in statuses):
                 return statuses
             # Dead, or its port answered by somebody else's process: waiting will not help.
@@ -196,12 +294,27 @@ class LocalSystem:
             time.sleep(0.2)
 
     # -- status --------------------------------------------------------------------------
-    def pid(self, service: str) -> int | None:
-        return processes.alive_pid(self.layout.pid_file(service), SERVICE_MARKER)
+    def _process_pid(self, process: str) -> int | None:
+        return processes.alive_pid(self.layout.pid_file(process), SERVICE_MARKER)
+
+    def _pid_files(self) -> list[str]:
+        """Every process name with a pid file in this home, whatever the replica count was."""
+        names = []
+        for service in SERVICES:
+            names.append(service)
+            names += sorted(p.stem for p in self.layout.home.glob(f"{service}#*.pid"))
+        return names
+
+    def pid(self, name: str) -> int | None:
+        """A process's pid if it lives. A bare service with replicas: its first replica's pid
+        when every replica lives, else None (so "the service is down" once any replica is)."""
+        pids = [self._process_pid(p) for p in self.processes(name)]
+        return pids[0] if all(pids) else None
 
     def service_status(self, service: str) -> ServiceStatus:
-        port = service_port(service, self.env)
-        pid = self.pid(service)
+        """One process's status (a service's, or a replica's, `payment#2`)."""
+        port = self.process_port(service)
+        pid = self._process_pid(service)
         if pid is None:
             return ServiceStatus(service, None, port, False, "not running")
         try:
@@ -215,28 +328,35 @@ class LocalSystem:
             return ServiceStatus(service, pid, port, False, f"not answering on {port} ({type(exc).__name__})")
 
     def status(self) -> list[ServiceStatus]:
-        return [self.service_status(s) for s in SERVICES]
+        """Every process: one per service, or each replica (`payment#1`, `payment#2`, ...)."""
+        return [self.service_status(p) for p in self.processes()]
 
     # -- process control (the crash nemesis uses these) -------------------------------------
     def kill_service(self, service: str) -> int | None:
-        pid = self.pid(service)
-        if pid:
-            processes.kill(pid)
-        return pid
+        """SIGKILL a process (`payment#2`), or every process of a service (`payment`); the
+        first pid killed, or None if none was running."""
+        killed = None
+        for process in self.processes(service):
+            pid = self._process_pid(process)
+            if pid:
+                processes.kill(pid)
+                killed = killed or pid
+        return killed
 
     def restart_service(self, service: str, timeout: float = 30.0) -> ServiceStatus:
-        if not self.pid(service):
-            self.start_service(service)
+        """Start what is down of a process or service and wait until it is ready; the status of
+        the process named (a service's first replica for a bare service name)."""
+        self.start_service(service)
         return self.wait_ready(timeout, (service,))[0]
 
     # -- down ----------------------------------------------------------------------------
     def down(self) -> list[str]:
         stopped = []
-        for service in SERVICES:
-            pid = self.pid(service)
+        for process in self._pid_files():
+            pid = self._process_pid(process)
             if pid:
                 processes.stop(pid)
-                stopped.append(service)
+                stopped.append(process)
         toxiproxy_pid = processes.alive_pid(self.layout.pid_file("toxiproxy"), TOXIPROXY_MARKER)
         if toxiproxy_pid:
             processes.stop(toxiproxy_pid)
@@ -244,4 +364,5 @@ class LocalSystem:
             self.layout.proxy_map_file.unlink(missing_ok=True)
         # The token belongs to the run that just ended: the next plain `up` must not find it.
         self.chaos_token_file.unlink(missing_ok=True)
+        self.layout.replicas_file.unlink(missing_ok=True)
         return stopped

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import sqlite3
-
 from system.contracts import Message
 from system.delivery.domain import Delivery
-from system.stores.sqlite import SqlTables
+from system.stores.sqlite import SqlConnection, SqlTables
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS deliveries (
@@ -15,16 +13,26 @@ CREATE TABLE IF NOT EXISTS deliveries (
     status TEXT NOT NULL
 );
 """
+# `rowid`: SQLite's implicit row number, an explicit column in PostgreSQL, so the same
+# `ORDER BY rowid` lists rows in insertion order on both.
+POSTGRES_SCHEMA = """
+CREATE TABLE IF NOT EXISTS deliveries (
+    rowid BIGSERIAL,
+    delivery_id TEXT PRIMARY KEY,
+    order_id TEXT NOT NULL UNIQUE,
+    status TEXT NOT NULL
+);
+"""
 
 
-def load(conn: sqlite3.Connection, msg: Message) -> Delivery | None:
+def load(conn: SqlConnection, msg: Message) -> Delivery | None:
     row = conn.execute(
         "SELECT delivery_id, order_id, status FROM deliveries WHERE order_id = ?", (msg.order_id,)
     ).fetchone()
     return Delivery(**dict(row)) if row else None
 
 
-def save(conn: sqlite3.Connection, delivery: Delivery | None) -> None:
+def save(conn: SqlConnection, delivery: Delivery | None) -> None:
     if delivery is None:
         return
     conn.execute(
@@ -34,7 +42,7 @@ def save(conn: sqlite3.Connection, delivery: Delivery | None) -> None:
     )
 
 
-def list_deliveries(conn: sqlite3.Connection, order_id: str | None = None) -> list[dict]:
+def list_deliveries(conn: SqlConnection, order_id: str | None = None) -> list[dict]:
     query = "SELECT delivery_id, order_id, status FROM deliveries"
     rows = (
         conn.execute(query + " WHERE order_id = ?", (order_id,))
@@ -44,4 +52,4 @@ def list_deliveries(conn: sqlite3.Connection, order_id: str | None = None) -> li
     return [dict(r) for r in rows.fetchall()]
 
 
-TABLES = SqlTables(SCHEMA, load, save)
+TABLES = SqlTables(SCHEMA, load, save, postgres_schema=POSTGRES_SCHEMA)

@@ -3,20 +3,34 @@
 from __future__ import annotations
 
 import sqlite3
+from functools import partial
 
 from system.catalog import INITIAL_STOCK
 from system.contracts import Message
 from system.inventory.domain import InventoryState, Reservation, Stock
-from system.stores.sqlite import SqlTables
+from system.stores.sqlite import SqlConnection, SqlTables
 
-SCHEMA = """
+STOCK_SCHEMA = """
 CREATE TABLE IF NOT EXISTS stock (
     product_id TEXT PRIMARY KEY,
     available INTEGER NOT NULL,
     reserved INTEGER NOT NULL,
     initial INTEGER NOT NULL
 );
+"""  # the same DDL in PostgreSQL
+SCHEMA = STOCK_SCHEMA + """
 CREATE TABLE IF NOT EXISTS reservations (
+    order_id TEXT PRIMARY KEY,
+    product_id TEXT NOT NULL,
+    quantity INTEGER NOT NULL,
+    status TEXT NOT NULL,
+    available_seen INTEGER
+);
+"""
+# `rowid`: SQLite's implicit row number, an explicit column in PostgreSQL (see delivery/store.py).
+POSTGRES_SCHEMA = STOCK_SCHEMA + """
+CREATE TABLE IF NOT EXISTS reservations (
+    rowid BIGSERIAL,
     order_id TEXT PRIMARY KEY,
     product_id TEXT NOT NULL,
     quantity INTEGER NOT NULL,
@@ -39,9 +53,9 @@ def add_missing_columns(conn: sqlite3.Connection) -> None:
 RESERVATION_COLUMNS = ", ".join(Reservation._fields)
 
 
-def seed_stock(conn: sqlite3.Connection) -> None:
+def seed_stock(conn: SqlConnection) -> None:
     conn.executemany(
-        "INSERT OR IGNORE INTO stock (product_id, available, reserved, initial) VALUES (?,?,0,?)",
+        "INSERT INTO stock (product_id, available, reserved, initial) VALUES (?,?,0,?) ON CONFLICT DO NOTHING",
         [(p, n, n) for p, n in INITIAL_STOCK.items()],
     )
 
@@ -51,21 +65,22 @@ def initialise(conn: sqlite3.Connection) -> None:
     seed_stock(conn)
 
 
-def load(conn: sqlite3.Connection, msg: Message) -> InventoryState:
+def load(conn: SqlConnection, msg: Message, lock: str = "") -> InventoryState:
+    """`lock`: " FOR UPDATE" on PostgreSQL, where replicas reserve the same stock concurrently."""
     row = conn.execute(
-        f"SELECT {RESERVATION_COLUMNS} FROM reservations WHERE order_id = ?", (msg.order_id,)
+        f"SELECT {RESERVATION_COLUMNS} FROM reservations WHERE order_id = ?{lock}", (msg.order_id,)
     ).fetchone()
     reservation = Reservation(**dict(row)) if row else None
     product_id = reservation.product_id if reservation else msg.payload.get("product_id")
     if not isinstance(product_id, str):  # a forged payload: no stock (as memory.py), the domain refuses it
         product_id = None
     stock_row = conn.execute(
-        "SELECT product_id, available, reserved FROM stock WHERE product_id = ?", (product_id,)
+        f"SELECT product_id, available, reserved FROM stock WHERE product_id = ?{lock}", (product_id,)
     ).fetchone()
     return InventoryState(Stock(**dict(stock_row)) if stock_row else None, reservation)
 
 
-def save(conn: sqlite3.Connection, state: InventoryState) -> None:
+def save(conn: SqlConnection, state: InventoryState) -> None:
     if state.stock is not None:
         conn.execute(
             "UPDATE stock SET available = ?, reserved = ? WHERE product_id = ?",
@@ -80,14 +95,14 @@ def save(conn: sqlite3.Connection, state: InventoryState) -> None:
         )
 
 
-def list_stock(conn: sqlite3.Connection) -> list[dict]:
+def list_stock(conn: SqlConnection) -> list[dict]:
     rows = conn.execute(
         "SELECT product_id, available, reserved, initial FROM stock ORDER BY product_id"
     ).fetchall()
     return [dict(r) for r in rows]
 
 
-def list_reservations(conn: sqlite3.Connection, order_id: str | None = None) -> list[dict]:
+def list_reservations(conn: SqlConnection, order_id: str | None = None) -> list[dict]:
     if order_id:
         rows = conn.execute(f"SELECT {RESERVATION_COLUMNS} FROM reservations WHERE order_id = ?", (order_id,))
     else:
@@ -95,4 +110,7 @@ def list_reservations(conn: sqlite3.Connection, order_id: str | None = None) -> 
     return [dict(r) for r in rows.fetchall()]
 
 
-TABLES = SqlTables(SCHEMA, load, save, initialise=initialise)
+TABLES = SqlTables(
+    SCHEMA, load, save, initialise=initialise, postgres_schema=POSTGRES_SCHEMA,
+    postgres_load=partial(load, lock=" FOR UPDATE"), postgres_initialise=seed_stock,
+)

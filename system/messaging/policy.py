@@ -10,7 +10,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from system.contracts import MalformedMessage
-from system.messaging.ports import OutboxRow
+from system.messaging.ports import OutboxRow, StoreUnavailable
 
 MAX_BACKOFF_S = 2.0
 
@@ -58,6 +58,8 @@ def settle(failure: Exception | None, attempt: int, max_attempts: int) -> Decisi
         return ACK
     if isinstance(failure, MalformedMessage):
         return DeadLetter(str(failure))
+    if isinstance(failure, StoreUnavailable):  # not the message's fault: never dead-letter for it
+        return Requeue(MAX_BACKOFF_S)
     if attempt >= max_attempts:
         return DeadLetter(f"handler failed {attempt} times: {failure!r}")
     return Requeue(backoff_s(attempt))

@@ -18,6 +18,11 @@ class UniqueViolation(Exception):
     """A write refused because a unique key (e.g. an Idempotency-Key) is already taken."""
 
 
+class StoreUnavailable(Exception):
+    """The store cannot be reached (a database across the network); nothing was changed by the
+    operation that raised. The caller retries later; the message was not handled."""
+
+
 class OutboxRow(NamedTuple):  # a tuple: the simulator makes one per message it sends
     """A message waiting in the outbox; `seq` orders the rows and names one to mark sent."""
 
@@ -51,7 +56,8 @@ class MessageStore(Protocol):
         ...
 
     def unsent(self, limit: int) -> list[OutboxRow]:
-        """The oldest rows not marked sent yet, at most `limit`."""
+        """The oldest rows not marked sent yet, at most `limit`. A store shared by replicas
+        hands each row to one relay at a time (PostgreSQL: a lease taken with SKIP LOCKED)."""
         ...
 
     def mark_sent(self, rows: Sequence[OutboxRow], now: str) -> None: ...

@@ -41,6 +41,7 @@ from system.messaging.crashpoints import (
 )
 from system.messaging.handler_faults import HandlerFaults
 from system.messaging.policy import (
+    MAX_BACKOFF_S,
     Ack,
     DeadLetter,
     Decision,
@@ -49,7 +50,7 @@ from system.messaging.policy import (
     relay_backoff_s,
     stall_reason,
 )
-from system.messaging.ports import OutboxRow
+from system.messaging.ports import OutboxRow, StoreUnavailable
 from system.messaging.topology import declare_topology, get_exchanges
 from system.stores.sqlite import utc_now
 from system.urls import redact_url
@@ -291,7 +292,12 @@ class MessagingRuntime:
             if self.connection is None or not self.connection.connected.is_set():
                 await asyncio.sleep(0.1)
                 continue
-            rows = store.unsent(relay.batch)
+            try:
+                rows = store.unsent(relay.batch)
+            except StoreUnavailable as exc:  # a shared database out of reach: try again later
+                log.warning("outbox relay: %s", exc)
+                await asyncio.sleep(MAX_BACKOFF_S)
+                continue
             if not rows:
                 self._wake_relay.clear()
                 try:
@@ -305,7 +311,10 @@ class MessagingRuntime:
             for row in to_mark:
                 self.crash_points.hit(AFTER_PUBLISH_BEFORE_MARK_SENT, row.message.type)
             if to_mark:
-                store.mark_sent(to_mark, utc_now())
+                try:
+                    store.mark_sent(to_mark, utc_now())
+                except StoreUnavailable as exc:  # published, not marked: sent again, deduplicated
+                    log.warning("outbox relay: %s", exc)
             self.stats["published"] += sum(confirmed)
             failures = [res for res in results if res is not None]
             if failures:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sqlite3
 import uuid
 from collections.abc import Callable
 from typing import Annotated, Literal
@@ -19,7 +18,7 @@ from system.order import store
 from system.order.domain import STATUSES, Conflict, OrderRequest
 from system.order.placement import Placed
 from system.order.view import order_view
-from system.stores.sqlite import utc_now
+from system.stores.sqlite import SqlConnection, SqlStore, utc_now
 from system.validation import MAX_AMOUNT, MAX_QUANTITY, positive_amount, positive_quantity
 
 Force = Literal["fail", "succeed"]
@@ -76,8 +75,12 @@ class Accepted(BaseModel):
     status: str
 
 
-def routes(conn: Callable[[], sqlite3.Connection], config: ServiceConfig) -> APIRouter:
+def routes(db: Callable[[], SqlStore], config: ServiceConfig) -> APIRouter:
     router = service_router()
+
+    def conn() -> SqlConnection:
+        return db().conn
+
     place = placement(config.defects, config.style)
 
     @router.post(
@@ -96,7 +99,7 @@ def routes(conn: Callable[[], sqlite3.Connection], config: ServiceConfig) -> API
         request: Request,
         idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
     ) -> JSONResponse:
-        book = store.SqliteOrderBook(conn())
+        book = store.SqlOrderBook(db())
         result = place(book, str(uuid.uuid4()), body.to_request(), idempotency_key, utc_now())
         if isinstance(result, Conflict):
             raise HTTPException(

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections.abc import Sequence
+from typing import Any
 
 from system.contracts import Message
 from system.order.domain import HistoryEntry, Order, OrderRequest
-from system.stores.sqlite import SqliteStore, SqlTables
+from system.stores.sqlite import SqlConnection, SqlStore, SqlTables
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS orders (
@@ -30,9 +30,30 @@ CREATE TABLE IF NOT EXISTS orders (
 CREATE INDEX IF NOT EXISTS orders_by_status ON orders (status);
 CREATE INDEX IF NOT EXISTS orders_by_page ON orders (created_at, order_id);
 """
+# COLLATE "C": pages follow byte order, as in SQLite, whatever the database's locale.
+POSTGRES_SCHEMA = """
+CREATE TABLE IF NOT EXISTS orders (
+    order_id TEXT COLLATE "C" PRIMARY KEY,
+    user_id TEXT NOT NULL,
+    product_id TEXT NOT NULL,
+    quantity INTEGER NOT NULL,
+    amount DOUBLE PRECISION NOT NULL,
+    force_payment TEXT,
+    force_delivery TEXT,
+    status TEXT NOT NULL,
+    failure_reason TEXT,
+    history TEXT NOT NULL,
+    created_at TEXT COLLATE "C" NOT NULL,
+    updated_at TEXT NOT NULL,
+    idempotency_key TEXT UNIQUE,
+    request_hash TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS orders_by_status ON orders (status);
+CREATE INDEX IF NOT EXISTS orders_by_page ON orders (created_at, order_id);
+"""
 
 
-def _from_row(row: sqlite3.Row) -> Order:
+def _from_row(row: Any) -> Order:
     request = OrderRequest(
         user_id=row["user_id"],
         product_id=row["product_id"],
@@ -54,21 +75,21 @@ def _from_row(row: sqlite3.Row) -> Order:
     )
 
 
-def get(conn: sqlite3.Connection, order_id: str) -> Order | None:
+def get(conn: SqlConnection, order_id: str) -> Order | None:
     row = conn.execute("SELECT * FROM orders WHERE order_id = ?", (order_id,)).fetchone()
     return _from_row(row) if row else None
 
 
-def load(conn: sqlite3.Connection, msg: Message) -> Order | None:
+def load(conn: SqlConnection, msg: Message) -> Order | None:
     return get(conn, msg.order_id)
 
 
-def by_idempotency_key(conn: sqlite3.Connection, key: str) -> tuple[Order, str] | None:
+def by_idempotency_key(conn: SqlConnection, key: str) -> tuple[Order, str] | None:
     row = conn.execute("SELECT * FROM orders WHERE idempotency_key = ?", (key,)).fetchone()
     return (_from_row(row), row["request_hash"]) if row else None
 
 
-def insert(conn: sqlite3.Connection, order: Order) -> None:
+def insert(conn: SqlConnection, order: Order) -> None:
     r = order.request
     conn.execute(
         "INSERT INTO orders (order_id, user_id, product_id, quantity, amount, force_payment,"
@@ -93,7 +114,7 @@ def insert(conn: sqlite3.Connection, order: Order) -> None:
     )
 
 
-def save(conn: sqlite3.Connection, order: Order | None) -> None:
+def save(conn: SqlConnection, order: Order | None) -> None:
     if order is None:
         return
     conn.execute(
@@ -122,7 +143,7 @@ def parse_cursor(cursor: str) -> tuple[str, str]:
 
 
 def list_orders(
-    conn: sqlite3.Connection, status: str | None = None, limit: int = PAGE_DEFAULT, after: str | None = None
+    conn: SqlConnection, status: str | None = None, limit: int = PAGE_DEFAULT, after: str | None = None
 ) -> list[Order]:
     """Up to `limit` orders after the cursor `after` (None: from the oldest), oldest first."""
     where, params = [], []
@@ -141,14 +162,14 @@ def _history_json(order: Order) -> str:
     return json.dumps([{"event": h.event, "at": h.at} for h in order.history])
 
 
-TABLES = SqlTables(SCHEMA, load, save, insert)
+TABLES = SqlTables(SCHEMA, load, save, insert, postgres_schema=POSTGRES_SCHEMA)
 
 
-class SqliteOrderBook:
-    """The placement port (system/order/placement.py) over the order service's SQLite store."""
+class SqlOrderBook:
+    """The placement port (system/order/placement.py) over the order service's SQL store."""
 
-    def __init__(self, conn: sqlite3.Connection) -> None:
-        self.store = SqliteStore(conn, TABLES)
+    def __init__(self, store: SqlStore) -> None:
+        self.store = store
 
     def by_idempotency_key(self, key: str) -> tuple[Order, str] | None:
         return by_idempotency_key(self.store.conn, key)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Callable
 
 from fastapi import APIRouter
@@ -10,10 +9,15 @@ from fastapi import APIRouter
 from system.config import ServiceConfig
 from system.http_input import service_router
 from system.payment import store
+from system.stores.sqlite import SqlConnection, SqlStore
 
 
-def routes(conn: Callable[[], sqlite3.Connection], config: ServiceConfig) -> APIRouter:
+def routes(db: Callable[[], SqlStore], config: ServiceConfig) -> APIRouter:
     router = service_router()
+
+    def conn() -> SqlConnection:
+        return db().conn
+
 
     @router.get("/payments")
     async def payments(order_id: str | None = None) -> list[dict]:

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import sqlite3
-
 from system.contracts import Message
 from system.payment.domain import Payment
-from system.stores.sqlite import SqlTables
+from system.stores.sqlite import SqlConnection, SqlTables
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS payments (
@@ -19,11 +17,24 @@ CREATE TABLE IF NOT EXISTS payments (
 );
 CREATE INDEX IF NOT EXISTS payments_by_order ON payments (order_id);
 """
+# `rowid`: SQLite's implicit row number, an explicit column in PostgreSQL (see delivery/store.py).
+POSTGRES_SCHEMA = """
+CREATE TABLE IF NOT EXISTS payments (
+    rowid BIGSERIAL,
+    payment_id TEXT PRIMARY KEY,
+    order_id TEXT NOT NULL,
+    user_id TEXT NOT NULL,
+    amount DOUBLE PRECISION NOT NULL,
+    status TEXT NOT NULL,
+    refunded_amount DOUBLE PRECISION NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS payments_by_order ON payments (order_id, rowid);
+"""
 
 _COLUMNS = "payment_id, order_id, user_id, amount, status, refunded_amount"
 
 
-def load(conn: sqlite3.Connection, msg: Message) -> Payment | None:
+def load(conn: SqlConnection, msg: Message) -> Payment | None:
     # The latest payment of the order; there is only ever one unless a defect is switched on.
     row = conn.execute(
         f"SELECT {_COLUMNS} FROM payments WHERE order_id = ? ORDER BY rowid DESC LIMIT 1",
@@ -32,7 +43,7 @@ def load(conn: sqlite3.Connection, msg: Message) -> Payment | None:
     return Payment(**dict(row)) if row else None
 
 
-def save(conn: sqlite3.Connection, payment: Payment | None) -> None:
+def save(conn: SqlConnection, payment: Payment | None) -> None:
     if payment is None:
         return
     conn.execute(
@@ -50,7 +61,7 @@ def save(conn: sqlite3.Connection, payment: Payment | None) -> None:
     )
 
 
-def list_payments(conn: sqlite3.Connection, order_id: str | None = None) -> list[dict]:
+def list_payments(conn: SqlConnection, order_id: str | None = None) -> list[dict]:
     query = f"SELECT {_COLUMNS} FROM payments"
     rows = (
         conn.execute(query + " WHERE order_id = ? ORDER BY rowid", (order_id,))
@@ -60,4 +71,4 @@ def list_payments(conn: sqlite3.Connection, order_id: str | None = None) -> list
     return [dict(r) for r in rows.fetchall()]
 
 
-TABLES = SqlTables(SCHEMA, load, save)
+TABLES = SqlTables(SCHEMA, load, save, postgres_schema=POSTGRES_SCHEMA)

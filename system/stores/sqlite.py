@@ -14,18 +14,20 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from system.contracts import Message
-from system.messaging.ports import OutboxRow, UniqueViolation
+from system.messaging.ports import MessageStore, OutboxRow, UniqueViolation
 
-COMMON_SCHEMA = """
+INBOX_SCHEMA = """
 CREATE TABLE IF NOT EXISTS inbox (
     message_id TEXT PRIMARY KEY,
     routing_key TEXT NOT NULL,
     order_id TEXT,
     received_at TEXT NOT NULL
 );
+"""  # the same DDL in PostgreSQL
+COMMON_SCHEMA = INBOX_SCHEMA + """
 CREATE TABLE IF NOT EXISTS outbox (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
     message_id TEXT NOT NULL UNIQUE,
@@ -39,15 +41,43 @@ CREATE INDEX IF NOT EXISTS outbox_unsent ON outbox (seq) WHERE sent_at IS NULL;
 """
 
 
+class SqlConnection(Protocol):
+    """What a service's table functions use of a connection: sqlite3's, or the PostgreSQL
+    adapter's (system/stores/postgres.py), which takes the same `?` placeholders. Rows are read by
+    column name (`row["status"]`, `dict(row)`), which both give."""
+
+    def execute(self, sql: str, parameters: Any = ..., /) -> Any: ...
+
+    def executemany(self, sql: str, parameters: Any, /) -> Any: ...
+
+
+class SqlStore(MessageStore, Protocol):
+    """A SQL adapter of the store port (SQLite's or PostgreSQL's): also its connection, which
+    the services' read routes and the order book use, and close."""
+
+    @property
+    def conn(self) -> Any: ...
+
+    def close(self) -> None: ...
+
+
 @dataclass(frozen=True)
 class SqlTables:
-    """A service's own tables: their schema and how its state is read and written."""
+    """A service's own tables: their schema and how its state is read and written.
+
+    The statements are shared by both SQL adapters; only the DDL differs (`postgres_schema`),
+    and where PostgreSQL must lock what it reads (`postgres_load`: SQLite's BEGIN IMMEDIATE
+    already serialises every writer, concurrent replicas on PostgreSQL need FOR UPDATE).
+    """
 
     schema: str
-    load: Callable[[sqlite3.Connection, Message], Any]
-    save: Callable[[sqlite3.Connection, Any], None]
-    insert: Callable[[sqlite3.Connection, Any], None] | None = None  # a new aggregate (orders)
-    initialise: Callable[[sqlite3.Connection], None] | None = None  # seed rows (stock)
+    load: Callable[[SqlConnection, Message], Any]
+    save: Callable[[SqlConnection, Any], None]
+    insert: Callable[[SqlConnection, Any], None] | None = None  # a new aggregate (orders)
+    initialise: Callable[[sqlite3.Connection], None] | None = None  # seed rows (stock), old columns
+    postgres_schema: str = ""  # the same tables in PostgreSQL's DDL
+    postgres_load: Callable[[SqlConnection, Message], Any] | None = None  # None: `load`
+    postgres_initialise: Callable[[SqlConnection], None] | None = None  # None: nothing to seed
 
 
 def utc_now() -> str:
@@ -79,33 +109,38 @@ def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
     conn.execute("COMMIT")
 
 
-def enqueue(conn: sqlite3.Connection, messages: Sequence[Message], now: str) -> None:
-    # OR IGNORE: a message id already in the outbox is the same message (ids derive from causes).
+def enqueue(conn: SqlConnection, messages: Sequence[Message], now: str) -> None:
+    # DO NOTHING: a message id already in the outbox is the same message (ids derive from causes).
     conn.executemany(
-        "INSERT OR IGNORE INTO outbox (message_id, routing_key, order_id, body, created_at)"
-        " VALUES (?,?,?,?,?)",
+        "INSERT INTO outbox (message_id, routing_key, order_id, body, created_at)"
+        " VALUES (?,?,?,?,?) ON CONFLICT DO NOTHING",
         [(m.message_id, m.type, m.order_id, m.to_json(), now) for m in messages],
     )
 
 
-def outbox_backlog(conn: sqlite3.Connection) -> int:
-    return int(conn.execute("SELECT COUNT(*) FROM outbox WHERE sent_at IS NULL").fetchone()[0])
+def outbox_backlog(conn: SqlConnection) -> int:
+    return int(conn.execute("SELECT COUNT(*) AS n FROM outbox WHERE sent_at IS NULL").fetchone()["n"])
 
 
-class SqliteTransaction:
-    def __init__(self, conn: sqlite3.Connection, tables: SqlTables) -> None:
+class SqlTransaction:
+    """One transaction of either SQL adapter: the statements are the same on both (a second
+    replica inserting the same inbox key on PostgreSQL waits for the first, then finds it)."""
+
+    def __init__(self, conn: SqlConnection, tables: SqlTables, load: Callable[[SqlConnection, Message], Any]) -> None:
         self.conn = conn
         self.tables = tables
+        self._load = load
 
     def claim_inbox(self, msg: Message, now: str) -> bool:
         cursor = self.conn.execute(
-            "INSERT OR IGNORE INTO inbox (message_id, routing_key, order_id, received_at) VALUES (?,?,?,?)",
+            "INSERT INTO inbox (message_id, routing_key, order_id, received_at) VALUES (?,?,?,?)"
+            " ON CONFLICT DO NOTHING",
             (msg.message_id, msg.type, msg.order_id, now),
         )
-        return cursor.rowcount == 1
+        return bool(cursor.rowcount == 1)
 
     def load(self, msg: Message) -> Any:
-        return self.tables.load(self.conn, msg)
+        return self._load(self.conn, msg)
 
     def save(self, state: Any) -> None:
         self.tables.save(self.conn, state)
@@ -126,9 +161,9 @@ class SqliteStore:
         return cls(open_database(path, tables), tables)
 
     @contextmanager
-    def transaction(self) -> Iterator[SqliteTransaction]:
+    def transaction(self) -> Iterator[SqlTransaction]:
         with transaction(self.conn):
-            yield SqliteTransaction(self.conn, self.tables)
+            yield SqlTransaction(self.conn, self.tables, self.tables.load)
 
     def insert_and_enqueue(self, state: Any, messages: Sequence[Message], now: str) -> None:
         if self.tables.insert is None:

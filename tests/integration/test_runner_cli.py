@@ -28,7 +28,7 @@ def test_status_of_a_system_that_is_down(tmp_path):
 
 def test_bad_usage_exits_254(tmp_path):
     done = _saga_harness(["kill", "shipping"], {}, tmp_path)
-    assert done.returncode == 254 and "invalid choice" in done.stderr
+    assert done.returncode == 254 and "not a service or replica: 'shipping'" in done.stderr
 
 
 def test_up_again_starts_nothing_new(saga_target):

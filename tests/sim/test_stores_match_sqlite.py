@@ -39,7 +39,7 @@ def _replay(journal: list, data_dir: Path, defects: frozenset) -> dict[str, Serv
         for name, logic in SERVICE_LOGIC.items()
     }
     place = placement(defects)
-    book = order_store.SqliteOrderBook(services["order"].store.conn)  # type: ignore[attr-defined]
+    book = order_store.SqlOrderBook(services["order"].store)  # type: ignore[arg-type]
     for entry in journal:
         if entry[0] == "place":  # POST /orders
             _, order_id, request, key, now = entry

@@ -1,5 +1,6 @@
-"""The store port's contract, run against both adapters: SQLite (the services) and in-memory
-(the simulator). A PostgreSQL adapter would join the parametrisation and pass the same cases."""
+"""The store port's contract, run against every adapter: SQLite (the services' default),
+PostgreSQL (SAGA_STORE=postgresql://..., each test in a schema of its own, saga_pg_*, dropped
+afterwards) and in-memory (the simulator)."""
 
 from __future__ import annotations
 
@@ -15,10 +16,11 @@ from system.messaging.ports import MessageStore, UniqueViolation
 from system.order import domain
 from system.order.memory import MemoryOrderBook
 from system.order.placement import OrderBook, Placed, place
-from system.order.store import SqliteOrderBook
+from system.order.store import SqlOrderBook
 from system.registry import SERVICE_LOGIC
 from system.stores.memory import MemoryStore
 from system.stores.sqlite import SqliteStore
+from tests.postgres import pg_schemas  # noqa: F401 - the fixture
 
 REQUEST = domain.OrderRequest("u1", "product_1", 2, 19.99)
 CTX = HandlerContext("2024-01-01T00:00:00.000000Z", DecisionConfig(payment_failure_rate=0.0))
@@ -28,17 +30,23 @@ def make_store(kind: str, service: str, tmp_path: Path) -> MessageStore:
     logic = SERVICE_LOGIC[service]
     if kind == "sqlite":
         return SqliteStore.open(tmp_path / f"{service}.sqlite3", logic.sql)
+    if kind == "postgres":
+        from tests.postgres import open_store
+
+        return open_store(logic.sql, tmp_path)
     return MemoryStore(logic.memory())
 
 
 def order_book(kind: str, store: MessageStore) -> OrderBook:
-    if kind == "sqlite":
-        return SqliteOrderBook(store.conn)  # type: ignore[attr-defined]
+    if kind in ("sqlite", "postgres"):
+        return SqlOrderBook(store)  # type: ignore[arg-type]
     return MemoryOrderBook(store)  # type: ignore[arg-type]
 
 
-@pytest.fixture(params=["sqlite", "memory"])
+@pytest.fixture(params=["sqlite", "postgres", "memory"])
 def kind(request) -> str:
+    if request.param == "postgres":
+        request.getfixturevalue("pg_schemas")
     return request.param
 
 
