@@ -18,6 +18,8 @@ from pydantic import BaseModel, Field
 
 from system.composition import compose
 from system.config import ServiceConfig
+from system.deadlines import Timer
+from system.defects import Defect
 from system.http_input import (
     TOO_LARGE,
     ServiceRoute,
@@ -34,7 +36,7 @@ from system.messaging.ports import StoreUnavailable
 from system.messaging.runtime import MessagingRuntime, ServiceHooks
 from system.registry import ServiceLogic
 from system.stores.select import describe, open_store
-from system.stores.sqlite import SqlStore
+from system.stores.sqlite import SqlStore, utc_now
 
 MAX_BODY_BYTES = 64 * 1024
 
@@ -54,6 +56,22 @@ class ArmRequest(BaseModel):
 class HandlerFaultRequest(BaseModel):
     routing_key: str | None = None  # None: any delivery
     count: int = Field(ge=1)
+
+
+def timer_source(config: ServiceConfig, store: SqlStore) -> Callable[[int], list[Timer]] | None:
+    """The order service's armed deadlines (issue #16), when SAGA_STEP_TIMEOUT arms any."""
+    if config.service != "order" or not config.decisions.timeouts.enabled:
+        return None
+    from system.order.store import armed_timers
+
+    def armed(limit: int) -> list[Timer]:
+        return armed_timers(store.conn, limit)
+
+    if Defect.DEADLINE_LOST_ON_RESTART in config.defects:
+        from system.order.defects import ForgetfulTimers
+
+        return ForgetfulTimers(armed, lambda: config.decisions.timeouts, utc_now)
+    return armed
 
 
 def create_app(config: ServiceConfig, logic: ServiceLogic, routes: RouterFactory) -> FastAPI:
@@ -76,6 +94,7 @@ def create_app(config: ServiceConfig, logic: ServiceLogic, routes: RouterFactory
             new_id=lambda: str(uuid.uuid4()),
             max_attempts=config.max_attempts,
             style=config.style,
+            timers=timer_source(config, store),
         )
         runtime = MessagingRuntime(config, service, crash_points)
         app.state.runtime = runtime

@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from system.contracts import DELIVERY_FAILED
+from system.deadlines import NO_TIMEOUTS, StepTimeouts, Timer
 from system.defects import Defect
 from system.inventory import defects as inventory_defects
 from system.messaging import defects as shell_defects
@@ -18,8 +19,9 @@ from system.messaging.handling import Handler, Handling, transactional
 from system.messaging.policy import ConsumerPolicy, RelayPolicy
 from system.messaging.ports import MessageStore, TransactionHooks
 from system.order import defects as order_defects
+from system.order.deadlines import COMPENSATIONS, timing_out
 from system.order.domain import TRANSITIONS, choreographer, orchestrator
-from system.order.placement import PlaceOrder, place, placing
+from system.order.placement import PlaceOrder, placing
 from system.payment import defects as payment_defects
 from system.registry import SERVICE_LOGIC
 from system.styles import CHOREOGRAPHY, ORCHESTRATION, reacting, reactions_of
@@ -47,13 +49,18 @@ class Service:
     handling: Handling
     consumer: ConsumerPolicy
     relay: RelayPolicy
+    # The order service's armed timers, earliest first (issue #16): what its timer loop reads.
+    timers: Callable[[int], list[Timer]] | None = None
 
 
 # Defects that make no sense in a style: there the code they break does not run, or means
 # something else. In a choreography the order service sends no compensation to repeat.
 NOT_IN_STYLE: dict[str, frozenset[Defect]] = {
     ORCHESTRATION: frozenset({Defect.ORDER_STILL_COMMANDS}),  # there, sending them is its job
-    CHOREOGRAPHY: frozenset({Defect.COMPENSATION_REPEATED_ON_COPY}),
+    # A late charge in a choreography is undone without payment's own reaction to the timeout
+    # too: delivery's cancelled tombstone refuses the schedule it sets off, and payment refunds
+    # that delivery.failed; so the defect cannot leave money behind there.
+    CHOREOGRAPHY: frozenset({Defect.COMPENSATION_REPEATED_ON_COPY, Defect.LATE_PAYMENT_NOT_REFUNDED}),
 }
 
 
@@ -67,12 +74,17 @@ def decide_for(name: str, defects: Iterable[Defect] = (), style: str = ORCHESTRA
             transitions = order_defects.without_delivery_compensation(transitions)
         if Defect.COMPLETE_BEFORE_DELIVERY in defects:
             transitions = order_defects.completing_before_delivery(transitions)
+        compensations = COMPENSATIONS
+        if Defect.LATE_PAYMENT_NOT_REFUNDED in defects:
+            compensations = order_defects.without_payment_refund(compensations)
+        # Every order handler owns the saga's deadlines (system/order/deadlines.py, issue #16).
         if style == CHOREOGRAPHY and Defect.ORDER_STILL_COMMANDS in defects:
-            decide = orchestrator(transitions)  # sends the commands nobody owns here any more
+            # sends the commands nobody owns here any more
+            decide = timing_out(orchestrator(transitions), ORCHESTRATION, compensations)
         elif style == CHOREOGRAPHY:
-            decide = choreographer(transitions)  # the same table, heard and never sent
-        elif transitions is not TRANSITIONS:
-            decide = orchestrator(transitions)
+            decide = timing_out(choreographer(transitions), CHOREOGRAPHY, compensations)  # heard, never sent
+        elif transitions is not TRANSITIONS or compensations is not COMPENSATIONS:
+            decide = timing_out(orchestrator(transitions), ORCHESTRATION, compensations)
     for service, defect, wrap in _HANDLER_WRAPPERS:
         if service == name and defect in defects:
             decide = wrap(decide)
@@ -93,6 +105,7 @@ def compose(
     new_id: Callable[[], str],
     max_attempts: int = 5,
     style: str = ORCHESTRATION,
+    timers: Callable[[int], list[Timer]] | None = None,
 ) -> Service:
     """`new_id` makes the fresh ids only publish_before_commit uses (uuid4; seeded in the simulator)."""
     defects = frozenset(defects)
@@ -110,12 +123,14 @@ def compose(
     relay = RelayPolicy()
     if Defect.RELAY_MARKS_UNCONFIRMED_SENT in defects:
         relay = shell_defects.marking_unconfirmed_sent(relay)
-    return Service(name, store, handling, consumer, relay)
+    return Service(name, store, handling, consumer, relay, timers)
 
 
-def placement(defects: Iterable[Defect] = (), style: str = ORCHESTRATION) -> PlaceOrder:
-    """POST /orders (system/order/placement.py) in `style`, wrapped by the API's defects."""
-    placed = place if style == ORCHESTRATION else placing(style)
+def placement(defects: Iterable[Defect] = (), style: str = ORCHESTRATION,
+              timeouts: StepTimeouts = NO_TIMEOUTS) -> PlaceOrder:
+    """POST /orders (system/order/placement.py) in `style`, wrapped by the API's defects; the
+    first step's deadline armed with the order when `timeouts` has one."""
+    placed = placing(style, timeouts)
     if Defect.API_STORES_OTHER_FIELD in frozenset(defects):
         return order_defects.storing_other_field(placed)
     return placed

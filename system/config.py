@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from system.contracts import DEFAULT_PORTS, SERVICES
+from system.deadlines import STEPS, StepTimeouts
 from system.decisions import DecisionConfig
 from system.defects import Defect, parse_defects
 from system.rates import parse_rate
@@ -124,6 +125,7 @@ def service_config(service: str, env: Mapping[str, str] = os.environ) -> Service
             seed=_int(env, "SAGA_SEED", 0),
             payment_failure_rate=_rate(env, "PAYMENT_FAILURE_RATE", 0.2),
             delivery_failure_rate=_rate(env, "DELIVERY_FAILURE_RATE", 0.1),
+            timeouts=step_timeouts(env),
         ),
         chaos_token=env.get("SAGA_CHAOS_TOKEN") or None,
         defects=defects,
@@ -135,6 +137,17 @@ def service_config(service: str, env: Mapping[str, str] = os.environ) -> Service
         replica=env.get("SAGA_REPLICA") or None,
         replica_port=_int(env, "SAGA_REPLICA_PORT", 0) or None,
     )
+
+
+def step_timeouts(env: Mapping[str, str] = os.environ) -> StepTimeouts:
+    """SAGA_STEP_TIMEOUT (every step) and SAGA_STEP_TIMEOUT_<STEP> (seconds; unset: no deadline)."""
+    default = _positive(env, "SAGA_STEP_TIMEOUT", 0.0) or None
+    per_step = {}
+    for step in STEPS:
+        value = _positive(env, f"SAGA_STEP_TIMEOUT_{step.upper()}", 0.0)
+        if value:
+            per_step[step] = value
+    return StepTimeouts(default, per_step)
 
 
 def _store_url(env: Mapping[str, str]) -> str | None:

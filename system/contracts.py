@@ -24,6 +24,9 @@ OUTBOX_SEQ_HEADER = "x-outbox-seq"
 
 # A choreography's one message from the order service (system/styles.py): a saga has begun.
 ORDER_PLACED = "order.placed"
+# A choreography's second message from the order service, only when a step's deadline passed
+# (issue #16): every participant reacts by undoing its part (system/styles.py TIMED_OUT_REACTIONS).
+ORDER_TIMED_OUT = "order.timed_out"
 
 # Commands, sent by the order service.
 INVENTORY_RESERVE = "inventory.reserve"
@@ -31,6 +34,7 @@ INVENTORY_RELEASE = "inventory.release"
 PAYMENT_PROCESS = "payment.process"
 PAYMENT_REFUND = "payment.refund"
 DELIVERY_SCHEDULE = "delivery.schedule"
+DELIVERY_CANCEL = "delivery.cancel"  # compensation after a timeout (issue #16)
 
 # Replies, sent by the participants.
 INVENTORY_RESERVED = "inventory.reserved"
@@ -41,8 +45,10 @@ PAYMENT_FAILED = "payment.failed"
 PAYMENT_REFUNDED = "payment.refunded"
 DELIVERY_SCHEDULED = "delivery.scheduled"
 DELIVERY_FAILED = "delivery.failed"
+DELIVERY_CANCELLED = "delivery.cancelled"
 
-COMMANDS = (INVENTORY_RESERVE, INVENTORY_RELEASE, PAYMENT_PROCESS, PAYMENT_REFUND, DELIVERY_SCHEDULE)
+COMMANDS = (INVENTORY_RESERVE, INVENTORY_RELEASE, PAYMENT_PROCESS, PAYMENT_REFUND, DELIVERY_SCHEDULE,
+            DELIVERY_CANCEL)
 REPLIES = (
     INVENTORY_RESERVED,
     INVENTORY_FAILED,
@@ -52,9 +58,10 @@ REPLIES = (
     PAYMENT_REFUNDED,
     DELIVERY_SCHEDULED,
     DELIVERY_FAILED,
+    DELIVERY_CANCELLED,
 )
 ROUTING_KEYS = COMMANDS + REPLIES  # the orchestration's (system/styles.py has each style's)
-ALL_ROUTING_KEYS = ROUTING_KEYS + (ORDER_PLACED,)  # in either style
+ALL_ROUTING_KEYS = ROUTING_KEYS + (ORDER_PLACED, ORDER_TIMED_OUT)  # in either style
 
 SERVICES = ("order", "inventory", "payment", "delivery")
 DEFAULT_PORTS = {"order": 8001, "inventory": 8002, "payment": 8003, "delivery": 8004}
@@ -64,7 +71,7 @@ BINDINGS: dict[str, tuple[str, ...]] = {
     "order": REPLIES,
     "inventory": (INVENTORY_RESERVE, INVENTORY_RELEASE),
     "payment": (PAYMENT_PROCESS, PAYMENT_REFUND),
-    "delivery": (DELIVERY_SCHEDULE,),
+    "delivery": (DELIVERY_SCHEDULE, DELIVERY_CANCEL),
 }
 
 # The routing keys each service publishes on EXCHANGE: the order service sends the commands, each
@@ -74,7 +81,7 @@ PUBLISHES: dict[str, tuple[str, ...]] = {
     "order": COMMANDS,
     "inventory": (INVENTORY_RESERVED, INVENTORY_FAILED, INVENTORY_RELEASED),
     "payment": (PAYMENT_COMPLETED, PAYMENT_FAILED, PAYMENT_REFUNDED),
-    "delivery": (DELIVERY_SCHEDULED, DELIVERY_FAILED),
+    "delivery": (DELIVERY_SCHEDULED, DELIVERY_FAILED, DELIVERY_CANCELLED),
 }
 
 # The seed's traces, exactly as it lists them.
@@ -96,6 +103,22 @@ TRACE_DELIVERY_FAILED = (
     INVENTORY_RELEASE, INVENTORY_RELEASED,
 )
 TRACE_INSUFFICIENT_INVENTORY = (INVENTORY_RESERVE, INVENTORY_FAILED)
+# A step that did not answer in time (issue #16): the order's history names the timeout, then the
+# compensations it sent at once (every step begun so far is undone; the order is failed already).
+TIMEOUT_TRACES = {
+    "timeout:inventory": (INVENTORY_RESERVE, "timeout:inventory", INVENTORY_RELEASE),
+    "timeout:payment": (
+        INVENTORY_RESERVE, INVENTORY_RESERVED,
+        PAYMENT_PROCESS, "timeout:payment",
+        PAYMENT_REFUND, INVENTORY_RELEASE,
+    ),
+    "timeout:delivery": (
+        INVENTORY_RESERVE, INVENTORY_RESERVED,
+        PAYMENT_PROCESS, PAYMENT_COMPLETED,
+        DELIVERY_SCHEDULE, "timeout:delivery",
+        DELIVERY_CANCEL, PAYMENT_REFUND, INVENTORY_RELEASE,
+    ),
+}
 LEGAL_TRACES = {
     "completed": TRACE_SUCCESS,
     "insufficient_inventory": TRACE_INSUFFICIENT_INVENTORY,

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 
+from system.deadlines import NO_TIMEOUTS, StepTimeouts
 from system.validation import FORCE_VALUES
 
 FORCE_FAIL, FORCE_SUCCEED = FORCE_VALUES
@@ -19,6 +20,8 @@ class DecisionConfig:
     seed: int = 0
     payment_failure_rate: float = 0.2  # the seed's "random 20% chance"
     delivery_failure_rate: float = 0.1
+    # Step deadlines (issue #16): business settings too, and what the order's handler needs.
+    timeouts: StepTimeouts = NO_TIMEOUTS
 
 
 def roll(seed: int, order_id: str, step: str) -> float:

@@ -27,6 +27,8 @@ class Defect(StrEnum):
     RELAY_MARKS_UNCONFIRMED_SENT = "relay_marks_unconfirmed_sent"
     RELABELLED_OUTCOME = "relabelled_outcome"
     ORDER_STILL_COMMANDS = "order_still_commands"
+    LATE_PAYMENT_NOT_REFUNDED = "late_payment_not_refunded"
+    DEADLINE_LOST_ON_RESTART = "deadline_lost_on_restart"
 
 
 DEFECTS: dict[Defect, str] = {
@@ -48,6 +50,9 @@ DEFECTS: dict[Defect, str] = {
     Defect.RELABELLED_OUTCOME: "the payment service rolls its dice under the wrong step key",
     # Choreography only (issue #15): a half-finished migration from the orchestration.
     Defect.ORDER_STILL_COMMANDS: "in a choreography, the order service still sends the orchestrator's commands",
+    # Deadlines (issue #16); they act only when SAGA_STEP_TIMEOUT is set.
+    Defect.LATE_PAYMENT_NOT_REFUNDED: "a payment timeout releases the stock but refunds nothing (a late charge stays)",
+    Defect.DEADLINE_LOST_ON_RESTART: "the order service keeps its timers in memory: a deadline armed before a restart never fires",
 }
 
 

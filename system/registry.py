@@ -16,7 +16,7 @@ from system.inventory import domain as inventory_domain
 from system.inventory import store as inventory_store
 from system.inventory.memory import InventoryTables
 from system.messaging.handling import Handler
-from system.order import domain as order_domain
+from system.order import deadlines as order_domain  # the saga's state machine with its deadlines
 from system.order import store as order_store
 from system.order.memory import OrderTables
 from system.payment import domain as payment_domain

@@ -23,6 +23,8 @@ from typing import Any
 from system.contracts import (
     BINDINGS,
     COMMANDS,
+    DELIVERY_CANCEL,
+    DELIVERY_CANCELLED,
     DELIVERY_FAILED,
     DELIVERY_SCHEDULE,
     DELIVERY_SCHEDULED,
@@ -33,6 +35,7 @@ from system.contracts import (
     INVENTORY_RESERVED,
     LEGAL_TRACES,
     ORDER_PLACED,
+    ORDER_TIMED_OUT,
     PAYMENT_COMPLETED,
     PAYMENT_FAILED,
     PAYMENT_PROCESS,
@@ -68,15 +71,30 @@ REACTIONS: dict[str, tuple[str, str]] = {
 }
 
 
+# A step's deadline passed (issue #16): the order service, which hears every event and so owns the
+# deadlines, publishes `order.timed_out`, and EVERY participant undoes its part, whatever the step:
+# in a choreography a late answer can still set off the participants after it (a late
+# payment.completed makes delivery schedule), so each is fenced by its compensation's tombstone.
+TIMED_OUT_REACTIONS: dict[str, str] = {
+    "inventory": INVENTORY_RELEASE,
+    "payment": PAYMENT_REFUND,
+    "delivery": DELIVERY_CANCEL,
+}
+
+
 def reactions_of(service: str) -> dict[str, str]:
     """What `service` reacts to in a choreography: event -> its domain's command."""
-    return {event: command for event, (who, command) in REACTIONS.items() if who == service}
+    reactions = {event: command for event, (who, command) in REACTIONS.items() if who == service}
+    if service in TIMED_OUT_REACTIONS:
+        reactions[ORDER_TIMED_OUT] = TIMED_OUT_REACTIONS[service]
+    return reactions
 
 
 def _bus_trace(history_trace: tuple[str, ...]) -> tuple[str, ...]:
     """A choreography's bus trace for one of the order's history traces: the first command is
     `order.placed`, every other command is the reaction to the event before it (not a message)."""
-    return (ORDER_PLACED, *(e for e in history_trace if e not in COMMANDS))
+    return (ORDER_PLACED, *(ORDER_TIMED_OUT if e.startswith("timeout:") else e
+                            for e in history_trace if e not in COMMANDS))
 
 
 @dataclass(frozen=True)
@@ -119,19 +137,19 @@ CHOREOGRAPHED = Style(
     name=CHOREOGRAPHY,
     bindings={
         "order": REPLIES,  # it listens to everything the participants say
-        "inventory": tuple(e for e, (s, _) in REACTIONS.items() if s == "inventory"),
-        "payment": tuple(e for e, (s, _) in REACTIONS.items() if s == "payment"),
-        "delivery": tuple(e for e, (s, _) in REACTIONS.items() if s == "delivery"),
+        "inventory": (*(e for e, (s, _) in REACTIONS.items() if s == "inventory"), ORDER_TIMED_OUT),
+        "payment": (*(e for e, (s, _) in REACTIONS.items() if s == "payment"), ORDER_TIMED_OUT),
+        "delivery": (*(e for e, (s, _) in REACTIONS.items() if s == "delivery"), ORDER_TIMED_OUT),
     },
     publishes={
-        "order": (ORDER_PLACED,),
+        "order": (ORDER_PLACED, ORDER_TIMED_OUT),
         "inventory": (INVENTORY_RESERVED, INVENTORY_FAILED, INVENTORY_RELEASED),
         "payment": (PAYMENT_COMPLETED, PAYMENT_FAILED, PAYMENT_REFUNDED),
-        "delivery": (DELIVERY_SCHEDULED, DELIVERY_FAILED),
+        "delivery": (DELIVERY_SCHEDULED, DELIVERY_FAILED, DELIVERY_CANCELLED),
     },
     bus_traces={outcome: _bus_trace(trace) for outcome, trace in LEGAL_TRACES.items()},
     first_step=ORDER_PLACED,
-    triggers=tuple(REACTIONS),
+    triggers=(*REACTIONS, ORDER_TIMED_OUT),
     decided_by={INVENTORY_RESERVED: "payment", PAYMENT_COMPLETED: "delivery"},
 )
 
@@ -165,6 +183,8 @@ def command_payload(command: str, request: Mapping[str, Any]) -> dict[str, Any]:
                 "force": request.get("force_payment")}
     if command == PAYMENT_REFUND:
         return {"amount": request.get("amount")}
+    if command == DELIVERY_CANCEL:
+        return {}
     if command == DELIVERY_SCHEDULE:
         return {
             "user_id": request.get("user_id"),
@@ -198,6 +218,9 @@ def reacting(decide: Handler, reactions: Mapping[str, str]) -> Handler:
         command = reactions.get(msg.type)
         if command is None:
             return Outcome(state, (), f"no reaction to {msg.type}")
+        if msg.payload.get(AFTER) == ORDER_TIMED_OUT:
+            # An answer to order.timed_out sets nothing off: every participant heard the timeout.
+            return Outcome(state, (), f"no reaction to {msg.type} after {ORDER_TIMED_OUT}")
         context = saga_context(msg)
         as_command = Message(msg.message_id, command, msg.order_id, command_payload(command, context),
                              msg.occurred_at, msg.causation_id)

@@ -45,6 +45,7 @@ from harness.invariants.stock import (
     no_orphan_reservation,
     stock_conserved,
 )
+from harness.invariants.timeouts import bounded_termination, no_effect_after_timeout
 from harness.invariants.traces import trace_legal
 from harness.model import History, SystemState, Validity, Verdict, overall, overall_note
 from system.decisions import DecisionConfig
@@ -70,6 +71,8 @@ INVARIANTS: dict[str, Invariant] = {
     "bus_causality": bus_causality,
     "command_answered": command_answered,
     "publisher_owns_key": publisher_owns_key,
+    "no_effect_after_timeout": no_effect_after_timeout,
+    "bounded_termination": bounded_termination,
 }
 
 __all__ = [

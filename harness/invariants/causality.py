@@ -19,6 +19,7 @@ from harness.invariants.common import (
     orders_by_id,
     style_of,
 )
+from harness.invariants.timeouts import TIMEOUT_LEADS_TO, timer_cause
 from harness.model import History, SystemState, Verdict
 from system.styles import BY_NAME, Style
 
@@ -30,7 +31,7 @@ def leads_to(style: Style) -> frozenset[tuple[str, str]]:
     )
 
 
-LEADS_TO_BY_STYLE = {name: leads_to(style) for name, style in BY_NAME.items()}
+LEADS_TO_BY_STYLE = {name: leads_to(style) | TIMEOUT_LEADS_TO[name] for name, style in BY_NAME.items()}
 
 
 def bus_causality(history: History, state: SystemState, options: CheckOptions = DEFAULT_OPTIONS) -> Verdict:
@@ -64,6 +65,12 @@ def bus_causality(history: History, state: SystemState, options: CheckOptions = 
                                     problem="names no cause, but only a saga's first command may")
                 continue
             cause = by_id.get(cause_id)
+            timer = timer_cause(order_id, orders[order_id].get("failure_reason"))
+            if cause is None and timer is not None and timer[0] == cause_id:  # the deadline's timer
+                if (timer[1], m.routing_key) not in LEADS_TO:
+                    found.violation(order_id=order_id, message_id=m.message_id, routing_key=m.routing_key,
+                                    cause_routing_key=timer[1], problem="caused by a step that does not lead to it")
+                continue
             if cause is None or cause_id in skip:
                 found.violation(order_id=order_id, message_id=m.message_id, routing_key=m.routing_key,
                                 causation_id=cause_id, problem="its cause was never recorded on the bus")

@@ -50,6 +50,8 @@ DESCRIPTIONS: dict[str, str] = {
     "bus_causality": "every message but a saga's first names a recorded cause of the same order that leads to it",
     "command_answered": "every delivered command got its reply or a dead letter with a reason, within the deadline",
     "publisher_owns_key": "every bus message names its publisher (AMQP app_id), and that service owns its routing key in the run's saga style",
+    "no_effect_after_timeout": "a saga that timed out leaves no net charge, no reserved stock and no scheduled delivery",
+    "bounded_termination": "with a deadline on every step, every order ends within the deadlines' sum plus a margin",
 }
 
 MAX_COUNTEREXAMPLES = 20
@@ -137,7 +139,7 @@ def same_money(a: float, b: float) -> bool:
 
 def net_charge(payment: dict[str, Any]) -> float:
     """What the customer is out of pocket for one payment row (failed: nothing)."""
-    if payment.get("status") == "failed":
+    if payment.get("status") in ("failed", "cancelled"):  # cancelled: a tombstone, never charged
         return 0.0
     return round(float(payment.get("amount") or 0.0) - float(payment.get("refunded_amount") or 0.0), 2)
 

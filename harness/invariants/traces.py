@@ -22,6 +22,7 @@ from harness.invariants.common import (
     orders_by_id,
     style_of,
 )
+from harness.invariants.timeouts import timeout_bus_keys, timeout_history
 from harness.model import History, RecordedMessage, SystemState, Verdict
 from system.contracts import (
     COMMANDS,
@@ -32,6 +33,7 @@ from system.contracts import (
     PAYMENT_PROCESS,
     PAYMENT_REFUND,
 )
+from system.deadlines import is_timeout
 from system.styles import BY_NAME
 
 # The status an in-flight order must be in, given the last command it sent.
@@ -79,6 +81,8 @@ def expected_trace(order: dict[str, Any]) -> tuple[str, ...] | None:
     if order.get("status") == "completed":
         return LEGAL_TRACES["completed"] if not order.get("failure_reason") else None
     reason = order.get("failure_reason")
+    if is_timeout(reason):
+        return timeout_history(reason)
     return LEGAL_TRACES.get(str(reason)) if reason != "completed" else None
 
 
@@ -156,6 +160,20 @@ def repeated_steps(found: Findings, order_id: str, messages: list[RecordedMessag
     return repeated
 
 
+def timed_out_on_bus(found: Findings, order: dict[str, Any], own: list[RecordedMessage],
+                     trace: tuple[str, ...], style_name: str) -> None:
+    """A timed-out saga's bus: the history's messages (its compensations included), plus only
+    what may still come after a timeout (late answers and what they set off, each undone); steps
+    may repeat there (a late answer's chain meets a compensation already done)."""
+    seen = set(map(ROUTING_KEY, own))
+    stray = seen - timeout_bus_keys(order.get("failure_reason"), style_name)
+    missing = {k for k in trace if not is_timeout(k)} - seen
+    if stray or missing:
+        found.violation(order_id=order["order_id"], status=order.get("status"), failure_reason=order.get("failure_reason"),
+                        problem="bus and the timed-out order's history disagree",
+                        only_on_bus=sorted(stray), only_in_history=sorted(missing))
+
+
 def trace_legal(history: History, state: SystemState, options: CheckOptions = DEFAULT_OPTIONS) -> Verdict:
     found = Findings("trace_legal")
     style = style_of(history)
@@ -181,6 +199,10 @@ def trace_legal(history: History, state: SystemState, options: CheckOptions = DE
                 continue
             messages = bus.get(order_id, [])
             trace = style.bus_trace(trace)  # what the bus carries for this history, in this style
+            if is_timeout(order.get("failure_reason")):
+                if recorded:
+                    timed_out_on_bus(found, order, own_steps(messages, fault), trace, style.name)
+                continue
             # Compared as sequences, never sets: a repeated step or a step out of order shows.
             if not recorded or tuple(map(ROUTING_KEY, messages)) == trace:
                 continue

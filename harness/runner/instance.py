@@ -17,8 +17,8 @@ from harness.runner.layout import Layout, amqp_vhost
 from system.access import ACCOUNTS, definitions, new_password
 from system.config import DEFAULT_AMQP_URL
 from system.contracts import SERVICES
-from system.styles import style_named
 from system.stores.postgres import drop_database, is_postgres_url, with_database
+from system.styles import style_named
 
 
 class VhostError(RuntimeError):

@@ -7,6 +7,7 @@ same seed gives the same timestamps, the same messages and the same fingerprint,
 from __future__ import annotations
 
 import hashlib
+import math
 from datetime import UTC, datetime
 
 EPOCH = 1_704_067_200  # 2024-01-01T00:00:00Z, whole seconds: any fixed instant will do
@@ -29,6 +30,12 @@ class VirtualClock:
             self._prefix = datetime.fromtimestamp(EPOCH + second, UTC).strftime("%Y-%m-%dT%H:%M:%S")
             self._second = second
         return self._prefix + _MS_SUFFIX[ms]
+
+
+    def tick_of(self, iso: str) -> int:
+        """The first tick whose `iso()` is at or after `iso` (a deadline's)."""
+        moment = datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp()
+        return max(self.tick, math.ceil(round((moment - EPOCH) * 1000 / STEP_MS, 6)))
 
 
 _MS_SUFFIX = tuple(f".{ms:03d}000Z" for ms in range(1000))  # what follows the second, per millisecond

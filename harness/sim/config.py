@@ -6,6 +6,7 @@ import shlex
 from dataclasses import dataclass
 
 from harness.sim.faults import FaultSpec, ScheduledFault, format_schedule
+from system.deadlines import NO_TIMEOUTS, StepTimeouts
 from system.defects import Defect
 from system.styles import DEFAULT_STYLE
 
@@ -28,6 +29,10 @@ class SimConfig:
     heal_after: int = 0  # faults stop after this many steps; 0: a bound from the number of orders
     max_steps: int = 0  # the run stops here even if not quiescent; 0: a bound from the above
     style: str = DEFAULT_STYLE  # orchestration | choreography (system/styles.py)
+    step_timeout: float = 0.0  # SAGA_STEP_TIMEOUT in virtual seconds (1 step = 1 ms); 0: no deadlines
+
+    def timeouts(self) -> StepTimeouts:
+        return StepTimeouts(self.step_timeout) if self.step_timeout > 0 else NO_TIMEOUTS
 
     def heal_step(self) -> int:
         # A saga takes about a dozen steps, so only extreme fault rates (a crash loop) get here.
@@ -61,4 +66,6 @@ class SimConfig:
             args += ["--max-steps", str(self.max_steps)]
         if self.style != DEFAULT_STYLE:
             args += ["--style", self.style]
+        if self.step_timeout > 0:
+            args += ["--step-timeout", f"{self.step_timeout:g}"]
         return shlex.join(args)

@@ -34,6 +34,7 @@ def run_to_quiescence(world: World) -> RunOutcome:
     place_next, pending_orders = client.place_next, client.pending
     delayed = broker.delayed
     rng = world.schedule_rng
+    timed = order.timers is not None  # deadlines armed (SimConfig.step_timeout)
     kills = injector.p_kill > 0 or any(f.kind == "kill" for f in injector.schedule)
     limit, heal = world.config.step_limit(), world.config.heal_step()
     steps = 0
@@ -51,6 +52,10 @@ def run_to_quiescence(world: World) -> RunOutcome:
         actions: list[Callable[[], None]] = []
         if order.up and pending_orders:  # client.has_work
             actions.append(place_next)
+        if timed and order.up:
+            deadline = order.next_deadline()
+            if deadline is not None and deadline <= clock.iso():  # a timer is due: it may fire now
+                actions.append(order.fire_timers)
         for service, queue, outbox, handle_next, relay, finish_pending, restart in parts:
             if not service.up:
                 actions.append(restart)
@@ -63,6 +68,10 @@ def run_to_quiescence(world: World) -> RunOutcome:
                 actions.append(finish_pending)
         if not actions:
             arrival = broker.next_release()
+            deadline = order.next_deadline() if timed else None
+            if deadline is not None:  # nothing else to do until then: the clock runs to the deadline
+                at = clock.tick_of(deadline)
+                arrival = at if arrival is None else min(arrival, at)
             if arrival is None:
                 return RunOutcome(steps, True)
             clock.tick = arrival - 1  # nothing to do until the next delayed message arrives

@@ -10,7 +10,7 @@ dead-letter rule of its own. Crash points are the real ones; a crash loses what 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 from harness.model import FaultEvent
 from harness.sim.broker import Envelope, SimBroker
@@ -18,6 +18,7 @@ from harness.sim.clock import EventLog, VirtualClock
 from harness.sim.faults import FaultInjector
 from system.composition import compose
 from system.contracts import HandlerContext, Message
+from system.deadlines import Timer, due, timer_message
 from system.decisions import DecisionConfig
 from system.defects import Defect
 from system.messaging.crashpoints import (
@@ -27,6 +28,8 @@ from system.messaging.crashpoints import (
 )
 from system.messaging.handler_faults import TransientHandlerFault
 from system.messaging.policy import Ack, AlreadySettled, DeadLetter, Requeue, attempt_number
+from system.order.defects import ForgetfulTimers
+from system.order.memory import OrderTables
 from system.registry import ServiceLogic
 from system.stores.memory import MemoryStore
 
@@ -75,9 +78,15 @@ class SimService:
         self.name = name = logic.name
         self.tables: Any = logic.memory()
         self.store: MemoryStore[Any] = MemoryStore(self.tables)
+        self.timers: Callable[[int], list[Timer]] | None = None
+        if name == "order" and decisions.timeouts.enabled:  # the order service owns the deadlines
+            armed = cast(OrderTables, self.tables).armed_timers
+            self.timers = armed
+            if Defect.DEADLINE_LOST_ON_RESTART in defects:
+                self.timers = ForgetfulTimers(armed, lambda: decisions.timeouts, clock.iso)
         self.service = compose(
             name, self.store, SimHooks(name, injector, broker),
-            defects=defects, new_id=new_id, max_attempts=max_attempts, style=style,
+            defects=defects, new_id=new_id, max_attempts=max_attempts, style=style, timers=self.timers,
         )
         self.handling, self.consumer, self.relay_policy = (
             self.service.handling, self.service.consumer, self.service.relay
@@ -99,6 +108,35 @@ class SimService:
         # Every finished transaction, in order, when a test wants to replay them against SQLite.
         self.journal: list[tuple[Any, ...]] | None = None
         self.stats = {"handled": 0, "duplicates": 0, "crashes": 0, "published": 0, "lost": 0}
+        if self.timers is not None:
+            self.stats["timers_fired"] = 0
+
+    # -- deadline timers (issue #16): the services' decision, under the virtual clock ----------
+    def next_deadline(self) -> str | None:
+        """The earliest armed deadline, if this service owns any (the order service)."""
+        return self.tables.next_deadline() if self.timers is not None else None
+
+    def fire_timers(self) -> None:
+        """What the order service's timer loop does (system/messaging/runtime.py), at virtual now:
+        `due` decides, each due timer is one transaction through the composed handling."""
+        assert self.timers is not None
+        now = self.clock.iso()
+        for timer in due(self.timers(500), now):
+            msg = timer_message(timer, now)
+            self._emit(f"timer {self.name} {timer.order_id} {timer.step}")
+            try:
+                outcome = self._commit(msg, HandlerContext(now, self.decisions))
+            except Crashed as crash:
+                self.crash(crash.point)
+                return
+            except Exception as exc:  # noqa: BLE001 - as the runtime: logged, tried again next round
+                self._emit(f"timer-failed {self.name} {timer.order_id} {exc!r}")
+                continue
+            if outcome is not None:
+                self.stats["timers_fired"] += 1
+                self._emit(f"commit {self.name} {msg.message_id} {outcome.note}")
+            if self.journal is not None:
+                self.journal.append((self.name, msg, HandlerContext(now, self.decisions)))
 
     # -- consumer ----------------------------------------------------------------------------
     def handle_next(self) -> None:
@@ -224,6 +262,8 @@ class SimService:
 
     def restart(self) -> None:
         self.up = True
+        if isinstance(self.timers, ForgetfulTimers):
+            self.timers.restarted()
         if self._down is not None:  # the open fault (open_fault()), now closed
             since, point = self._down
             kind = "kill" if point == "kill" else "crash"

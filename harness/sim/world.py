@@ -43,7 +43,8 @@ class World:
         new_id = lambda: uuid4_text(ids)  # noqa: E731
         self.injector = FaultInjector(config.faults, config.schedule, _rng(config.seed, "faults"))
         self.broker = SimBroker(self.clock, self.log, self.injector, new_id, self.faults, style_named(config.style))
-        self.decisions = DecisionConfig(config.seed, config.payment_failure_rate, config.delivery_failure_rate)
+        self.decisions = DecisionConfig(config.seed, config.payment_failure_rate, config.delivery_failure_rate,
+                                        config.timeouts())
         self.services = {
             name: SimService(
                 SERVICE_LOGIC[name], self.broker, self.clock, self.log, self.injector, self.decisions,
@@ -55,7 +56,7 @@ class World:
         self.order_ids = [p.order_id for p in plans]
         book = MemoryOrderBook(self.services["order"].store)
         self.client = SimClient(
-            plans, book, placement(config.defects, config.style), self.clock, self.log, self.injector, self.operations
+            plans, book, placement(config.defects, config.style, config.timeouts()), self.clock, self.log, self.injector, self.operations
         )
         self.schedule_rng = _rng(config.seed, "schedule")
         if journal is not None:  # one list, in commit order across all services

@@ -70,6 +70,16 @@ SIM_DETECTORS: dict[str, Detector] = {
     "relabelled_outcome": _sim(("outcome_justified",), orders=30, mix="dice"),
     # Choreography only: the commands it still sends are keys the order service does not own there.
     "order_still_commands": _sim(("publisher_owns_key", "trace_legal"), orders=10, mix="success,delivery_failed"),
+    # Deadlines (issue #16): the payment command held back far past its step's deadline.
+    "late_payment_not_refunded": _sim(
+        ("no_effect_after_timeout",), orders=6, mix="success", step_timeout=0.1,
+        schedule="delay:payment.process:0:2000",
+    ),
+    # ...and the order service killed after the deadline was armed, before it fired.
+    "deadline_lost_on_restart": _sim(
+        ("bounded_termination",), orders=6, mix="success", step_timeout=0.1,
+        schedule="delay:payment.process:0:20000,kill:order:40",
+    ),
 }
 
 # Real processes, real RabbitMQ: the shipped chaos experiments at a small size.
@@ -93,6 +103,9 @@ EXPERIMENT_DETECTORS: dict[str, Detector] = {
     # The broker refuses the order service's commands (its user may publish only order.placed):
     # the refused publishes break its relay's channel, and sagas stall.
     "order_still_commands": _experiment("latency", ("publisher_owns_key", "orders_terminal", "trace_legal")),
+    # Deadlines (issue #16): the services run with SAGA_STEP_TIMEOUT (the experiment's `system`).
+    "late_payment_not_refunded": _experiment("participant-down", ("no_effect_after_timeout", "failed_order_not_charged")),
+    "deadline_lost_on_restart": _experiment("participant-down", ("bounded_termination", "orders_terminal")),
 }
 
 assert set(SIM_DETECTORS) == set(DEFECTS) == set(EXPERIMENT_DETECTORS), "every defect needs detectors"
@@ -107,6 +120,8 @@ _CHOREOGRAPHY_SIM_PARAMS: dict[str, dict[str, Any]] = {
     "release_not_idempotent": {"schedule": "dupnew:payment.failed:0"},
     "ack_and_drop_on_handler_error": {"schedule": "handler_error:order.placed:0"},
     "relay_marks_unconfirmed_sent": {"schedule": "publish_fail:order.placed:0"},
+    # payment reacts to inventory.reserved; its copy is the second one routed (the order's is first)
+    "deadline_lost_on_restart": {"schedule": "delay:inventory.reserved:1:20000,kill:order:40"},
 }
 # ...and invariants that catch it there besides the orchestration's: without a crash, the order
 # service publishing nothing after placement, no saga is left hanging; the fresh ids published

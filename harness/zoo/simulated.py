@@ -20,6 +20,7 @@ def sim_config(detector: Detector, seed: int, defects: frozenset[Defect], style:
         defects=defects,
         mix=tuple(p["mix"].split(",")) if p.get("mix") else (),
         style=style,
+        step_timeout=p.get("step_timeout", 0.0),
     )
 
 

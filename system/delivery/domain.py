@@ -6,6 +6,8 @@ import uuid
 from typing import NamedTuple
 
 from system.contracts import (
+    DELIVERY_CANCEL,
+    DELIVERY_CANCELLED,
     DELIVERY_FAILED,
     DELIVERY_SCHEDULE,
     DELIVERY_SCHEDULED,
@@ -38,6 +40,8 @@ def handle(delivery: Delivery | None, msg: Message, ctx: HandlerContext) -> Outc
     if msg.type == DELIVERY_SCHEDULE:
         check_schedule(msg)
         return schedule_delivery(delivery, msg, ctx)
+    if msg.type == DELIVERY_CANCEL:
+        return cancel_delivery(delivery, msg, ctx)
     return Outcome(delivery, (), f"delivery ignores {msg.type}")
 
 
@@ -59,8 +63,20 @@ def schedule_delivery(delivery: Delivery | None, msg: Message, ctx: HandlerConte
     return Outcome(new, (_reply(msg, new, key, ctx),), f"delivery {new.status}")
 
 
+def cancel_delivery(delivery: Delivery | None, msg: Message, ctx: HandlerContext) -> Outcome:
+    """A timed-out saga's compensation (issue #16): a scheduled delivery is cancelled; none yet
+    leaves a cancelled tombstone, so a schedule arriving late is refused; a failed one stays."""
+    if delivery is None:
+        tombstone = Delivery(delivery_id_for(msg.order_id), msg.order_id, CANCELLED)
+        return Outcome(tombstone, (_reply(msg, tombstone, DELIVERY_CANCELLED, ctx),), "cancelled before scheduling")
+    if delivery.status == SCHEDULED:
+        cancelled = delivery._replace(status=CANCELLED)
+        return Outcome(cancelled, (_reply(msg, cancelled, DELIVERY_CANCELLED, ctx),), "delivery cancelled")
+    return Outcome(delivery, (_reply(msg, delivery, DELIVERY_CANCELLED, ctx),), f"cancel of a {delivery.status} delivery")
+
+
 def _reply(msg: Message, delivery: Delivery, key: str, ctx: HandlerContext) -> Message:
     payload = {"delivery_id": delivery.delivery_id}
     if key == DELIVERY_FAILED:
-        payload["reason"] = "delivery_failed"
+        payload["reason"] = "cancelled" if delivery.status == CANCELLED else "delivery_failed"
     return caused_by(msg, key, payload, ctx.now)

@@ -77,7 +77,9 @@ def reserve_stock(state: InventoryState, msg: Message, ctx: HandlerContext) -> O
         if existing.status == REJECTED:
             failed = _failed(msg, "insufficient_inventory", ctx, existing.available_seen)
             return Outcome(state, (failed,), "already rejected")
-        return Outcome(state, (), "reserve after release ignored")
+        # Released first (a timed-out saga's compensation overtook this reserve, issue #16): take
+        # nothing, and answer with what holds: the order's reservation is released.
+        return Outcome(state, (_reply(msg, INVENTORY_RELEASED, existing, ctx),), "reserve after release refused")
     quantity = int(msg.payload["quantity"])
     product_id = str(msg.payload["product_id"])
     stock = state.stock

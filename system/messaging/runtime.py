@@ -33,6 +33,7 @@ from system.contracts import (
     parse_message,
     queue_name,
 )
+from system.deadlines import due, timer_message
 from system.messaging.crashpoints import (
     AFTER_COMMIT_BEFORE_ACK,
     AFTER_PUBLISH_BEFORE_MARK_SENT,
@@ -56,6 +57,9 @@ from system.stores.sqlite import utc_now
 from system.urls import redact_url
 
 log = logging.getLogger("saga.messaging")
+
+TIMER_PERIOD_S = 0.1  # how often the order service looks for due deadlines
+TIMER_BATCH = 500
 
 
 def robust_url(url: str) -> str:
@@ -139,6 +143,9 @@ class MessagingRuntime:
     def start(self) -> None:
         self._tasks.append(asyncio.create_task(self._connect_and_consume(), name="consumer"))
         self._tasks.append(asyncio.create_task(self._relay_forever(), name="outbox-relay"))
+        if self.service.timers is not None:
+            self.stats["timers_fired"] = 0
+            self._tasks.append(asyncio.create_task(self._timers_forever(), name="deadline-timers"))
 
     async def stop(self) -> None:
         for task in self._tasks:
@@ -321,6 +328,39 @@ class MessagingRuntime:
                 log.warning("outbox relay: %d of %d publishes failed: %r", len(failures), len(rows), failures[0])
                 await asyncio.sleep(backoff)
             backoff = relay_backoff_s(backoff, bool(failures))
+
+    # -- deadline timers (issue #16) ------------------------------------------------------------
+    async def _timers_forever(self) -> None:
+        """Fire the due timers (system/deadlines.py `due`, the simulator's decision too) through
+        the ordinary handling: one transaction each, idempotent by the timer message's id. Needs
+        no broker: a saga times out while the broker is away, its compensations wait in the outbox."""
+        assert self.service.timers is not None
+        while True:
+            try:
+                fired = self.fire_due_timers()
+            except StoreUnavailable as exc:
+                log.warning("deadline timers: %s", exc)
+                fired = 0
+            except Exception:  # noqa: BLE001 - a timer bug must not stop the loop; logged, retried
+                log.exception("deadline timers failed")
+                fired = 0
+            if fired:
+                self.wake_relay()
+            await asyncio.sleep(TIMER_PERIOD_S)
+
+    def fire_due_timers(self) -> int:
+        assert self.service.timers is not None
+        now = utc_now()
+        fired = 0
+        for timer in due(self.service.timers(TIMER_BATCH), now):
+            msg = timer_message(timer, now)
+            ctx = HandlerContext(now=now, decisions=self.config.decisions)
+            outcome = self.service.handling.commit(msg, ctx)
+            if outcome is not None:
+                fired += 1
+                self.stats["timers_fired"] += 1
+                log.info("deadline of %s for order %s: %s", timer.step, timer.order_id, outcome.note)
+        return fired
 
     async def _publish(self, row: OutboxRow) -> None:
         msg = row.message

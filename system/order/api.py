@@ -81,7 +81,7 @@ def routes(db: Callable[[], SqlStore], config: ServiceConfig) -> APIRouter:
     def conn() -> SqlConnection:
         return db().conn
 
-    place = placement(config.defects, config.style)
+    place = placement(config.defects, config.style, config.decisions.timeouts)
 
     @router.post(
         "/orders",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 
 from system.contracts import (
@@ -15,6 +16,7 @@ from system.contracts import (
     Message,
     Outcome,
 )
+from system.deadlines import StepTimeouts, Timer, add_seconds
 from system.messaging.handling import Handler
 from system.order.domain import (
     COMPLETED,
@@ -71,3 +73,34 @@ def storing_other_field(place: PlaceOrder) -> PlaceOrder:
         return place(book, order_id, replace(request, quantity=request.quantity + 1), key, now)
 
     return wrapped
+
+
+# -- deadlines (issue #16) ----------------------------------------------------------------------
+def without_payment_refund(compensations: dict[str, tuple[str, ...]]) -> dict[str, tuple[str, ...]]:
+    """late_payment_not_refunded: a payment timeout undoes the reservation only, as if a payment
+    that never answered could not have charged."""
+    return {step: tuple(c for c in commands if c != PAYMENT_REFUND) if step == "payment" else commands
+            for step, commands in compensations.items()}
+
+
+class ForgetfulTimers:
+    """deadline_lost_on_restart: timers kept in the process's memory. Modelled over the durable
+    ones: a timer armed before this process started (its deadline minus its step's timeout) is
+    forgotten; `restarted` is called when the process starts again."""
+
+    def __init__(self, armed: Callable[[int], list[Timer]], timeouts: Callable[[], StepTimeouts],
+                 now: Callable[[], str]) -> None:
+        self.armed, self.timeouts, self.now = armed, timeouts, now
+        self.started = now()
+
+    def restarted(self) -> None:
+        self.started = self.now()
+
+    def __call__(self, limit: int) -> list[Timer]:
+        timeouts = self.timeouts()
+        kept = []
+        for timer in self.armed(limit):
+            seconds = timeouts.for_step(timer.step)
+            if seconds is None or add_seconds(timer.at, -seconds) >= self.started:
+                kept.append(timer)
+        return kept

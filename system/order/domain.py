@@ -88,6 +88,9 @@ class Order(NamedTuple):
     created_at: str
     updated_at: str
     idempotency_key: str | None = None
+    # When the step the order waits for times out (issue #16; None: no deadline armed). Saved in
+    # the order's row with the step that arms it: the durable timer (system/deadlines.py).
+    deadline: str | None = None
 
     @property
     def terminal(self) -> bool:
@@ -121,7 +124,7 @@ TRANSITIONS: dict[tuple[str, str], Step] = {
 
 def place_order(
     order_id: str, request: OrderRequest, now: str, idempotency_key: str | None = None,
-    style: str = ORCHESTRATION,
+    style: str = ORCHESTRATION, deadline: str | None = None,
 ) -> Outcome:
     """A new saga: the order in `pending`, and its first message: the command `inventory.reserve`
     (orchestration), or `order.placed` with the order's fields (choreography: inventory reacts to it
@@ -153,6 +156,7 @@ def place_order(
         created_at=now,
         updated_at=now,
         idempotency_key=idempotency_key,
+        deadline=deadline,
     )
     return Outcome(order, (first,), "order placed")
 

@@ -12,8 +12,11 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from system.contracts import Message
+from system.deadlines import NO_TIMEOUTS, StepTimeouts
 from system.messaging.ports import UniqueViolation
+from system.order.deadlines import deadline_for
 from system.order.domain import (
+    PENDING,
     Conflict,
     Order,
     OrderRequest,
@@ -48,22 +51,25 @@ PlaceResult = Placed | Replay | Conflict
 PlaceOrder = Callable[[OrderBook, str, OrderRequest, str | None, str], PlaceResult]
 
 
-def placing(style: str) -> PlaceOrder:
-    """POST /orders in `style` (what the saga's first message is)."""
+def placing(style: str, timeouts: StepTimeouts = NO_TIMEOUTS) -> PlaceOrder:
+    """POST /orders in `style` (what the saga's first message is), arming the first step's
+    deadline (issue #16) when `timeouts` has one."""
+    if style == ORCHESTRATION and not timeouts.enabled:
+        return place
 
     def place_in_style(book: OrderBook, order_id: str, request: OrderRequest, key: str | None, now: str) -> PlaceResult:
-        return place(book, order_id, request, key, now, style)
+        return place(book, order_id, request, key, now, style, timeouts)
 
     return place_in_style
 
 
 def place(book: OrderBook, order_id: str, request: OrderRequest, key: str | None, now: str,
-          style: str = ORCHESTRATION) -> PlaceResult:
+          style: str = ORCHESTRATION, timeouts: StepTimeouts = NO_TIMEOUTS) -> PlaceResult:
     if key:
         decision = idempotency_decision(book.by_idempotency_key(key), request)
         if not isinstance(decision, Place):
             return decision
-    outcome = place_order(order_id, request, now, key, style)
+    outcome = place_order(order_id, request, now, key, style, deadline_for(PENDING, now, timeouts))
     try:
         book.insert_and_enqueue(outcome.state, outcome.messages, now)
     except UniqueViolation:

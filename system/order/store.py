@@ -7,6 +7,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from system.contracts import Message
+from system.deadlines import SAGA_DEADLINE, Timer
+from system.order.deadlines import AWAITED
 from system.order.domain import HistoryEntry, Order, OrderRequest
 from system.stores.sqlite import SqlConnection, SqlStore, SqlTables
 
@@ -25,7 +27,8 @@ CREATE TABLE IF NOT EXISTS orders (
     created_at TEXT NOT NULL,
     updated_at TEXT NOT NULL,
     idempotency_key TEXT UNIQUE,
-    request_hash TEXT NOT NULL
+    request_hash TEXT NOT NULL,
+    deadline TEXT
 );
 CREATE INDEX IF NOT EXISTS orders_by_status ON orders (status);
 CREATE INDEX IF NOT EXISTS orders_by_page ON orders (created_at, order_id);
@@ -46,7 +49,8 @@ CREATE TABLE IF NOT EXISTS orders (
     created_at TEXT COLLATE "C" NOT NULL,
     updated_at TEXT NOT NULL,
     idempotency_key TEXT UNIQUE,
-    request_hash TEXT NOT NULL
+    request_hash TEXT NOT NULL,
+    deadline TEXT
 );
 CREATE INDEX IF NOT EXISTS orders_by_status ON orders (status);
 CREATE INDEX IF NOT EXISTS orders_by_page ON orders (created_at, order_id);
@@ -72,6 +76,7 @@ def _from_row(row: Any) -> Order:
         created_at=row["created_at"],
         updated_at=row["updated_at"],
         idempotency_key=row["idempotency_key"],
+        deadline=row["deadline"],
     )
 
 
@@ -94,7 +99,7 @@ def insert(conn: SqlConnection, order: Order) -> None:
     conn.execute(
         "INSERT INTO orders (order_id, user_id, product_id, quantity, amount, force_payment,"
         " force_delivery, status, failure_reason, history, created_at, updated_at,"
-        " idempotency_key, request_hash) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+        " idempotency_key, request_hash, deadline) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
         (
             order.order_id,
             r.user_id,
@@ -110,6 +115,7 @@ def insert(conn: SqlConnection, order: Order) -> None:
             order.updated_at,
             order.idempotency_key,
             r.fingerprint(),
+            order.deadline,
         ),
     )
 
@@ -118,9 +124,10 @@ def save(conn: SqlConnection, order: Order | None) -> None:
     if order is None:
         return
     conn.execute(
-        "UPDATE orders SET status = ?, failure_reason = ?, history = ?, updated_at = ?"
+        "UPDATE orders SET status = ?, failure_reason = ?, history = ?, updated_at = ?, deadline = ?"
         " WHERE order_id = ?",
-        (order.status, order.failure_reason, _history_json(order), order.updated_at, order.order_id),
+        (order.status, order.failure_reason, _history_json(order), order.updated_at, order.deadline,
+         order.order_id),
     )
 
 
@@ -162,7 +169,39 @@ def _history_json(order: Order) -> str:
     return json.dumps([{"event": h.event, "at": h.at} for h in order.history])
 
 
-TABLES = SqlTables(SCHEMA, load, save, insert, postgres_schema=POSTGRES_SCHEMA)
+# The durable timers (issue #16): an order's deadline is a column of its row, saved with the step.
+DEADLINE_INDEX = "CREATE INDEX IF NOT EXISTS orders_by_deadline ON orders (deadline) WHERE deadline IS NOT NULL"
+
+
+def initialise(conn: Any) -> None:
+    """A database made before deadlines existed gets the column (and both get the index)."""
+    columns = {row["name"] for row in conn.execute("PRAGMA table_info(orders)").fetchall()}
+    if "deadline" not in columns:
+        conn.execute("ALTER TABLE orders ADD COLUMN deadline TEXT")
+    conn.execute(DEADLINE_INDEX)
+
+
+def postgres_initialise(conn: SqlConnection) -> None:
+    conn.execute("ALTER TABLE orders ADD COLUMN IF NOT EXISTS deadline TEXT", ())
+    conn.execute(DEADLINE_INDEX, ())
+
+
+def armed_timers(conn: SqlConnection, limit: int) -> list[Timer]:
+    """The `limit` earliest armed deadlines (system/deadlines.py `due` picks those that fire)."""
+    rows = conn.execute(
+        "SELECT order_id, status, deadline FROM orders WHERE deadline IS NOT NULL ORDER BY deadline LIMIT ?",
+        (limit,),
+    ).fetchall()
+    timers = []
+    for row in rows:
+        step = AWAITED.get(row["status"])
+        if step is not None:
+            timers.append(Timer(row["order_id"], SAGA_DEADLINE, step, row["deadline"]))
+    return timers
+
+
+TABLES = SqlTables(SCHEMA, load, save, insert, initialise=initialise, postgres_schema=POSTGRES_SCHEMA,
+                   postgres_initialise=postgres_initialise)
 
 
 class SqlOrderBook:

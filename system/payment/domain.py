@@ -22,6 +22,9 @@ from system.decisions import payment_fails
 from system.validation import forced_outcome, positive_amount, text
 
 COMPLETED, FAILED, REFUNDED = "completed", "failed", "refunded"
+# A refund that came before any charge (a timed-out saga's compensation overtook the charge, issue
+# #16): the row is a tombstone that fences the late charge off; it never moved money.
+CANCELLED = "cancelled"
 
 _PAYMENT_NS = uuid.UUID("0d7b3c1e-61c4-4b8e-a0b4-7a2f6f0c9e21").bytes
 
@@ -31,12 +34,12 @@ class Payment(NamedTuple):
     order_id: str
     user_id: str
     amount: float
-    status: str  # completed | failed | refunded
+    status: str  # completed | failed | refunded | cancelled
     refunded_amount: float = 0.0
 
     @property
     def net_charge(self) -> float:
-        return 0.0 if self.status == FAILED else round(self.amount - self.refunded_amount, 2)
+        return 0.0 if self.status in (FAILED, CANCELLED) else round(self.amount - self.refunded_amount, 2)
 
 
 def payment_id_for(order_id: str, attempt: str = "") -> str:
@@ -61,6 +64,11 @@ def check_process(msg: Message) -> None:
 
 
 def process_payment(payment: Payment | None, msg: Message, ctx: HandlerContext) -> Outcome:
+    if payment is not None and payment.status == CANCELLED:
+        # The saga was compensated before this charge arrived (a late command): never charge.
+        reply = caused_by(msg, PAYMENT_FAILED, {"payment_id": payment.payment_id, "amount": payment.amount,
+                                                "reason": "cancelled"}, ctx.now)
+        return Outcome(payment, (reply,), "charge after cancellation refused")
     if payment is not None:
         # Decided before (a re-sent command): repeat the decision, never charge again.
         key = PAYMENT_FAILED if payment.status == FAILED else PAYMENT_COMPLETED
@@ -82,7 +90,13 @@ def charge(msg: Message, ctx: HandlerContext, fails: bool, attempt: str = "") ->
 
 
 def refund_payment(payment: Payment | None, msg: Message, ctx: HandlerContext) -> Outcome:
-    if payment is None or payment.status == FAILED:
+    if payment is None:
+        # Nothing charged yet: remember the refund, so a charge arriving late cannot take money.
+        tombstone = Payment(payment_id_for(msg.order_id), msg.order_id, "",
+                            float(msg.payload.get("amount", 0.0)), CANCELLED)
+        reply = caused_by(msg, PAYMENT_REFUNDED, {"amount": 0.0}, ctx.now)
+        return Outcome(tombstone, (reply,), "refund before any charge: cancelled")
+    if payment.status in (FAILED, CANCELLED):
         # Never charged: nothing to give back, but confirm so the saga can go on.
         reply = caused_by(msg, PAYMENT_REFUNDED, {"amount": 0.0}, ctx.now)
         return Outcome(payment, (reply,), "refund of an uncharged order")

@@ -131,7 +131,8 @@ def test_release_never_applied_confirms_and_blocks_a_late_reserve():
     out = inventory.handle(inventory.InventoryState(STOCK, None), msg("inventory.release", {"product_id": "product_1", "quantity": 4}), CTX)
     assert out.state.stock == STOCK and out.messages[0].type == "inventory.released"
     late = inventory.handle(out.state, msg("inventory.reserve", {"product_id": "product_1", "quantity": 4}, n=1), CTX)
-    assert late.state.stock == STOCK and late.messages == ()
+    # Refused, and answered with what holds (issue #16: command_answered owes the late command an answer).
+    assert late.state.stock == STOCK and [m.type for m in late.messages] == ["inventory.released"]
 
 
 def test_defect_release_not_idempotent_returns_stock_twice():
@@ -183,9 +184,26 @@ def test_refund_once_and_refund_again_changes_nothing():
     assert again.state == refunded.state and again.messages[0].type == "payment.refunded"
 
 
-def test_refund_of_an_uncharged_order_confirms_with_zero():
+def test_refund_of_an_uncharged_order_confirms_with_zero_and_fences_a_late_charge():
     out = payment.handle(None, msg("payment.refund", {"amount": 8.0}), CTX)
-    assert out.state is None and out.messages[0].payload == {"amount": 0.0}
+    assert out.state.status == "cancelled" and out.state.net_charge == 0.0
+    assert out.messages[0].payload == {"amount": 0.0}
+    late = payment.handle(out.state, msg("payment.process", {"user_id": "u", "amount": 8.0, "force": "succeed"}, n=1), CTX)
+    assert late.state == out.state and late.messages[0].type == "payment.failed"
+    assert late.messages[0].payload["reason"] == "cancelled"
+
+
+def test_cancel_fences_a_late_schedule_and_cancels_a_scheduled_delivery():
+    from system.delivery import domain as delivery
+
+    first = delivery.handle(None, msg("delivery.cancel", {}), CTX)
+    assert first.state.status == "cancelled" and first.messages[0].type == "delivery.cancelled"
+    late = delivery.handle(first.state, msg("delivery.schedule", {"user_id": "u", "product_id": "product_1",
+                                                                   "quantity": 1, "force": "succeed"}, n=1), CTX)
+    assert late.state == first.state and late.messages[0].type == "delivery.failed"
+    scheduled = delivery.Delivery("d1", "o1", "scheduled")
+    cancelled = delivery.handle(scheduled, msg("delivery.cancel", {}, n=2), CTX)
+    assert cancelled.state.status == "cancelled" and cancelled.messages[0].type == "delivery.cancelled"
 
 
 def test_defect_refund_not_idempotent_pays_back_twice():

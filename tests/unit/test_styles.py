@@ -17,6 +17,7 @@ from system.contracts import (
     INVENTORY_RESERVED,
     LEGAL_TRACES,
     ORDER_PLACED,
+    ORDER_TIMED_OUT,
     PAYMENT_COMPLETED,
     PAYMENT_FAILED,
     PAYMENT_REFUNDED,
@@ -48,8 +49,9 @@ def test_each_style_publishes_each_key_from_one_service_and_binds_what_someone_p
             assert all(style.owner(k) not in (None, service) for k in bound), (style.name, service)
         for outcome, trace in style.bus_traces.items():
             assert trace[0] == style.first_step and all(style.owner(k) for k in trace), outcome
-    assert CHOREOGRAPHED.publishes["order"] == (ORDER_PLACED,)
-    assert set(CHOREOGRAPHED.routing_keys) == {ORDER_PLACED, *REPLIES}
+    # ONE message per saga, a second (order.timed_out) only when a step's deadline passes (issue #16).
+    assert CHOREOGRAPHED.publishes["order"] == (ORDER_PLACED, ORDER_TIMED_OUT)
+    assert set(CHOREOGRAPHED.routing_keys) == {ORDER_PLACED, ORDER_TIMED_OUT, *REPLIES}
     assert set(ORCHESTRATED.routing_keys) == {*COMMANDS, *REPLIES}
 
 
@@ -72,7 +74,7 @@ def test_style_setting_and_permissions():
     with pytest.raises(ValueError, match="one of orchestration, choreography"):
         style_named("jazz")
     assert "payment\\.process" in grant("order", ORCHESTRATED).topic_write
-    assert grant("order", CHOREOGRAPHED).topic_write == "^(order\\.placed)$"
+    assert grant("order", CHOREOGRAPHED).topic_write == "^(order\\.placed|order\\.timed_out)$"
 
 
 def test_the_order_service_publishes_one_message_in_a_choreography_and_keeps_the_seed_history():

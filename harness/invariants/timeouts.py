@@ -1,0 +1,177 @@
+"""What a timed-out saga (issue #16) may look like on the bus, and the deadline invariants.
+
+A saga whose step did not answer in time ends `failed` with `timeout:<step>`; its history is one
+of TIMEOUT_TRACES (system/contracts.py); its compensations are caused by the timer's message
+(never on the bus: its id derives from (order, step), system/deadlines.py), and after them the bus
+may still carry late answers of the timed-out step and of what they set off, all undone.
+
+- `no_effect_after_timeout`: once quiescent, a timed-out saga leaves no net charge, no held
+  stock and no live (scheduled) delivery.
+- `bounded_termination`: every order placed while deadlines were on ended within the sum of the
+  steps' deadlines plus a margin (judged on the order's own timestamps, so a participant that
+  stayed away longer than that shows), whatever the faults.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from harness.invariants.common import (
+    DEFAULT_OPTIONS,
+    CheckOptions,
+    Findings,
+    group_by_order,
+    net_charge,
+    order_scope,
+    orders_by_id,
+    same_money,
+)
+from harness.model import History, SystemState, Verdict
+from system.contracts import (
+    COMMANDS,
+    DELIVERY_CANCEL,
+    DELIVERY_CANCELLED,
+    INVENTORY_RELEASED,
+    INVENTORY_RESERVE,
+    ORDER_PLACED,
+    ORDER_TIMED_OUT,
+    PAYMENT_REFUNDED,
+    TIMEOUT_TRACES,
+)
+from system.deadlines import (
+    SAGA_DEADLINE,
+    STEPS,
+    TIMEOUT_PREFIX,
+    is_timeout,
+    seconds_between,
+    timer_message_id,
+)
+from system.order.deadlines import COMPENSATIONS
+from system.styles import CHOREOGRAPHY, ORCHESTRATION
+
+# (cause, effect) pairs a timed-out saga adds to the legal ones; "timeout:<step>" is the timer.
+TIMEOUT_LEADS_TO: dict[str, frozenset[tuple[str, str]]] = {
+    ORCHESTRATION: frozenset(
+        {(TIMEOUT_PREFIX + step, c) for step, commands in COMPENSATIONS.items() for c in commands}
+        | {(DELIVERY_CANCEL, DELIVERY_CANCELLED), (INVENTORY_RESERVE, INVENTORY_RELEASED)}
+    ),
+    CHOREOGRAPHY: frozenset(
+        {(TIMEOUT_PREFIX + step, ORDER_TIMED_OUT) for step in STEPS}
+        | {(ORDER_TIMED_OUT, r) for r in (INVENTORY_RELEASED, PAYMENT_REFUNDED, DELIVERY_CANCELLED)}
+        | {(ORDER_PLACED, INVENTORY_RELEASED)}
+    ),
+}
+
+
+def timer_cause(order_id: str, reason: object) -> tuple[str, str] | None:
+    """(the timer message's id, "timeout:<step>") of an order that timed out, else None."""
+    if not is_timeout(reason):
+        return None
+    step = str(reason)[len(TIMEOUT_PREFIX):]
+    return timer_message_id(order_id, SAGA_DEADLINE, step), str(reason)
+
+
+def timeout_history(reason: object) -> tuple[str, ...] | None:
+    return TIMEOUT_TRACES.get(str(reason)) if is_timeout(reason) else None
+
+
+def timeout_bus_keys(reason: object, style_name: str) -> frozenset[str]:
+    """What the bus may carry for a saga that timed out with `reason`: its history's messages,
+    the compensations' answers, and late answers of any step (each undone)."""
+    trace = TIMEOUT_TRACES.get(str(reason), ())
+    keys = {k for k in trace if not k.startswith(TIMEOUT_PREFIX)}
+    if style_name == CHOREOGRAPHY:
+        keys = {k for k in keys if k not in COMMANDS} | {"order.placed", ORDER_TIMED_OUT}
+    keys |= {INVENTORY_RELEASED, PAYMENT_REFUNDED, DELIVERY_CANCELLED}
+    # Late answers, and in a choreography what they still set off before the tombstones stop it.
+    keys |= {"inventory.reserved", "inventory.failed", "payment.completed", "payment.failed",
+             "delivery.scheduled", "delivery.failed"}
+    if style_name == ORCHESTRATION:
+        keys -= {"order.placed", ORDER_TIMED_OUT}
+    return frozenset(keys)
+
+
+def no_effect_after_timeout(history: History, state: SystemState, options: CheckOptions = DEFAULT_OPTIONS) -> Verdict:
+    found = Findings("no_effect_after_timeout")
+    scope = order_scope(history, state, options)
+    payments = group_by_order(state.payments, scope)
+    deliveries = group_by_order(state.deliveries, scope)
+    reservations = group_by_order(state.reservations, scope)
+    checked = 0
+    for order_id, order in orders_by_id(state).items():
+        if (scope is not None and order_id not in scope) or not is_timeout(order.get("failure_reason")):
+            continue
+        checked += 1
+        reason = order.get("failure_reason")
+        nets = [net_charge(p) for p in payments.get(order_id, [])]
+        if any(not same_money(n, 0.0) for n in nets):
+            found.violation(order_id=order_id, failure_reason=reason, problem="timed-out saga left a net charge",
+                            net_charges=nets)
+        held = [r for r in reservations.get(order_id, []) if r.get("status") == "reserved"]
+        if held:
+            found.violation(order_id=order_id, failure_reason=reason, problem="timed-out saga left stock reserved",
+                            quantity=sum(int(r.get("quantity") or 0) for r in held))
+        live = [d for d in deliveries.get(order_id, []) if d.get("status") == "scheduled"]
+        if live:
+            found.violation(order_id=order_id, failure_reason=reason, problem="timed-out saga left a live delivery",
+                            delivery_ids=[d.get("delivery_id") for d in live])
+    if checked and any(state.queues.values()):
+        found.note("queues were not empty at the read: a compensation may still be on its way")
+    return found.verdict(checked=checked)
+
+
+TERMINATION_MARGIN_S = 5.0  # scheduling, the timer loop's period, a slow commit
+COMPENSATING = ("refunding_payment", "releasing_inventory")  # no deadline by design
+
+
+def bounded_termination(history: History, state: SystemState, options: CheckOptions = DEFAULT_OPTIONS) -> Verdict:
+    """Orders placed with deadlines on end within the deadlines' sum plus a margin."""
+    found = Findings("bounded_termination")
+    timeouts = getattr(options.decisions, "timeouts", None)
+    if timeouts is None or not timeouts.enabled or len([s for s in STEPS if timeouts.for_step(s)]) < len(STEPS):
+        found.note("not every step has a deadline in this run (SAGA_STEP_TIMEOUT): nothing bounds an order")
+        return found.verdict(checked=0)
+    bound_s = round(timeouts.total() + TERMINATION_MARGIN_S, 3)
+    scope = order_scope(history, state, options)
+    checked = 0
+    for order_id, order in orders_by_id(state).items():
+        if scope is not None and order_id not in scope:
+            continue
+        created = order.get("created_at")
+        if not isinstance(created, str) or not created:
+            continue
+        checked += 1
+        if order.get("status") in ("completed", "failed"):
+            ended = _ended_at(order)
+            took = seconds_between(created, ended) if ended else None
+            if took is not None and took > bound_s:
+                found.violation(order_id=order_id, status=order.get("status"), problem="ended after the bound",
+                                took_s=round(took, 3), bound_s=bound_s)
+            continue
+        if order.get("status") in COMPENSATING:
+            found.doubt(order_id=order_id, status=order.get("status"),
+                        problem="compensating (no deadline by design): orders_terminal judges it")
+        elif state.read_at and _age(created, state.read_at) > bound_s:
+            found.violation(order_id=order_id, status=order.get("status"), problem="not terminal within the bound",
+                            age_s=round(_age(created, state.read_at), 3), bound_s=bound_s)
+        else:
+            found.doubt(order_id=order_id, status=order.get("status"), problem="not terminal yet, bound not reached")
+    return found.verdict(checked=checked)
+
+
+def _ended_at(order: dict[str, Any]) -> str | None:
+    """When the order became terminal: its last history entry (compensations sent at a timeout
+    share its moment), else updated_at."""
+    history = order.get("history") or []
+    for entry in reversed(history):
+        if isinstance(entry, dict) and isinstance(entry.get("at"), str):
+            return str(entry["at"])
+    updated = order.get("updated_at")
+    return updated if isinstance(updated, str) else None
+
+
+def _age(created: str, read_at: float) -> float:
+    from datetime import datetime
+
+    start = datetime.fromisoformat(created.replace("Z", "+00:00")).timestamp()
+    return read_at - start
