@@ -13,6 +13,7 @@ from harness.experiments import rundir
 from harness.experiments.run import Run
 from harness.invariants import check_all, summary
 from harness.model import SystemState, Validity, Verdict, overall
+from system.deadlines import StepTimeouts
 from system.decisions import DecisionConfig
 
 
@@ -115,6 +116,14 @@ def unfinished_run(run_dir: Path) -> str | None:
     if results.get("crashed"):
         return f"the harness crashed during the run ({results['crashed']})"
     return None
+def decisions_from_json(dice: dict[str, Any]) -> DecisionConfig:
+    """The dice as stored by asdict(); the step deadlines (issue #16) are a nested record."""
+    timeouts = dice.get("timeouts")
+    if isinstance(timeouts, dict):
+        dice = {**dice, "timeouts": StepTimeouts(timeouts.get("default"), dict(timeouts.get("per_step") or {}))}
+    return DecisionConfig(**dice)
+
+
 def _stored(options: dict[str, Any]) -> dict[str, Any]:
     """check_all's decisions and complete_history as JSON, for `analyze` to check the same way."""
     dice = options["decisions"]
@@ -134,7 +143,7 @@ def check_stored(run_dir: Path) -> tuple[list[Verdict], dict[str, Any]]:
         order_ids=options.get("order_ids"),
         expected_dead_letters=options.get("expected_dead_letters") or (),
         only=options.get("only"),
-        decisions=DecisionConfig(**dice) if dice else None,
+        decisions=decisions_from_json(dice) if dice else None,
         complete_history=bool(options.get("complete_history")),
     )
     return verdicts, results
