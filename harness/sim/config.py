@@ -59,6 +59,6 @@ class SimConfig:
             args += ["--heal-after", str(self.heal_after)]
         if self.max_steps:
             args += ["--max-steps", str(self.max_steps)]
-        if self.style != DEFAULT_STYLE:
-            args += ["--style", self.style]
+        # Always: the command's default is SAGA_STYLE, which the replaying shell may set otherwise.
+        args += ["--style", self.style]
         return shlex.join(args)
