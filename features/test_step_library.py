@@ -16,8 +16,8 @@ from harness.bdd.vocabulary import (
     receiving_service,
 )
 from system.contracts import ALL_ROUTING_KEYS, BINDINGS, LEGAL_TRACES, ROUTING_KEYS
-from system.styles import CHOREOGRAPHED
 from system.messaging.crashpoints import CRASH_POINTS
+from system.styles import CHOREOGRAPHED
 
 HERE = Path(__file__).parent
 
