@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test test-fast test-toxiproxy-py312 up down status bench load load-chaos zoo lint mutation fuzz clean test-replicas bench-scale load-distributed
+.PHONY: install demo test test-fast test-toxiproxy-py312 up down status bench load load-chaos zoo lint mutation fuzz clean test-replicas bench-scale load-distributed compare test-all zoo-all
 
 install: $(STAMP)
 
@@ -74,6 +74,19 @@ load-chaos: install
 	@mkdir -p reports
 	@$(BIN)/saga-harness up --chaos
 	@$(BIN)/locust -f load/locustfile.py,load/shapes.py --headless -u 20 -r 10 -t 60s --host http://127.0.0.1:8001 --only-summary --html reports/load-chaos.html
+
+# Issue #15: orchestration vs choreography from measured runs (load, bus messages, simulator, zoo,
+# every shipped experiment but broker-restart, which restarts the shared broker): one table.
+compare: install
+	@$(BIN)/python bench/compare_styles.py --experiments latency,partition,duplicate-storm,sender-retries,scarce-stock,handler-faults,crash-loop,mixed
+
+# The full matrix: everything `make test` runs, then the whole suite again with SAGA_STYLE=choreography.
+test-all: test
+	@SAGA_STYLE=choreography $(BIN)/python -m pytest -q -p no:cacheprovider --junitxml=reports/junit-choreography.xml
+
+# The defect zoo in both styles (each defect where it makes sense).
+zoo-all: install
+	@$(BIN)/saga-harness zoo --detectors all --style both
 
 # Every opt-in defect, caught by a simulation AND by a chaos experiment on real processes.
 zoo: install

@@ -41,3 +41,13 @@ Feature: A service killed at a crash point and restarted
       | inventory | after_publish_before_mark_sent | inventory.reserved |
       | payment   | after_publish_before_mark_sent | payment.completed  |
       | delivery  | after_publish_before_mark_sent | delivery.scheduled |
+
+    Examples: in a choreography, on the events each service reacts to or sends (skipped in the orchestration)
+      | service   | point                          | message            |
+      | inventory | before_commit                  | order.placed       |
+      | payment   | before_commit                  | inventory.reserved |
+      | delivery  | before_commit                  | payment.completed  |
+      | inventory | after_commit_before_ack        | order.placed       |
+      | payment   | after_commit_before_ack        | inventory.reserved |
+      | delivery  | after_commit_before_ack        | payment.completed  |
+      | order     | after_publish_before_mark_sent | order.placed       |

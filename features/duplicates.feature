@@ -35,6 +35,10 @@ Feature: Every message delivered twice has no double effect
       | delivery.scheduled | order   |
       | delivery.failed    | order   |
 
+    Examples: a choreography's first message (skipped in the orchestration, which does not send it)
+      | message      | service   |
+      | order.placed | inventory |
+
   Scenario Outline: A message sent again under a new message id changes nothing
     # A sender that retries with a fresh id defeats the inbox: the handlers themselves must see
     # that the order already had this step, and the order must ignore a late reply.
@@ -61,3 +65,7 @@ Feature: Every message delivered twice has no double effect
       | payment.refunded   | order   |
       | delivery.scheduled | order   |
       | delivery.failed    | order   |
+
+    Examples: a choreography's first message (skipped in the orchestration, which does not send it)
+      | message      | service   |
+      | order.placed | inventory |

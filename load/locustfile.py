@@ -37,6 +37,7 @@ from load.mix import DEFAULT_MIX, Mix, MixError, OrderKind, order_body, outcome_
 from load.operations import PostAnswer, classify_post, saga_latency  # noqa: E402
 from load.record import RunRecord, derive_targets  # noqa: E402
 from system.contracts import DEFAULT_PORTS  # noqa: E402
+from system.styles import DEFAULT_STYLE, STYLES  # noqa: E402
 
 POST_ATTEMPTS = 3  # an ambiguous or refused POST is retried with the same key, like a real client
 USAGE_EXIT_CODE = EXIT_USAGE
@@ -56,6 +57,8 @@ def add_options(parser: Any) -> None:
                         help="order kinds and weights: success, insufficient_stock, payment_failure, "
                              "delivery_failure, idempotent_retry, random, scarce_small, scarce_exact, "
                              "scarce_over; or the preset scarce-stock")
+    parser.add_argument("--saga-style", env_var="SAGA_STYLE", choices=STYLES, default=DEFAULT_STYLE,
+                        help="saga style of the system under load (recorded; what the check expects)")
     parser.add_argument("--saga-seed", env_var="SAGA_LOAD_SEED", type=int, default=None,
                         help="seed for the mix and the chaos plan (default: random, logged)")
     parser.add_argument("--saga-timeout", env_var="SAGA_LOAD_SAGA_TIMEOUT", type=float, default=30.0,
@@ -112,10 +115,12 @@ def start_run(environment: Any, **_: Any) -> None:
                                skip_broker=options.saga_skip_broker_check),
         mix=str(environment.saga_mix),
         deadline_s=options.saga_check_deadline,
+        style=options.saga_style,
     )
     environment.saga_run = record
     environment.saga_processes = itertools.count(1)
-    print(f"saga-load run {record.run_id}: seed {record.seed}, mix {record.mix}, host {host}", flush=True)
+    print(f"saga-load run {record.run_id}: seed {record.seed}, mix {record.mix}, style {record.style}, host {host}",
+          flush=True)
 
 
 class Customer(FastHttpUser):

@@ -66,6 +66,7 @@ class RunRecord:
     operations: list[Operation] = field(default_factory=list)
     faults: list[FaultEvent] = field(default_factory=list)
     healed_at: float | None = None
+    style: str = "orchestration"  # the saga style of the system under load (SAGA_STYLE, --saga-style)
     chaos_plan: list[dict[str, Any]] = field(default_factory=list)
 
     # -- what the checker needs ---------------------------------------------------------------
@@ -82,7 +83,8 @@ class RunRecord:
         return {str(op.value["idempotency_key"]) for op in self.operations if op.value.get("idempotency_key")}
 
     def history(self) -> History:
-        return History(operations=list(self.operations), faults=list(self.faults), healed_at=self.healed_at)
+        return History(operations=list(self.operations), faults=list(self.faults), healed_at=self.healed_at,
+                       style=self.style)
 
     def settle_from(self) -> float:
         """When the clock for 'terminal within the deadline' starts: the later of stop and heal."""

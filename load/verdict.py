@@ -72,7 +72,7 @@ def verdict_line(record: RunRecord, state: SystemState, verdicts: list[Verdict])
     unsure = [v.name for v in verdicts if v.valid == "unknown"]
     parts = [
         f"saga-load verdict: {label}",
-        f"run {record.run_id} (seed {record.seed})",
+        f"run {record.run_id} (seed {record.seed}, {record.style})",
         f"{len(state.orders)} orders " + "{" + ", ".join(f"{k}: {n}" for k, n in sorted(outcomes.items())) + "}",
         f"{len(verdicts)} invariants",
     ]
@@ -185,7 +185,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"saga-load verdict: UNKNOWN; could not read the final state: {type(exc).__name__}: {exc}")
         return EXIT_UNKNOWN
     out = args.out or args.record.with_name("verdict.json")
-    out.write_text(json.dumps({"run_id": record.run_id, "seed": record.seed, **verdicts_to_dict(verdicts)}, indent=1))
+    out.write_text(json.dumps({"run_id": record.run_id, "seed": record.seed, "style": record.style,
+                                **verdicts_to_dict(verdicts)}, indent=1))
     print(summary(verdicts))
     print(verdict_line(record, state, verdicts))
     print(f"verdicts: {out}")

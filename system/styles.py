@@ -82,6 +82,24 @@ TIMED_OUT_REACTIONS: dict[str, str] = {
 }
 
 
+def delivered_as(style: Style, service: str, routing_key: str) -> str:
+    """The key `service` receives for what `routing_key` names: in a choreography a command is
+    the event that service reacts to with it (payment.process -> inventory.reserved); an
+    experiment written in commands then means the same deliveries in either style."""
+    if style.name == ORCHESTRATION or routing_key in style.bindings.get(service, ()):
+        return routing_key
+    return next((event for event, (who, command) in REACTIONS.items() if who == service and command == routing_key),
+                routing_key)
+
+
+def bus_keys(style: Style, routing_key: str) -> tuple[str, ...]:
+    """What the bus of `style` carries for `routing_key`: itself, or in a choreography, for a
+    command, the events that trigger it (inventory.release -> payment.failed, payment.refunded)."""
+    if style.name == ORCHESTRATION or routing_key in style.routing_keys:
+        return (routing_key,)
+    return tuple(event for event, (_, command) in REACTIONS.items() if command == routing_key) or (routing_key,)
+
+
 def reactions_of(service: str) -> dict[str, str]:
     """What `service` reacts to in a choreography: event -> its domain's command."""
     reactions = {event: command for event, (who, command) in REACTIONS.items() if who == service}

@@ -12,9 +12,11 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 from system.contracts import (
+    ALL_ROUTING_KEYS,
     BINDINGS,
     INVENTORY_FAILED,
     LEGAL_TRACES,
+    ORDER_PLACED,
     PAYMENT_FAILED,
     ROUTING_KEYS,
     TRACE_DELIVERY_FAILED,
@@ -22,6 +24,7 @@ from system.contracts import (
     TRACE_PAYMENT_FAILED,
     TRACE_SUCCESS,
 )
+from system.styles import Style
 
 # "the order fails because <phrase>" -> failure_reason
 FAILURE_REASONS: dict[str, str] = {
@@ -110,10 +113,25 @@ def receiving_service(routing_key: str) -> str:
     return owners[0]
 
 
+def receiving_services(routing_key: str, style: Style) -> tuple[str, ...]:
+    """The services whose queues are bound to the key in `style` (a choreography's events may
+    have two: the order service, which listens to all, and the participant that reacts)."""
+    return tuple(service for service, keys in style.bindings.items() if routing_key in keys)
+
+
+def not_in_style(routing_key: str, style: Style) -> str | None:
+    """Why a scenario about this key does not apply in `style` (None: it does)."""
+    if routing_key in style.routing_keys:
+        return None
+    return f"{routing_key!r} is not on the bus in the {style.name} (system/styles.py)"
+
+
 def outcome_carrying(routing_key: str) -> Outcome:
     """The cheapest saga whose trace carries the key (a forced outcome, never the dice)."""
-    if routing_key not in ROUTING_KEYS:
-        raise UnknownPhrase(f"{routing_key!r} is not a routing key of the saga: use one of {', '.join(ROUTING_KEYS)}")
+    if routing_key not in ALL_ROUTING_KEYS:
+        raise UnknownPhrase(f"{routing_key!r} is not a routing key of the saga: use one of {', '.join(ALL_ROUTING_KEYS)}")
+    if routing_key == ORDER_PLACED:  # every saga's first message in a choreography
+        return OUTCOMES["completed"]
     if routing_key == INVENTORY_FAILED:
         return OUTCOMES["insufficient stock"]
     if routing_key == PAYMENT_FAILED:

@@ -216,7 +216,7 @@ class SagaWorld:
         ends = [w.end for w in self.faults]
         healed_at = max(ends) if ends and all(e is not None for e in ends) else None  # type: ignore[type-var]
         return History(messages=messages, operations=list(self.operations), faults=events, healed_at=healed_at,
-                       injected=dict(self.injected))
+                       injected=dict(self.injected), style=self.target.style)
 
     def state(self) -> SystemState:
         return with_broker(self.client.read_state)

@@ -137,13 +137,14 @@ def _set_up_nemeses(run: Run, plan: list[PlannedFault]) -> None:
     if experiment.needs("duplicates"):
         run.duplicator = Duplicator(target.endpoints.amqp_url, durable=False)
         run.duplicator.start()
-        run.nemeses["duplicates"] = DuplicatesNemesis(run.duplicator, run.seed)
+        run.nemeses["duplicates"] = DuplicatesNemesis(run.duplicator, run.seed, target.style)
     if experiment.needs("crash"):
         run.nemeses["crash"] = CrashNemesis(process_urls(target), target.chaos_token, target.system)
     if experiment.needs("broker"):
         run.nemeses["broker"] = BrokerNemesis(broker_control(target), target.endpoints.amqp_url)
     if experiment.needs("handler_faults"):
-        run.nemeses["handler_faults"] = HandlerFaultNemesis(target.endpoints.services, target.chaos_token)
+        run.nemeses["handler_faults"] = HandlerFaultNemesis(target.endpoints.services, target.chaos_token,
+                                                            style=target.style)
     run.scheduler = FaultScheduler(plan, run.nemeses, run.faults)
 
 

@@ -31,6 +31,7 @@ from harness.broker import with_message_id
 from harness.nemesis.base import Injection, Nemesis, PlannedFault
 from harness.recorder import DUPLICATE_HEADER, Tap
 from system.contracts import EXCHANGE
+from system.styles import ORCHESTRATED, Style, bus_keys, style_named
 
 
 @dataclass(frozen=True)
@@ -128,7 +129,7 @@ class Duplicator(Tap):
             content_type=incoming.content_type or "application/json",
             delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
             headers={**(incoming.headers or {}), DUPLICATE_HEADER: 1},
-            app_id=incoming.app_id,  # a copy of a service's message, as a re-sending service makes it
+            app_id=getattr(incoming, "app_id", None),  # a copy of a service's message, as a re-sending service makes it
         )
         task = asyncio.create_task(self._publish_later(copy, incoming.routing_key or "", delay))
         self._pending.add(task)
@@ -153,12 +154,13 @@ class DuplicatesNemesis(Nemesis):
     name = "duplicates"
     kinds = ("duplicate",)
 
-    def __init__(self, duplicator: Duplicator, seed: int) -> None:
+    def __init__(self, duplicator: Duplicator, seed: int, style: str | None = None) -> None:
         self.duplicator = duplicator
         self.seed = seed
+        self.style = style_named(style)
 
     def inject(self, fault: PlannedFault, stop: threading.Event) -> Injection:
-        settings = settings_from(fault)
+        settings = settings_from(fault, self.style)
         before = self.duplicator.published
         self.duplicator.activate(fault.id, settings, random.Random(f"{self.seed}:duplicates:{fault.id}"))
         return Injection(time.time(), {"keys": list(settings.keys)}, handle=before)
@@ -173,8 +175,10 @@ class DuplicatesNemesis(Nemesis):
         self.duplicator.flush()
 
 
-def settings_from(fault: PlannedFault) -> DuplicateSettings:
-    keys = tuple(k.strip() for k in fault.target.split(",") if k.strip()) or ("*",)
+def settings_from(fault: PlannedFault, style: Style = ORCHESTRATED) -> DuplicateSettings:
+    """A command named in an experiment is, in a choreography, the events that trigger it."""
+    named = tuple(k.strip() for k in fault.target.split(",") if k.strip()) or ("*",)
+    keys = tuple(dict.fromkeys(k for pattern in named for k in bus_keys(style, pattern)))
     return DuplicateSettings(
         probability=float(fault.params.get("probability", 1.0)),
         keys=keys,

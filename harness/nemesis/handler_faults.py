@@ -24,6 +24,7 @@ import httpx
 
 from harness.crashpoints import HANDLER_FAULTS, ChaosSurface
 from harness.nemesis.base import Injection, Nemesis, PlannedFault
+from system.styles import delivered_as, style_named
 
 KINDS = ("handler_error",)
 
@@ -50,16 +51,19 @@ class HandlerFaultNemesis(Nemesis):
     kinds = KINDS
 
     def __init__(self, services: dict[str, str], token: str | None,
-                 transport: httpx.BaseTransport | None = None) -> None:
+                 transport: httpx.BaseTransport | None = None, style: str | None = None) -> None:
         self.services = services  # service -> base URL
         self.token = token
         self.transport = transport
+        self.style = style_named(style)  # a command named in an experiment is, in a choreography, its event
 
     def surface(self, service: str) -> ChaosSurface:
         return ChaosSurface(self.services[service], self.token, self.transport)
 
     def inject(self, fault: PlannedFault, stop: threading.Event) -> Injection:
         routing_key = fault.params.get("routing_key")
+        if isinstance(routing_key, str):
+            routing_key = delivered_as(self.style, fault.target, routing_key)
         failures = int(fault.params.get("failures", 1))
         self.surface(fault.target).arm(HANDLER_FAULTS, {"routing_key": routing_key, "count": failures})
         return Injection(time.time(), {"routing_key": routing_key, "failures": failures}, handle=failures)

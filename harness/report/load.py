@@ -81,7 +81,7 @@ def load_run(run_dir: Path) -> RunData:
     raw_history = read_jsonl(
         run_dir / HISTORY,
         problems,
-        keep=("kind", "time", "routing_key", "order_id", "redelivered"),
+        keep=("kind", "time", "routing_key", "order_id", "redelivered", "app_id"),
     )
     messages = None
     if raw_history is not None:

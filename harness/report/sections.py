@@ -74,10 +74,18 @@ def run_seed(run: RunData) -> Any:
     return results.get("seed", config.get("seed"))
 
 
+def run_style(run: RunData) -> str:
+    """The saga style the run's system ran (results.json / config.json; older runs: orchestration)."""
+    results, config = run.results or {}, run.config if isinstance(run.config, dict) else {}
+    return str(results.get("style") or config.get("style") or "orchestration")
+
+
 def replay_command(run: RunData) -> str:
     seed = run_seed(run)
     command = f"saga-harness chaos run {shlex.quote(run_name(run))}"
-    return command + (f" --seed {shlex.quote(str(seed))}" if seed is not None else "")
+    command += f" --seed {shlex.quote(str(seed))}" if seed is not None else ""
+    style = run_style(run)
+    return command + (f" --style {shlex.quote(style)}" if style != "orchestration" else "")
 
 
 def header(run: RunData) -> str:
@@ -87,6 +95,7 @@ def header(run: RunData) -> str:
     seed = run_seed(run)
     rows = [
         ("seed", escape(str(seed)) if seed is not None else "not recorded"),
+        ("saga style", escape(run_style(run))),
         ("replay", f"<code>{escape(replay_command(run))}</code>"),
         ("wall time", escape(wall_text)),
         ("started", escape(when(results.get("started")))),
@@ -117,6 +126,9 @@ def counts(run: RunData, figs: Figures) -> str:
         derived.append({"figure": "bus messages", "value": len(run.messages)})
         redelivered = sum(1 for m in run.messages if m.get("redelivered"))
         derived.append({"figure": "bus messages redelivered", "value": redelivered})
+        # Who published what: each message's AMQP app_id, as the recorder kept it (issue #15).
+        publishers = Counter(str(m.get("app_id") or "no app_id") for m in run.messages if not m.get("redelivered"))
+        derived += [{"figure": f"bus messages published by {p}", "value": n} for p, n in sorted(publishers.items())]
     if run.operations is not None:
         types = Counter(str(o.get("type")) for o in run.operations)
         derived += [{"figure": f"operations {t}", "value": n} for t, n in sorted(types.items())]

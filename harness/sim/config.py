@@ -64,8 +64,8 @@ class SimConfig:
             args += ["--heal-after", str(self.heal_after)]
         if self.max_steps:
             args += ["--max-steps", str(self.max_steps)]
-        if self.style != DEFAULT_STYLE:
-            args += ["--style", self.style]
+        # Always: the command's default is SAGA_STYLE, which the replaying shell may set otherwise.
+        args += ["--style", self.style]
         if self.step_timeout > 0:
             args += ["--step-timeout", f"{self.step_timeout:g}"]
         return shlex.join(args)

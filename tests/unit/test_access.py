@@ -6,8 +6,19 @@ import base64
 import hashlib
 import re
 
+import pytest
+
 from system.access import ACCOUNTS, HARNESS, TOPOLOGY, definitions, grant, password_hash, user_name
-from system.contracts import BINDINGS, COMMANDS, PUBLISHES, REPLIES, ROUTING_KEYS, SERVICES
+from system.contracts import (
+    ALL_ROUTING_KEYS,
+    BINDINGS,
+    COMMANDS,
+    PUBLISHES,
+    REPLIES,
+    ROUTING_KEYS,
+    SERVICES,
+)
+from system.styles import BY_NAME, Style
 
 
 def test_every_routing_key_has_exactly_one_publisher() -> None:
@@ -19,11 +30,12 @@ def test_every_routing_key_has_exactly_one_publisher() -> None:
         assert {key.split(".")[0] for key in PUBLISHES[service] + BINDINGS[service]} == {service}
 
 
-def test_a_service_may_publish_its_own_keys_and_no_other() -> None:
+@pytest.mark.parametrize("style", BY_NAME.values(), ids=BY_NAME)
+def test_a_service_may_publish_its_own_keys_and_no_other(style: Style) -> None:
     for service in SERVICES:
-        topic_write = re.compile(grant(service).topic_write)
-        for key in ROUTING_KEYS:
-            assert bool(topic_write.search(key)) == (key in PUBLISHES[service]), (service, key)
+        topic_write = re.compile(grant(service, style).topic_write)
+        for key in ALL_ROUTING_KEYS:
+            assert bool(topic_write.search(key)) == (key in style.publishes[service]), (service, key)
         assert not topic_write.search(key + ".x")  # exactly those keys, not a prefix of them
         assert not re.search(grant(service).write, "amq.default")  # no way around the topic check
         for name in TOPOLOGY:  # it declares, binds and publishes to the whole saga topology

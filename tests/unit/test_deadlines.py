@@ -12,7 +12,13 @@ from typing import Any
 import pytest
 
 from system.config import ConfigError, step_timeouts
-from system.contracts import INVENTORY_RELEASE, INVENTORY_RESERVED, HandlerContext, Message, caused_by
+from system.contracts import (
+    INVENTORY_RELEASE,
+    INVENTORY_RESERVED,
+    HandlerContext,
+    Message,
+    caused_by,
+)
 from system.deadlines import SAGA_DEADLINE, StepTimeouts, Timer, add_seconds, due, timer_message
 from system.decisions import DecisionConfig
 from system.messaging.handling import handle_message

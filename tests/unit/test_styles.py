@@ -134,3 +134,28 @@ def test_a_choreographys_history_checked_as_an_orchestrations_is_caught():
     wrong = replace(result.history, style="orchestration")
     verdicts = {v.name: v.valid for v in check_all(wrong, result.state)}
     assert verdicts["publisher_owns_key"] is False and verdicts["bus_causality"] is False
+
+
+def test_an_experiment_written_in_commands_means_the_same_deliveries_in_a_choreography():
+    from harness.nemesis.base import PlannedFault
+    from harness.nemesis.duplicates import settings_from
+    from system.styles import bus_keys, delivered_as
+
+    assert delivered_as(CHOREOGRAPHED, "payment", "payment.process") == INVENTORY_RESERVED
+    assert delivered_as(CHOREOGRAPHED, "payment", "payment.refund") == DELIVERY_FAILED
+    assert delivered_as(ORCHESTRATED, "payment", "payment.process") == "payment.process"
+    assert bus_keys(CHOREOGRAPHED, "inventory.release") == (PAYMENT_FAILED, PAYMENT_REFUNDED)
+    assert bus_keys(CHOREOGRAPHED, "payment.*") == ("payment.*",)  # a pattern stays a pattern
+    fault = PlannedFault(id=1, nemesis="duplicates", kind="duplicate", target="inventory.reserve,payment.refund",
+                         at_s=0.0, duration_s=1.0)
+    assert settings_from(fault, CHOREOGRAPHED).keys == (ORDER_PLACED, DELIVERY_FAILED)
+    assert settings_from(fault).keys == ("inventory.reserve", "payment.refund")
+
+
+def test_the_bdd_vocabulary_knows_who_receives_what_in_each_style():
+    from harness.bdd.vocabulary import not_in_style, receiving_services
+
+    assert receiving_services(INVENTORY_RESERVED, CHOREOGRAPHED) == ("order", "payment")
+    assert receiving_services(INVENTORY_RESERVED, ORCHESTRATED) == ("order",)
+    assert not_in_style("payment.process", CHOREOGRAPHED) and not_in_style(ORDER_PLACED, ORCHESTRATED)
+    assert not_in_style(PAYMENT_COMPLETED, CHOREOGRAPHED) is None
