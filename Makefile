@@ -69,6 +69,22 @@ load: install
 	@$(BIN)/saga-harness up
 	@$(BIN)/locust -f load/locustfile.py --headless -u 20 -r 10 -t 30s --host http://127.0.0.1:8001 --only-summary --html reports/load.html
 
+# Locust's own master and K workers (LOAD_WORKERS, default 2), each worker a process of its own;
+# at stop every worker sends its operations to the master, which runs the consistency verdict:
+# its exit code ends the run. Against whatever SAGA_HOME/ports name (`saga-harness up` first,
+# e.g. `up --replicas 2` on PostgreSQL).
+LOAD_WORKERS ?= 2
+LOCUST_MASTER_PORT ?= 5557
+load-distributed: install
+	@mkdir -p reports
+	@$(BIN)/saga-harness up
+	@for i in $$(seq $(LOAD_WORKERS)); do \
+	  $(BIN)/locust -f load/locustfile.py --worker --master-port $(LOCUST_MASTER_PORT) --only-summary > reports/load-worker-$$i.log 2>&1 & \
+	done; \
+	$(BIN)/locust -f load/locustfile.py --master --master-bind-port $(LOCUST_MASTER_PORT) --expect-workers $(LOAD_WORKERS) \
+	  --headless -u 20 -r 10 -t 30s --host http://127.0.0.1:$${SAGA_ORDER_PORT:-8001} --only-summary --html reports/load-distributed.html; \
+	code=$$?; wait; exit $$code
+
 # The same with staged faults: warm-up, latency on every link, a crash, heal.
 load-chaos: install
 	@mkdir -p reports
