@@ -37,6 +37,9 @@ test: install
 test-fast: install
 	@$(BIN)/python -m pytest -q -p no:cacheprovider -m "not integration"
 
+bench-scale: install
+	@$(BIN)/python bench/bench_scale.py
+
 # Issue #17's acceptance run (about a minute): two processes per service on PostgreSQL
 # (SAGA_TEST_POSTGRES, default 127.0.0.1:5432 as postgres), a payment replica SIGKILLed mid-batch.
 test-replicas: install
@@ -60,6 +63,7 @@ test-toxiproxy-py312: $(VENV312)/.installed
 bench: install
 	@echo "== proxy: loopback echo direct vs through the bundled Toxiproxy"; $(BIN)/python bench/bench_proxy.py
 	@echo "== saga: AMQP ceiling vs end-to-end sagas/s"; $(BIN)/python bench/bench_saga.py
+	@echo "== scale: sagas/s for 1 and 2 replicas, SQLite vs PostgreSQL; open-loop latency at half the max; py-spy"; $(BIN)/python bench/bench_scale.py
 	@echo "== checker: invariants over 1,000,000 recorded messages"; $(BIN)/python bench/bench_checker.py --messages 1000000
 	@echo "== simulator: simulated sagas/s with every invariant checked"; $(BIN)/python bench/bench_sim.py
 
