@@ -82,10 +82,11 @@ LOCUST_MASTER_PORT ?= 5557
 load-distributed: install
 	@mkdir -p reports
 	@$(BIN)/saga-harness up
-	@for i in $$(seq $(LOAD_WORKERS)); do \
-	  $(BIN)/locust -f load/locustfile.py --worker --master-port $(LOCUST_MASTER_PORT) --only-summary > reports/load-worker-$$i.log 2>&1 & \
+	@seed=$${SAGA_LOAD_SEED:-$$(( ($$RANDOM << 15) | $$RANDOM ))}; echo "load-distributed: seed $$seed, $(LOAD_WORKERS) workers"; \
+	for i in $$(seq $(LOAD_WORKERS)); do \
+	  $(BIN)/locust -f load/locustfile.py --worker --master-port $(LOCUST_MASTER_PORT) --saga-seed $$seed --only-summary > reports/load-worker-$$i.log 2>&1 & \
 	done; \
-	$(BIN)/locust -f load/locustfile.py --master --master-bind-port $(LOCUST_MASTER_PORT) --expect-workers $(LOAD_WORKERS) \
+	$(BIN)/locust -f load/locustfile.py --master --master-bind-port $(LOCUST_MASTER_PORT) --expect-workers $(LOAD_WORKERS) --saga-seed $$seed \
 	  --headless -u 20 -r 10 -t 30s --host http://127.0.0.1:$${SAGA_ORDER_PORT:-8001} --only-summary --html reports/load-distributed.html; \
 	code=$$?; wait; exit $$code
 

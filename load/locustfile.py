@@ -40,6 +40,7 @@ from load.record import RunRecord, derive_targets  # noqa: E402
 from system.contracts import DEFAULT_PORTS  # noqa: E402
 
 OPERATIONS_MESSAGE = "saga_operations"  # a worker's operations, sent to the master at stop
+REPORT_MESSAGE = "saga_report"  # master -> workers: stop your customers and send your operations
 WORKER_REPORT_TIMEOUT_S = 60.0
 PROCESSES_PER_WORKER = 1_000_000  # worker k's customers are processes k*1e6+1, k*1e6+2, ...
 POST_ATTEMPTS = 3  # an ambiguous or refused POST is retried with the same key, like a real client
@@ -105,6 +106,9 @@ def validate_options(environment: Any, **_: Any) -> None:
             environment.saga_worker_operations[msg.data["worker"]] = msg.data["operations"]
 
         environment.runner.register_message(OPERATIONS_MESSAGE, collect)
+    elif isinstance(environment.runner, WorkerRunner):
+        # Locust's master quits without telling workers to stop first: it asks for the report.
+        environment.runner.register_message(REPORT_MESSAGE, lambda msg, **_: gevent.spawn(environment.runner.stop))
 
 
 @events.test_start.add_listener
@@ -285,6 +289,7 @@ def gather_worker_operations(environment: Any, record: RunRecord) -> bool:
     runner = environment.runner
     expected = max(len(runner.clients), getattr(environment.parsed_options, "expect_workers", 1) or 1)
     received = environment.saga_worker_operations
+    runner.send_message(REPORT_MESSAGE)
     deadline = time.monotonic() + WORKER_REPORT_TIMEOUT_S
     while len(received) < expected and time.monotonic() < deadline:
         gevent.sleep(0.1)
