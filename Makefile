@@ -37,6 +37,9 @@ test: install
 test-fast: install
 	@$(BIN)/python -m pytest -q -p no:cacheprovider -m "not integration"
 
+bench-scale: install
+	@$(BIN)/python bench/bench_scale.py
+
 # Issue #17's acceptance run (about a minute): two processes per service on PostgreSQL
 # (SAGA_TEST_POSTGRES, default 127.0.0.1:5432 as postgres), a payment replica SIGKILLed mid-batch.
 test-replicas: install
@@ -60,6 +63,7 @@ test-toxiproxy-py312: $(VENV312)/.installed
 bench: install
 	@echo "== proxy: loopback echo direct vs through the bundled Toxiproxy"; $(BIN)/python bench/bench_proxy.py
 	@echo "== saga: AMQP ceiling vs end-to-end sagas/s"; $(BIN)/python bench/bench_saga.py
+	@echo "== scale: sagas/s for 1 and 2 replicas, SQLite vs PostgreSQL; open-loop latency at half the max; py-spy"; $(BIN)/python bench/bench_scale.py
 	@echo "== checker: invariants over 1,000,000 recorded messages"; $(BIN)/python bench/bench_checker.py --messages 1000000
 	@echo "== simulator: simulated sagas/s with every invariant checked"; $(BIN)/python bench/bench_sim.py
 
@@ -68,6 +72,23 @@ load: install
 	@mkdir -p reports
 	@$(BIN)/saga-harness up
 	@$(BIN)/locust -f load/locustfile.py --headless -u 20 -r 10 -t 30s --host http://127.0.0.1:8001 --only-summary --html reports/load.html
+
+# Locust's own master and K workers (LOAD_WORKERS, default 2), each worker a process of its own;
+# at stop every worker sends its operations to the master, which runs the consistency verdict:
+# its exit code ends the run. Against whatever SAGA_HOME/ports name (`saga-harness up` first,
+# e.g. `up --replicas 2` on PostgreSQL).
+LOAD_WORKERS ?= 2
+LOCUST_MASTER_PORT ?= 5557
+load-distributed: install
+	@mkdir -p reports
+	@$(BIN)/saga-harness up
+	@seed=$${SAGA_LOAD_SEED:-$$(( ($$RANDOM << 15) | $$RANDOM ))}; echo "load-distributed: seed $$seed, $(LOAD_WORKERS) workers"; \
+	for i in $$(seq $(LOAD_WORKERS)); do \
+	  $(BIN)/locust -f load/locustfile.py --worker --master-port $(LOCUST_MASTER_PORT) --saga-seed $$seed --only-summary > reports/load-worker-$$i.log 2>&1 & \
+	done; \
+	$(BIN)/locust -f load/locustfile.py --master --master-bind-port $(LOCUST_MASTER_PORT) --expect-workers $(LOAD_WORKERS) --saga-seed $$seed \
+	  --headless -u 20 -r 10 -t 30s --host http://127.0.0.1:$${SAGA_ORDER_PORT:-8001} --only-summary --html reports/load-distributed.html; \
+	code=$$?; wait; exit $$code
 
 # The same with staged faults: warm-up, latency on every link, a crash, heal.
 load-chaos: install

@@ -19,6 +19,7 @@ import subprocess
 import sys
 import time
 import uuid
+from dataclasses import asdict
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -28,7 +29,7 @@ sys.path.insert(0, str(ROOT))  # `load` from any working directory
 
 import gevent  # noqa: E402
 from locust import FastHttpUser, events, task  # noqa: E402
-from locust.runners import STATE_STOPPED, LocalRunner  # noqa: E402
+from locust.runners import STATE_STOPPED, LocalRunner, MasterRunner, WorkerRunner  # noqa: E402
 
 from harness.exits import EXIT_UNKNOWN, EXIT_USAGE  # noqa: E402
 from harness.model import Operation, OpType  # noqa: E402
@@ -39,6 +40,10 @@ from load.record import RunRecord, derive_targets  # noqa: E402
 from system.contracts import DEFAULT_PORTS  # noqa: E402
 from system.styles import DEFAULT_STYLE, STYLES  # noqa: E402
 
+OPERATIONS_MESSAGE = "saga_operations"  # a worker's operations, sent to the master at stop
+REPORT_MESSAGE = "saga_report"  # master -> workers: stop your customers and send your operations
+WORKER_REPORT_TIMEOUT_S = 60.0
+PROCESSES_PER_WORKER = 1_000_000  # worker k's customers are processes k*1e6+1, k*1e6+2, ...
 POST_ATTEMPTS = 3  # an ambiguous or refused POST is retried with the same key, like a real client
 USAGE_EXIT_CODE = EXIT_USAGE
 
@@ -97,6 +102,16 @@ def validate_options(environment: Any, **_: Any) -> None:
         sys.exit(USAGE_EXIT_CODE)
     seed = options.saga_seed
     environment.saga_seed = seed if seed is not None else random.SystemRandom().randrange(2**31)
+    if isinstance(environment.runner, MasterRunner):  # distributed: the workers' operations come here
+        environment.saga_worker_operations = {}
+
+        def collect(msg: Any, **_: Any) -> None:
+            environment.saga_worker_operations[msg.data["worker"]] = msg.data["operations"]
+
+        environment.runner.register_message(OPERATIONS_MESSAGE, collect)
+    elif isinstance(environment.runner, WorkerRunner):
+        # Locust's master quits without telling workers to stop first: it asks for the report.
+        environment.runner.register_message(REPORT_MESSAGE, lambda msg, **_: gevent.spawn(environment.runner.stop))
 
 
 @events.test_start.add_listener
@@ -134,7 +149,10 @@ class Customer(FastHttpUser):
     def on_start(self) -> None:
         env = self.environment
         self.saga_run: RunRecord = env.saga_run
-        self.process_id = next(env.saga_processes)
+        offset = 0
+        if isinstance(env.runner, WorkerRunner):  # process ids unique across the workers
+            offset = (max(env.runner.worker_index, 0) + 1) * PROCESSES_PER_WORKER
+        self.process_id = offset + next(env.saga_processes)
         self.rng = random.Random(f"{self.saga_run.seed}:{self.process_id}")
         self.user_id = f"load-{self.saga_run.run_id}-{self.process_id}"
         self.orders = itertools.count(1)
@@ -241,9 +259,19 @@ def finish_run(environment: Any, **_: Any) -> None:
         return
     record.stopped_at = time.time()
     chaos = heal_chaos(environment, record)
-    if not isinstance(environment.runner, LocalRunner):
-        print("saga-load: the consistency check needs a single-process run (the operations live on the "
-              "workers); run without --master/--worker/--processes to get a verdict", flush=True)
+    runner = environment.runner
+    if isinstance(runner, WorkerRunner):  # the master checks: hand it this worker's operations
+        runner.send_message(OPERATIONS_MESSAGE, {"worker": runner.client_id,
+                                                 "operations": [asdict(op) for op in record.operations]})
+        print(f"saga-load worker {runner.client_id}: {len(record.operations)} operations sent to the master",
+              flush=True)
+        return
+    if isinstance(runner, MasterRunner):
+        if not gather_worker_operations(environment, record):
+            environment.process_exit_code = EXIT_UNKNOWN
+            return
+    elif not isinstance(runner, LocalRunner):
+        print("saga-load: the consistency check needs the operations of every process", flush=True)
         return
     folder = Path(environment.parsed_options.saga_run_dir) / f"load-{datetime.now():%Y%m%d-%H%M%S}-{record.run_id}"
     path = record.save(folder / "record.json")
@@ -258,6 +286,26 @@ def finish_run(environment: Any, **_: Any) -> None:
     if code != 0 or chaos:
         previous = environment.process_exit_code or 0
         environment.process_exit_code = code if previous == 0 else previous
+
+
+def gather_worker_operations(environment: Any, record: RunRecord) -> bool:
+    """Wait until every worker sent its operations (Locust's custom messages) and add them to
+    the master's record; False (the verdict is unknown) if one never does."""
+    runner = environment.runner
+    expected = max(len(runner.clients), getattr(environment.parsed_options, "expect_workers", 1) or 1)
+    received = environment.saga_worker_operations
+    runner.send_message(REPORT_MESSAGE)
+    deadline = time.monotonic() + WORKER_REPORT_TIMEOUT_S
+    while len(received) < expected and time.monotonic() < deadline:
+        gevent.sleep(0.1)
+    for operations in received.values():
+        record.operations.extend(Operation(**op) for op in operations)
+    print(f"saga-load master: operations of {len(received)} of {expected} workers", flush=True)
+    if len(received) < expected:
+        print(f"saga-load verdict: UNKNOWN ({expected - len(received)} workers never sent their operations)",
+              flush=True)
+        return False
+    return True
 
 
 def heal_chaos(environment: Any, record: RunRecord) -> bool:

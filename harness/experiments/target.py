@@ -56,7 +56,14 @@ def problems(target: Target, experiment: Experiment) -> list[str]:
     found: list[str] = []
     endpoints = target.endpoints
     urls = process_urls(target)
-    for name in sorted({t for f in experiment.faults for t in f.targets if "#" in t and t not in urls}):
+    db_links = sorted({t for f in experiment.faults if f.nemesis == "network" for t in f.targets if t.endswith("/db")})
+    if db_links and not (isinstance(target.system, LocalSystem) and target.system.store_url and target.system.proxied):
+        found.append(f"{', '.join(db_links)}: links to PostgreSQL are proxied only on a local target run "
+                     "with SAGA_STORE=postgresql://... through Toxiproxy")
+    for link in db_links:
+        if link[: -len("/db")] not in urls:
+            found.append(f"{link}: the target has no process {link[: -len('/db')]!r}")
+    for name in sorted({t for f in experiment.faults for t in f.targets if "#" in t and "/" not in t and t not in urls}):
         found.append(f"{name}: the target has no such replica (run it with `saga-harness up --replicas N`, "
                      "which needs SAGA_STORE=postgresql://...)")
     if experiment.needs("network"):

@@ -195,9 +195,17 @@ def parse_fault(data: Any, path: str, problems: _Problems) -> FaultSpec | None:
     )
 
 
+def _store_link(target: str) -> bool:
+    """`payment/db`, `payment#2/db`: a process's link to PostgreSQL (SAGA_STORE=postgresql://...)."""
+    try:
+        return target.endswith("/db") and bool(split_replica(target[: -len("/db")]))
+    except ValueError:
+        return False
+
+
 def _check_targets(nemesis: str, targets: tuple[str, ...], path: str, problems: _Problems) -> None:
     for target in targets:
-        if nemesis == "network" and target not in NETWORK_TARGETS:
+        if nemesis == "network" and target not in NETWORK_TARGETS and not _store_link(target):
             problems.add(path, f"unknown network target {target!r}; known: {', '.join(NETWORK_TARGETS)}")
         elif nemesis == "crash" and target not in SERVICES:
             try:  # a replica of a service run with `up --replicas N`

@@ -50,9 +50,14 @@ def proxy_names(target: str) -> list[str]:
         return [f"amqp_{target}"]
     if target == "order_api":
         return ["http_order"]
-    if target.startswith(("amqp_", "http_")):
+    if target.startswith(("amqp_", "http_", "pg_")):
         return [target]
-    choices = ", ".join((*SERVICES, "order_api", "all"))
+    if target.endswith("/db"):  # a process's link to PostgreSQL: payment/db, payment#2/db
+        process = target[: -len("/db")]
+        service, _, replica = process.partition("#")
+        if service in SERVICES and (not replica or replica.isdigit()):
+            return ["pg_" + process.replace("#", "_")]
+    choices = ", ".join((*SERVICES, "order_api", "all", "<service or replica>/db"))
     raise FaultUsageError(f"unknown target {target!r}: use one of {choices} (or a proxy name)")
 
 

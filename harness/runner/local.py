@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import httpx
 
@@ -40,6 +41,8 @@ from harness.runner.topology import (
     ensure_proxies,
     ensure_toxiproxy,
     proxied_amqp_url,
+    proxied_store_url,
+    store_proxy_name,
 )
 from system.config import DEFAULT_AMQP_URL
 from system.contracts import SERVICES
@@ -220,7 +223,7 @@ class LocalSystem:
         proxy_map = None
         if self.proxied:
             url, how = ensure_toxiproxy(self.layout, self.env, self.cwd)
-            proxy_map = ensure_proxies(self.layout, url, self.amqp_url, self.env)
+            proxy_map = ensure_proxies(self.layout, url, self.amqp_url, self.env, self._store_proxies())
             self.say(f"toxiproxy: {url} ({how}); proxy map in {self.layout.proxy_map_file}")
         for process in self.processes():
             pid = self._process_pid(process)
@@ -230,6 +233,15 @@ class LocalSystem:
             pid = self._spawn(process, proxy_map, token)
             self.say(f"{process}: started (pid {pid}, port {self.process_port(process)})")
         return self.wait_ready(timeout)
+
+    def _store_proxies(self) -> dict[str, str]:
+        """With PostgreSQL, each process reaches it through a proxy of its own (`pg_payment_2`),
+        so a network fault can cut one replica off the database."""
+        if self.store_url is None:
+            return {}
+        parts = urlsplit(self.store_url)
+        upstream = f"{parts.hostname or '127.0.0.1'}:{parts.port or 5432}"
+        return {store_proxy_name(p): upstream for p in self.processes()}
 
     def service_env(self, process: str, proxy_map: dict | None, token: str | None) -> dict[str, str]:
         service, replica = split_replica(process)
@@ -249,6 +261,9 @@ class LocalSystem:
             listen = proxy_map["proxies"][amqp_proxy_name(service)]["listen"]
             heartbeat = int(self.env.get("SAGA_HEARTBEAT", "5"))
             env[f"SAGA_AMQP_URL_{service.upper()}"] = proxied_amqp_url(own_url, listen, heartbeat)
+        store_proxy = (proxy_map or {}).get("proxies", {}).get(store_proxy_name(process))
+        if self.store_url and store_proxy:
+            env["SAGA_STORE"] = proxied_store_url(self.store_url, store_proxy["listen"])
         if token:
             env["SAGA_CHAOS_TOKEN"] = token
         return env

@@ -23,6 +23,18 @@ def amqp_proxy_name(service: str) -> str:
     return f"amqp_{service}"
 
 
+def store_proxy_name(process: str) -> str:
+    """The proxy between one process (`payment`, `payment#2`) and PostgreSQL: `pg_payment_2`."""
+    return "pg_" + process.replace("#", "_")
+
+
+def proxied_store_url(store_url: str, listen: str) -> str:
+    """The PostgreSQL URL with host:port replaced by the proxy's."""
+    parts = urlsplit(store_url)
+    user = parts.netloc.rpartition("@")[0]
+    return parts._replace(netloc=f"{user}@{listen}" if user else listen).geturl()
+
+
 HTTP_ORDER_PROXY = "http_order"
 
 
@@ -55,11 +67,15 @@ def ensure_toxiproxy(layout: Layout, env: dict[str, str], cwd: Path, timeout: fl
     raise RuntimeError(f"the Toxiproxy server did not answer at {url}; see {layout.log_file('toxiproxy')}")
 
 
-def ensure_proxies(layout: Layout, url: str, amqp_url: str, env: dict[str, str]) -> dict[str, Any]:
-    """Create the missing proxies (reusing recorded ports so running services keep their URLs)."""
+def ensure_proxies(
+    layout: Layout, url: str, amqp_url: str, env: dict[str, str], extra: dict[str, str] | None = None
+) -> dict[str, Any]:
+    """Create the missing proxies (reusing recorded ports so running services keep their URLs);
+    `extra`: more proxies, name -> upstream (each replica's link to PostgreSQL)."""
     broker_host, broker_port = broker_address(amqp_url)
     wanted = {amqp_proxy_name(s): f"{broker_host}:{broker_port}" for s in SERVICES}
     wanted[HTTP_ORDER_PROXY] = f"127.0.0.1:{service_port('order', env)}"
+    wanted.update(extra or {})
     previous = (layout.read_proxy_map() or {}).get("proxies", {})
     client = ToxiproxyClient(url, timeout=5.0)
     existing = client.proxies()
