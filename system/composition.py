@@ -37,6 +37,7 @@ _HANDLER_WRAPPERS: tuple[tuple[str, Defect, Callable[[Handler], Handler]], ...] 
     ("payment", Defect.REFUND_NOT_IDEMPOTENT, payment_defects.refunding_again),
     ("payment", Defect.RELABELLED_OUTCOME, payment_defects.relabelled_dice),
     ("payment", Defect.UNSTABLE_PAYMENT_DECISION, payment_defects.rerolling_per_delivery),
+    ("payment", Defect.UNBOUNDED_RETRIES, payment_defects.retrying_without_bound),
 )
 
 

@@ -126,6 +126,8 @@ def service_config(service: str, env: Mapping[str, str] = os.environ) -> Service
             payment_failure_rate=_rate(env, "PAYMENT_FAILURE_RATE", 0.2),
             delivery_failure_rate=_rate(env, "DELIVERY_FAILURE_RATE", 0.1),
             timeouts=step_timeouts(env),
+            payment_transient_failure_rate=_rate(env, "PAYMENT_TRANSIENT_FAILURE_RATE", 0.0),
+            max_retries=_max_retries(env),
         ),
         chaos_token=env.get("SAGA_CHAOS_TOKEN") or None,
         defects=defects,
@@ -148,6 +150,15 @@ def step_timeouts(env: Mapping[str, str] = os.environ) -> StepTimeouts:
         if value:
             per_step[step] = value
     return StepTimeouts(default, per_step)
+
+
+def _max_retries(env: Mapping[str, str]) -> int:
+    """SAGA_MAX_RETRIES: below SAGA_MAX_ATTEMPTS, or the consumer dead-letters a charge first."""
+    retries = _int(env, "SAGA_MAX_RETRIES", 3)
+    attempts = _int(env, "SAGA_MAX_ATTEMPTS", 5)
+    if not 0 <= retries < attempts:
+        raise ConfigError(f"SAGA_MAX_RETRIES={retries} must be at least 0 and below SAGA_MAX_ATTEMPTS={attempts}")
+    return retries
 
 
 def _store_url(env: Mapping[str, str]) -> str | None:

@@ -185,6 +185,15 @@ class MalformedMessage(ValueError):
     """A message that can never be handled: it goes to the dead-letter queue with this reason."""
 
 
+class TransientFailure(Exception):
+    """A participant's dependency failed for now (a payment gateway's transient error): the
+    transaction rolls back and the consumer policy retries the delivery after `delay_s` (issue #16)."""
+
+    def __init__(self, message: str, delay_s: float) -> None:
+        super().__init__(message)
+        self.delay_s = delay_s
+
+
 class RefusedCommand(MalformedMessage):
     """A well-formed command whose fields its participant can verify as wrong (a forged or
     corrupted command): never executed, dead-lettered with this reason, no reply."""
@@ -282,6 +291,9 @@ class HandlerContext(NamedTuple):
 
     now: str
     decisions: Any  # system.decisions.DecisionConfig (kept loose to avoid an import cycle)
+    # This delivery's attempt, from 1 (x-delivery-count + 1; the simulated envelope's failures + 1):
+    # what a participant retrying a transient error counts (issue #16).
+    attempt: int = 1
 
 
 class Outcome(NamedTuple):

@@ -29,6 +29,7 @@ class Defect(StrEnum):
     ORDER_STILL_COMMANDS = "order_still_commands"
     LATE_PAYMENT_NOT_REFUNDED = "late_payment_not_refunded"
     DEADLINE_LOST_ON_RESTART = "deadline_lost_on_restart"
+    UNBOUNDED_RETRIES = "unbounded_retries"
 
 
 DEFECTS: dict[Defect, str] = {
@@ -53,6 +54,7 @@ DEFECTS: dict[Defect, str] = {
     # Deadlines (issue #16); they act only when SAGA_STEP_TIMEOUT is set.
     Defect.LATE_PAYMENT_NOT_REFUNDED: "a payment timeout releases the stock but refunds nothing (a late charge stays)",
     Defect.DEADLINE_LOST_ON_RESTART: "the order service keeps its timers in memory: a deadline armed before a restart never fires",
+    Defect.UNBOUNDED_RETRIES: "payment retries a transient gateway error as long as it lasts, ignoring SAGA_MAX_RETRIES",
 }
 
 

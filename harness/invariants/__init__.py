@@ -45,7 +45,11 @@ from harness.invariants.stock import (
     no_orphan_reservation,
     stock_conserved,
 )
-from harness.invariants.timeouts import bounded_termination, no_effect_after_timeout
+from harness.invariants.timeouts import (
+    bounded_termination,
+    no_effect_after_timeout,
+    retries_bounded,
+)
 from harness.invariants.traces import trace_legal
 from harness.model import History, SystemState, Validity, Verdict, overall, overall_note
 from system.decisions import DecisionConfig
@@ -73,6 +77,7 @@ INVARIANTS: dict[str, Invariant] = {
     "publisher_owns_key": publisher_owns_key,
     "no_effect_after_timeout": no_effect_after_timeout,
     "bounded_termination": bounded_termination,
+    "retries_bounded": retries_bounded,
 }
 
 __all__ = [

@@ -52,6 +52,7 @@ DESCRIPTIONS: dict[str, str] = {
     "publisher_owns_key": "every bus message names its publisher (AMQP app_id), and that service owns its routing key in the run's saga style",
     "no_effect_after_timeout": "a saga that timed out leaves no net charge, no reserved stock and no scheduled delivery",
     "bounded_termination": "with a deadline on every step, every order ends within the deadlines' sum plus a margin",
+    "retries_bounded": "a transient payment error is retried at most SAGA_MAX_RETRIES times, spacing non-decreasing and capped, never into a dead letter",
 }
 
 MAX_COUNTEREXAMPLES = 20

@@ -7,6 +7,8 @@ may still carry late answers of the timed-out step and of what they set off, all
 
 - `no_effect_after_timeout`: once quiescent, a timed-out saga leaves no net charge, no held
   stock and no live (scheduled) delivery.
+- `retries_bounded`: transient gateway errors retried at most SAGA_MAX_RETRIES times, spacing
+  non-decreasing and capped, never into a dead letter.
 - `bounded_termination`: every order placed while deadlines were on ended within the sum of the
   steps' deadlines plus a margin (judged on the order's own timestamps, so a participant that
   stayed away longer than that shows), whatever the faults.
@@ -20,6 +22,7 @@ from harness.invariants.common import (
     DEFAULT_OPTIONS,
     CheckOptions,
     Findings,
+    bus_index,
     group_by_order,
     net_charge,
     order_scope,
@@ -46,8 +49,11 @@ from system.deadlines import (
     seconds_between,
     timer_message_id,
 )
+from system.decisions import RETRY_CAP_S
 from system.order.deadlines import COMPENSATIONS
 from system.styles import CHOREOGRAPHY, ORCHESTRATION
+
+PAYMENT_REPLIES = ("payment.completed", "payment.failed")
 
 # (cause, effect) pairs a timed-out saga adds to the legal ones; "timeout:<step>" is the timer.
 TIMEOUT_LEADS_TO: dict[str, frozenset[tuple[str, str]]] = {
@@ -175,3 +181,36 @@ def _age(created: str, read_at: float) -> float:
 
     start = datetime.fromisoformat(created.replace("Z", "+00:00")).timestamp()
     return read_at - start
+
+
+def retries_bounded(history: History, state: SystemState, options: CheckOptions = DEFAULT_OPTIONS) -> Verdict:
+    """A transient gateway error is retried at most SAGA_MAX_RETRIES times (what each payment
+    reply says it took), with spacing that never shrinks and never exceeds the cap; it never ends
+    in a dead letter (the consumer's attempts outlasted by retries that had no bound)."""
+    found = Findings("retries_bounded")
+    scope = order_scope(history, state, options)
+    limit = getattr(options.decisions, "max_retries", None)
+    if limit is None:
+        found.note("the system's SAGA_MAX_RETRIES is unknown: only spacing and dead letters are judged")
+    checked = 0
+    for m in bus_index(history).first.values():
+        if m.routing_key not in PAYMENT_REPLIES or "retries" not in m.payload:
+            continue
+        if scope is not None and m.order_id not in scope:
+            continue
+        checked += 1
+        retries, delays = m.payload.get("retries"), m.payload.get("retry_delays_s") or []
+        if limit is not None and isinstance(retries, int) and retries > limit:
+            found.violation(order_id=m.order_id, message_id=m.message_id, problem="more retries than allowed",
+                            retries=retries, max_retries=limit)
+        numbers = [d for d in delays if isinstance(d, int | float)]
+        if any(b < a for a, b in zip(numbers, numbers[1:], strict=False)) or any(d > RETRY_CAP_S for d in numbers):
+            found.violation(order_id=m.order_id, message_id=m.message_id,
+                            problem="retry spacing shrinks or exceeds the cap", retry_delays_s=numbers, cap_s=RETRY_CAP_S)
+    for letter in state.dead_letters:
+        if "TransientFailure" in (letter.reason or ""):
+            checked += 1
+            found.violation(order_id=letter.order_id, message_id=letter.message_id, routing_key=letter.routing_key,
+                            problem="a transient error was retried until the consumer dead-lettered it",
+                            reason=letter.reason[:200])
+    return found.verdict(checked=checked)

@@ -52,6 +52,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--max-attempts", type=int, default=DEFAULT_MAX_ATTEMPTS, help="handler failures before a dead letter")
     p.add_argument("--payment-failure-rate", type=float, default=0.2)
     p.add_argument("--delivery-failure-rate", type=float, default=0.1)
+    p.add_argument("--step-timeout", type=float, default=0.0,
+                   help="SAGA_STEP_TIMEOUT in virtual seconds (1 step = 1 ms); 0: no deadlines (default)")
+    p.add_argument("--payment-transient-failure-rate", type=float, default=0.0,
+                   help="PAYMENT_TRANSIENT_FAILURE_RATE: a charge attempt fails transiently (retried)")
+    p.add_argument("--max-retries", type=int, default=3, help="SAGA_MAX_RETRIES (default 3)")
     p.add_argument("--heal-after", type=int, default=0, help="stop injecting faults after this many steps")
     p.add_argument("--max-steps", type=int, default=0, help="give up (verdict unknown) after this many steps")
     p.add_argument("--style", choices=STYLES, default=None,
@@ -95,7 +100,7 @@ def config_from_args(args: argparse.Namespace) -> SimConfig:
         raise ValueError("--runs must be at least 1")
     if args.prefetch < 1 or args.max_attempts < 1:
         raise ValueError("--prefetch and --max-attempts must be at least 1")
-    for name in ("payment_failure_rate", "delivery_failure_rate"):
+    for name in ("payment_failure_rate", "delivery_failure_rate", "payment_transient_failure_rate"):
         if not 0.0 <= getattr(args, name) <= 1.0:
             raise ValueError(f"--{name.replace('_', '-')} must be between 0 and 1")
     mix = tuple(k.strip() for k in (args.mix or "").split(",") if k.strip())
@@ -116,6 +121,9 @@ def config_from_args(args: argparse.Namespace) -> SimConfig:
         heal_after=max(0, args.heal_after),
         max_steps=max(0, args.max_steps),
         style=args.style or env_style().name,
+        step_timeout=max(0.0, args.step_timeout),
+        payment_transient_failure_rate=args.payment_transient_failure_rate,
+        max_retries=args.max_retries,
     )
 
 

@@ -30,6 +30,8 @@ class SimConfig:
     max_steps: int = 0  # the run stops here even if not quiescent; 0: a bound from the above
     style: str = DEFAULT_STYLE  # orchestration | choreography (system/styles.py)
     step_timeout: float = 0.0  # SAGA_STEP_TIMEOUT in virtual seconds (1 step = 1 ms); 0: no deadlines
+    payment_transient_failure_rate: float = 0.0  # PAYMENT_TRANSIENT_FAILURE_RATE (issue #16)
+    max_retries: int = 3  # SAGA_MAX_RETRIES
 
     def timeouts(self) -> StepTimeouts:
         return StepTimeouts(self.step_timeout) if self.step_timeout > 0 else NO_TIMEOUTS
@@ -68,4 +70,8 @@ class SimConfig:
         args += ["--style", self.style]
         if self.step_timeout > 0:
             args += ["--step-timeout", f"{self.step_timeout:g}"]
+        if self.payment_transient_failure_rate > 0:
+            args += ["--payment-transient-failure-rate", f"{self.payment_transient_failure_rate:g}"]
+        if self.max_retries != 3:
+            args += ["--max-retries", str(self.max_retries)]
         return shlex.join(args)

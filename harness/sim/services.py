@@ -17,7 +17,7 @@ from harness.sim.broker import Envelope, SimBroker
 from harness.sim.clock import EventLog, VirtualClock
 from harness.sim.faults import FaultInjector
 from system.composition import compose
-from system.contracts import HandlerContext, Message
+from system.contracts import HandlerContext, Message, TransientFailure
 from system.deadlines import Timer, due, timer_message
 from system.decisions import DecisionConfig
 from system.defects import Defect
@@ -107,7 +107,7 @@ class SimService:
         self.pending: list[tuple[Envelope, Message, HandlerContext]] = []
         # Every finished transaction, in order, when a test wants to replay them against SQLite.
         self.journal: list[tuple[Any, ...]] | None = None
-        self.stats = {"handled": 0, "duplicates": 0, "crashes": 0, "published": 0, "lost": 0}
+        self.stats = {"handled": 0, "duplicates": 0, "crashes": 0, "published": 0, "lost": 0, "retries": 0}
         if self.timers is not None:
             self.stats["timers_fired"] = 0
 
@@ -153,7 +153,7 @@ class SimService:
         self._emit(f"deliver {self.name} {msg.type} {msg.message_id} {int(envelope.redelivered)}")
         if self.consumer.ack_on_receipt:
             self._ack(envelope)
-        ctx = HandlerContext(self.clock.iso(), self.decisions)
+        ctx = HandlerContext(self.clock.iso(), self.decisions, envelope.failures + 1)
         publish_first = self._publish_first
         if publish_first is not None:
             try:
@@ -200,6 +200,8 @@ class SimService:
         """Execute what the consumer policy decides for this delivery."""
         if failure is not None:
             self._emit(f"handler-failed {self.name} {envelope.message.message_id} {failure!r}")
+            if isinstance(failure, TransientFailure):
+                self.stats["retries"] += 1
         decision = self._decide(failure, attempt_number(envelope.failures))
         if isinstance(decision, Ack):
             self._ack(envelope)

@@ -44,7 +44,7 @@ class World:
         self.injector = FaultInjector(config.faults, config.schedule, _rng(config.seed, "faults"))
         self.broker = SimBroker(self.clock, self.log, self.injector, new_id, self.faults, style_named(config.style))
         self.decisions = DecisionConfig(config.seed, config.payment_failure_rate, config.delivery_failure_rate,
-                                        config.timeouts())
+                                        config.timeouts(), config.payment_transient_failure_rate, config.max_retries)
         self.services = {
             name: SimService(
                 SERVICE_LOGIC[name], self.broker, self.clock, self.log, self.injector, self.decisions,

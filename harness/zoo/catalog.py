@@ -80,6 +80,10 @@ SIM_DETECTORS: dict[str, Detector] = {
         ("bounded_termination",), orders=6, mix="success", step_timeout=0.1,
         schedule="delay:payment.process:0:20000,kill:order:40",
     ),
+    # Retries (issue #16): a flaky payment gateway, at most one retry allowed.
+    "unbounded_retries": _sim(
+        ("retries_bounded",), orders=10, mix="dice", payment_transient_failure_rate=0.7, max_retries=1,
+    ),
 }
 
 # Real processes, real RabbitMQ: the shipped chaos experiments at a small size.
@@ -106,6 +110,7 @@ EXPERIMENT_DETECTORS: dict[str, Detector] = {
     # Deadlines (issue #16): the services run with SAGA_STEP_TIMEOUT (the experiment's `system`).
     "late_payment_not_refunded": _experiment("participant-down", ("no_effect_after_timeout", "failed_order_not_charged")),
     "deadline_lost_on_restart": _experiment("participant-down", ("bounded_termination", "orders_terminal")),
+    "unbounded_retries": _experiment("slow-participant", ("retries_bounded",)),
 }
 
 assert set(SIM_DETECTORS) == set(DEFECTS) == set(EXPERIMENT_DETECTORS), "every defect needs detectors"

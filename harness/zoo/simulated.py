@@ -21,6 +21,8 @@ def sim_config(detector: Detector, seed: int, defects: frozenset[Defect], style:
         mix=tuple(p["mix"].split(",")) if p.get("mix") else (),
         style=style,
         step_timeout=p.get("step_timeout", 0.0),
+        payment_transient_failure_rate=p.get("payment_transient_failure_rate", 0.0),
+        max_retries=p.get("max_retries", 3),
     )
 
 

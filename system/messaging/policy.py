@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from system.contracts import MalformedMessage
+from system.contracts import MalformedMessage, TransientFailure
 from system.messaging.ports import OutboxRow, StoreUnavailable
 
 MAX_BACKOFF_S = 2.0
@@ -62,6 +62,8 @@ def settle(failure: Exception | None, attempt: int, max_attempts: int) -> Decisi
         return Requeue(MAX_BACKOFF_S)
     if attempt >= max_attempts:
         return DeadLetter(f"handler failed {attempt} times: {failure!r}")
+    if isinstance(failure, TransientFailure):  # the participant's own backoff (with jitter, capped)
+        return Requeue(min(failure.delay_s, MAX_BACKOFF_S))
     return Requeue(backoff_s(attempt))
 
 

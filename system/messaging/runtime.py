@@ -30,6 +30,7 @@ from system.contracts import (
     OUTBOX_SEQ_HEADER,
     HandlerContext,
     Message,
+    TransientFailure,
     parse_message,
     queue_name,
 )
@@ -133,7 +134,7 @@ class MessagingRuntime:
         self.connection: AbstractRobustConnection | None = None
         self.consumer_tag: str | None = None
         self.last_error: str | None = None
-        self.stats = {"handled": 0, "duplicates": 0, "dead_lettered": 0, "published": 0}
+        self.stats = {"handled": 0, "duplicates": 0, "dead_lettered": 0, "published": 0, "retries": 0}
         self._wake_relay = asyncio.Event()
         self._tasks: list[asyncio.Task] = []
         self._queues: dict = {}  # strong references: robust queues are restored only while alive
@@ -227,7 +228,7 @@ class MessagingRuntime:
             return
         if consumer.ack_on_receipt:
             await _ack(incoming)
-        ctx = HandlerContext(now=utc_now(), decisions=self.config.decisions)
+        ctx = HandlerContext(now=utc_now(), decisions=self.config.decisions, attempt=attempt)
         failure: Exception | None = None
         try:
             if handling.publish_first is not None:
@@ -237,6 +238,10 @@ class MessagingRuntime:
                         routing_key=out.type,
                     )
             outcome = handling.commit(msg, ctx)
+        except TransientFailure as exc:  # a dependency's transient error: retried with backoff
+            failure = exc
+            self.stats["retries"] += 1
+            log.warning("handling %s %s: %s; retrying in %.2f s", msg.type, msg.message_id, exc, exc.delay_s)
         except Exception as exc:  # noqa: BLE001 - a handler bug must not stop the consumer
             failure = exc
             log.error("handling %s %s failed (attempt %d): %r", msg.type, msg.message_id, attempt, exc)

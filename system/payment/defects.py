@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from system.contracts import PAYMENT_PROCESS, PAYMENT_REFUND, HandlerContext, Message, Outcome
-from system.decisions import FORCE_FAIL, payment_fails, roll, step_fails
+from system.decisions import FORCE_FAIL, RETRY_SEARCH, payment_fails, roll, step_fails
 from system.messaging.handling import Handler
 from system.payment.domain import REFUNDED, Payment, charge, refund
 
@@ -54,5 +56,15 @@ def relabelled_dice(handle: Handler) -> Handler:
         d = ctx.decisions
         fails = step_fails(d.seed, msg.order_id, "delivery", d.payment_failure_rate, msg.payload.get("force"))
         return charge(msg, ctx, fails)
+
+    return wrapped
+
+
+def retrying_without_bound(handle: Handler) -> Handler:
+    """unbounded_retries: a transient gateway error is retried as long as the gateway keeps
+    failing, SAGA_MAX_RETRIES ignored (until the consumer's own attempts run out)."""
+
+    def wrapped(payment: Payment | None, msg: Message, ctx: HandlerContext) -> Outcome:
+        return handle(payment, msg, ctx._replace(decisions=replace(ctx.decisions, max_retries=RETRY_SEARCH)))
 
     return wrapped

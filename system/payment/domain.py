@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import replace
 from typing import NamedTuple
 
 from system.contracts import (
@@ -14,11 +15,12 @@ from system.contracts import (
     HandlerContext,
     Message,
     Outcome,
+    TransientFailure,
     caused_by,
     command_field,
     uuid5_text,
 )
-from system.decisions import payment_fails
+from system.decisions import first_good_attempt, payment_fails, retry_delay_s
 from system.validation import forced_outcome, positive_amount, text
 
 COMPLETED, FAILED, REFUNDED = "completed", "failed", "refunded"
@@ -73,7 +75,23 @@ def process_payment(payment: Payment | None, msg: Message, ctx: HandlerContext) 
         # Decided before (a re-sent command): repeat the decision, never charge again.
         key = PAYMENT_FAILED if payment.status == FAILED else PAYMENT_COMPLETED
         return Outcome(payment, (_reply(msg, payment, key, ctx),), "already processed")
-    return charge(msg, ctx, payment_fails(ctx.decisions, msg.order_id, msg.payload.get("force")))
+    force = msg.payload.get("force")
+    good = first_good_attempt(ctx.decisions, msg.order_id, force)
+    retries = (good if good is not None else ctx.decisions.max_retries + 1) - 1
+    if ctx.attempt <= retries:
+        # The gateway failed for now: nothing is charged (the transaction rolls back), the
+        # consumer retries after a capped exponential backoff with jitter.
+        raise TransientFailure(f"payment gateway unavailable (attempt {ctx.attempt} of order {msg.order_id})",
+                               retry_delay_s(ctx.decisions, msg.order_id, ctx.attempt))
+    outcome = charge(msg, ctx, payment_fails(ctx.decisions, msg.order_id, force))
+    if retries:  # the retries this charge took, and the planned spacing, on the reply (retries_bounded)
+        reply = outcome.messages[0]
+        payload = {**reply.payload, "retries": retries,
+                   "retry_delays_s": [retry_delay_s(ctx.decisions, msg.order_id, n) for n in range(1, retries + 1)]}
+        if good is None:
+            payload["reason"] = "gateway_unavailable"
+        outcome = outcome._replace(messages=(replace(reply, payload=payload),))
+    return outcome
 
 
 def charge(msg: Message, ctx: HandlerContext, fails: bool, attempt: str = "") -> Outcome:

@@ -142,3 +142,36 @@ def test_a_reply_that_commits_first_disarms_its_deadline():
     fired = handle_message(store, handle, timer_message(timer, at), ctx(at), hooks=NoHooks())
     assert fired is not None and fired.messages == () and fired.state.status == "inventory_reserved"
     assert [t.step for t in store.tables.armed_timers(10)] == ["payment"]
+
+
+# -- retries of transient gateway errors -------------------------------------------------------
+def test_a_flaky_gateway_is_retried_with_growing_capped_spacing_and_charges_once():
+    from system.contracts import TransientFailure
+    from system.decisions import RETRY_CAP_S, first_good_attempt, retry_delay_s
+    from system.payment import domain as payment
+
+    dice = DecisionConfig(seed=7, payment_failure_rate=0.0, payment_transient_failure_rate=0.6, max_retries=3)
+    order_id = next(o for o in (f"o{i}" for i in range(200)) if first_good_attempt(dice, o, None) == 3)
+    command = Message("m1", "payment.process", order_id, {"user_id": "u", "amount": 5.0}, T0, "c")
+    for attempt in (1, 2):
+        with pytest.raises(TransientFailure) as failed:
+            payment.handle(None, command, HandlerContext(T0, dice, attempt))
+        assert failed.value.delay_s == retry_delay_s(dice, order_id, attempt)
+    charged = payment.handle(None, command, HandlerContext(T0, dice, 3))
+    assert charged.state.status == "completed" and charged.messages[0].payload["retries"] == 2
+    delays = charged.messages[0].payload["retry_delays_s"]
+    assert delays == sorted(delays) and all(d <= RETRY_CAP_S for d in delays)
+    again = payment.handle(charged.state, command, HandlerContext(T0, dice, 4))  # a redelivery
+    assert again.state == charged.state and again.messages[0].type == "payment.completed"
+
+
+def test_a_gateway_down_for_every_allowed_attempt_declines_the_payment():
+    from system.decisions import first_good_attempt, payment_fails
+    from system.payment import domain as payment
+
+    dice = DecisionConfig(seed=1, payment_failure_rate=0.0, payment_transient_failure_rate=0.9, max_retries=1)
+    order_id = next(o for o in (f"o{i}" for i in range(200)) if first_good_attempt(dice, o, None) is None)
+    assert payment_fails(dice, order_id, None)  # what the checker's dice say too
+    declined = payment.handle(None, Message("m1", "payment.process", order_id, {"user_id": "u", "amount": 5.0}, T0, "c"),
+                              HandlerContext(T0, dice, 2))
+    assert declined.state.status == "failed" and declined.messages[0].payload["reason"] == "gateway_unavailable"

@@ -9,7 +9,7 @@ import pytest
 
 from harness.invariants import INVARIANTS, check_all
 from harness.invariants.timeouts import TERMINATION_MARGIN_S
-from harness.model import RecordedMessage
+from harness.model import DeadLetter, RecordedMessage
 from system.contracts import TIMEOUT_TRACES
 from system.deadlines import SAGA_DEADLINE, StepTimeouts, timer_message_id
 from system.decisions import DecisionConfig
@@ -18,7 +18,7 @@ from tests.unit.test_invariants import Violation
 from tests.unit.world_builder import World, good_world, iso
 
 TIMEOUTS = StepTimeouts(3.0)
-DEADLINES = DecisionConfig(timeouts=TIMEOUTS)
+DEADLINES = DecisionConfig(timeouts=TIMEOUTS, payment_transient_failure_rate=0.5, max_retries=2)
 TIMED_OUT = "o-timeout"
 
 
@@ -36,11 +36,14 @@ def deadline_world() -> World:
     for routing_key, message_id, cause in (
         ("payment.refund", "m-refund", timer), ("inventory.release", "m-release", timer),
         ("inventory.released", "m-released", "m-release"),
-        ("payment.completed", "m-late", process),  # the late answer, ignored by the order
+        # the late answer, ignored by the order; the gateway failed once before it charged
+        ("payment.completed", "m-late", process),
         ("payment.refunded", "m-refunded", "m-refund"),
     ):
+        payload = {"retries": 1, "retry_delays_s": [0.3]} if message_id == "m-late" else {}
         world.history.messages.append(RecordedMessage(world.tick(), routing_key, message_id, TIMED_OUT,
-                                                      causation_id=cause, app_id=ORCHESTRATED.owner(routing_key)))
+                                                      causation_id=cause, payload=payload,
+                                                      app_id=ORCHESTRATED.owner(routing_key)))
     world.state.reservations.append({"order_id": TIMED_OUT, "product_id": "product_1", "quantity": 2,
                                      "status": "released", "available_seen": None})
     world.state.payments.append({"payment_id": "p-late", "order_id": TIMED_OUT, "user_id": "u-1", "amount": 25.0,
@@ -67,7 +70,30 @@ def _ended_late(w: World) -> None:
     order["history"][-1]["at"] = iso(w.clock + 3 * TIMEOUTS.total() + TERMINATION_MARGIN_S + 1)
 
 
+def _late_message(w: World) -> RecordedMessage:
+    return next(m for m in w.history.messages if m.message_id == "m-late")
+
+
+def _retried_too_often(w: World) -> None:
+    _late_message(w).payload.update(retries=4, retry_delays_s=[0.3, 0.5, 0.9, 1.7])
+
+
+def _spacing_shrinks(w: World) -> None:
+    _late_message(w).payload.update(retries=2, retry_delays_s=[0.5, 0.3])
+
+
+def _transient_dead_lettered(w: World) -> None:
+    w.state.dead_letters.append(DeadLetter("saga.payment.dlq", "payment.process", "m-x", "handler failed 5 times: "
+                                           "TransientFailure('payment gateway unavailable')", TIMED_OUT))
+
+
 VIOLATIONS = [
+    Violation("retries_bounded", "more retries than SAGA_MAX_RETRIES", _retried_too_often,
+              {"order_id": TIMED_OUT, "problem": "more retries than allowed", "retries": 4, "max_retries": 2}),
+    Violation("retries_bounded", "the retry spacing shrinks", _spacing_shrinks,
+              {"order_id": TIMED_OUT, "problem": "retry spacing shrinks or exceeds the cap"}),
+    Violation("retries_bounded", "a transient error retried into a dead letter", _transient_dead_lettered,
+              {"message_id": "m-x", "problem": "a transient error was retried until the consumer dead-lettered it"}),
     Violation("no_effect_after_timeout", "a late charge was never refunded", _late_charge_kept,
               {"order_id": TIMED_OUT, "problem": "timed-out saga left a net charge"}),
     Violation("no_effect_after_timeout", "a late delivery is still scheduled", _late_delivery_live,

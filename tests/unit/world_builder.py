@@ -26,7 +26,8 @@ from system.contracts import (
 from system.styles import ORCHESTRATED
 
 # The deadline invariants (issue #16) judge nothing in a world without deadlines.
-NO_DEADLINES = {"no_effect_after_timeout": "not_applicable", "bounded_termination": "not_applicable"}
+NO_DEADLINES = {"no_effect_after_timeout": "not_applicable", "bounded_termination": "not_applicable",
+                "retries_bounded": "not_applicable"}
 T0 = 1_700_000_000.0
 STEP = 0.01
 INITIAL = dict(INITIAL_STOCK)  # the catalog's: cross_service_agreement compares opening stock with it
