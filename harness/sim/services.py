@@ -137,6 +137,9 @@ class SimService:
                 self._emit(f"commit {self.name} {msg.message_id} {outcome.note}")
             if self.journal is not None:
                 self.journal.append((self.name, msg, HandlerContext(now, self.decisions)))
+            if self.injector.crash_at(self.name, AFTER_COMMIT_BEFORE_ACK, msg.type):  # fired, then died
+                self.crash(AFTER_COMMIT_BEFORE_ACK)
+                return
 
     # -- consumer ----------------------------------------------------------------------------
     def handle_next(self) -> None:
