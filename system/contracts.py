@@ -62,6 +62,8 @@ REPLIES = (
 )
 ROUTING_KEYS = COMMANDS + REPLIES  # the orchestration's (system/styles.py has each style's)
 ALL_ROUTING_KEYS = ROUTING_KEYS + (ORDER_PLACED, ORDER_TIMED_OUT)  # in either style
+# Keys only a saga that timed out carries (issue #16): no forced outcome of the seed's does.
+TIMEOUT_ONLY_KEYS = (DELIVERY_CANCEL, DELIVERY_CANCELLED, ORDER_TIMED_OUT)
 
 SERVICES = ("order", "inventory", "payment", "delivery")
 DEFAULT_PORTS = {"order": 8001, "inventory": 8002, "payment": 8003, "delivery": 8004}

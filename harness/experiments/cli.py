@@ -129,6 +129,8 @@ def run_command(args: argparse.Namespace) -> int:
 
         experiment = load_experiment(args.experiment).with_load(args.orders, args.rate)
         _set_style(args)
+        for name, value in experiment.system.items():  # a local system started here runs with them
+            os.environ.setdefault(name, value)
         target = make_target(args.target, compose_file=args.compose_file)
         outcome = run_experiment(experiment, target, seed=args.seed, runs_dir=args.runs_dir,
                                  render=not args.no_report)

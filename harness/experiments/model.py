@@ -80,6 +80,9 @@ class Experiment:
     quiet: QuietSpec = field(default_factory=QuietSpec)
     invariants: tuple[str, ...] | None = None  # None: all of them
     source: str = ""
+    # Settings the services must run with (SAGA_STEP_TIMEOUT, ...): a local system this run
+    # starts, and the zoo's fresh instances, get them in their environment (issue #16).
+    system: dict[str, str] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -107,4 +110,5 @@ def experiment_from_dict(data: dict[str, Any]) -> Experiment:
     )
     invariants = tuple(data["invariants"]) if data.get("invariants") is not None else None
     return Experiment(data["name"], data.get("description", ""), load, faults,
-                      QuietSpec(**data.get("quiet", {})), invariants, data.get("source", ""))
+                      QuietSpec(**data.get("quiet", {})), invariants, data.get("source", ""),
+                      dict(data.get("system") or {}))

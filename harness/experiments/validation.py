@@ -286,7 +286,7 @@ def parse_experiment(data: Any, source: str, default_name: str = "") -> Experime
     problems = _Problems()
     if not isinstance(data, dict):
         raise ExperimentError(source, [f"the top level must be a mapping (name, load, faults, ...), not {type(data).__name__}"])
-    _unknown_keys(data, ("name", "description", "load", "faults", "quiet", "invariants"), "", problems)
+    _unknown_keys(data, ("name", "description", "load", "faults", "quiet", "invariants", "system"), "", problems)
     name = data.get("name", default_name)
     if not isinstance(name, str) or not name.strip() or any(c in name for c in "/\\ "):
         problems.add("name", f"must be a non-empty name without spaces or slashes, not {name!r}")
@@ -307,9 +307,29 @@ def parse_experiment(data: Any, source: str, default_name: str = "") -> Experime
                 faults.append(spec)
     quiet = _parse_quiet(data.get("quiet"), problems)
     invariants = _parse_invariants(data.get("invariants", "all"), problems)
+    system = _parse_system(data.get("system"), problems)
     if problems.items:
         raise ExperimentError(source, problems.items)
-    return Experiment(name, description, load, tuple(faults), quiet, invariants, source)
+    return Experiment(name, description, load, tuple(faults), quiet, invariants, source, system)
+
+
+# Service settings an experiment may need its system started with (issue #16: deadlines, retries).
+SYSTEM_SETTINGS = ("SAGA_STEP_TIMEOUT", "SAGA_STEP_TIMEOUT_INVENTORY", "SAGA_STEP_TIMEOUT_PAYMENT",
+                   "SAGA_STEP_TIMEOUT_DELIVERY", "PAYMENT_TRANSIENT_FAILURE_RATE", "SAGA_MAX_RETRIES")
+
+
+def _parse_system(data: Any, problems: _Problems) -> dict[str, str]:
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        problems.add("system", "must be a mapping of service settings (SAGA_STEP_TIMEOUT: 3, ...)")
+        return {}
+    _unknown_keys(data, SYSTEM_SETTINGS, "system", problems)
+    settings = {}
+    for key, value in data.items():
+        if key in SYSTEM_SETTINGS and _number(value, f"system.{key}", problems) is not None:
+            settings[key] = str(value)
+    return settings
 
 
 def _parse_quiet(data: Any, problems: _Problems) -> QuietSpec:

@@ -25,9 +25,11 @@ ZOO_INSTANCE = os.environ.get("SAGA_ZOO_INSTANCE", "zoo")
 ZOO_PORT_BASE = int(os.environ.get("SAGA_ZOO_PORT_BASE", "23000"))
 
 
-def fresh_instance(defects: frozenset[str], port_base: int = ZOO_PORT_BASE, style: str = "orchestration") -> LocalSystem:
+def fresh_instance(defects: frozenset[str], port_base: int = ZOO_PORT_BASE, style: str = "orchestration",
+                   settings: dict[str, str] | None = None) -> LocalSystem:
     env = fresh_isolated_env(ZOO_INSTANCE, port_base)
     env["SAGA_STYLE"] = style
+    env.update(settings or {})  # what the experiment needs its system to run with (issue #16)
     if defects:
         env["SAGA_DEFECTS"] = ",".join(sorted(defects))
     return LocalSystem(env=env, say=lambda line: None)
@@ -36,7 +38,7 @@ def fresh_instance(defects: frozenset[str], port_base: int = ZOO_PORT_BASE, styl
 def run_detector(detector: Detector, defects: frozenset[str], seed: int, orders: int,
                  runs_dir: Path, style: str = "orchestration") -> tuple[list[Verdict], float, Path]:
     experiment = load_experiment(detector.name).with_load(orders=orders)
-    system = fresh_instance(defects, style=style)
+    system = fresh_instance(defects, style=style, settings=experiment.system)
     system.up(chaos=True, timeout=90)
     try:
         target = local_target(system, fresh=True)
