@@ -15,7 +15,13 @@ from harness.bdd.vocabulary import (
     outcome_carrying,
     receiving_service,
 )
-from system.contracts import ALL_ROUTING_KEYS, BINDINGS, LEGAL_TRACES, ROUTING_KEYS, TIMEOUT_ONLY_KEYS
+from system.contracts import (
+    ALL_ROUTING_KEYS,
+    BINDINGS,
+    LEGAL_TRACES,
+    ROUTING_KEYS,
+    TIMEOUT_ONLY_KEYS,
+)
 from system.messaging.crashpoints import CRASH_POINTS
 from system.styles import CHOREOGRAPHED
 
