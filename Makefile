@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test test-fast test-toxiproxy-py312 up down status bench load load-chaos zoo lint mutation fuzz clean test-replicas bench-scale load-distributed compare test-all zoo-all
+.PHONY: install demo test test-fast test-toxiproxy-py312 up down status bench load load-chaos zoo lint mutation fuzz clean test-replicas bench-scale load-distributed compare test-all zoo-all test-deadlines
 
 install: $(STAMP)
 
@@ -44,6 +44,11 @@ bench-scale: install
 # (SAGA_TEST_POSTGRES, default 127.0.0.1:5432 as postgres), a payment replica SIGKILLed mid-batch.
 test-replicas: install
 	@SAGA_TEST_REPLICAS=1 $(BIN)/python -m pytest -q -p no:cacheprovider tests/integration/test_replicas.py tests/unit/test_store_postgres_replicas.py
+
+# Issue #16's acceptance in both saga styles (about two minutes): SAGA_STEP_TIMEOUT=3, the payment
+# service cut off from the broker; the deadline features and properties. Figures: SAGA_DEADLINE_FIGURES=file.
+test-deadlines: install
+	@SAGA_TEST_BOTH_STYLES=1 $(BIN)/python -m pytest -q -p no:cacheprovider -s tests/integration/test_deadlines.py features/test_deadlines.py tests/sim/test_deadline_properties.py tests/unit/test_deadlines.py tests/unit/test_invariants_deadlines.py
 
 # The bundled Toxiproxy runs as its own process on whatever Python starts it, and asyncio's
 # servers changed in 3.12: its tests also run on 3.12, in a venv holding only what they import

@@ -14,6 +14,7 @@ The steps themselves live in `order_steps` (placing orders and what the customer
 sentence they understand.
 """
 
+from harness.bdd.deadline_steps import *  # noqa: F401,F403
 from harness.bdd.fault_steps import *  # noqa: F401,F403
 from harness.bdd.order_steps import *  # noqa: F401,F403
 from harness.bdd.stock_steps import *  # noqa: F401,F403

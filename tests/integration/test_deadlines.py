@@ -3,8 +3,9 @@ payment service cut off from the broker (its Toxiproxy link disabled). Orders en
 `timeout:payment` within seconds; once the link is back every late charge is refunded and every
 reservation released, and `saga-harness check` passes (every invariant, the deadline ones too).
 
-Each style runs on a fresh instance of its own (SAGA_TEST_PORT_BASE + 600 / + 700). The time to
-terminal of each order is printed (`pytest -s`) and written to $SAGA_DEADLINE_FIGURES if set.
+Each style runs on a fresh instance of its own (SAGA_TEST_PORT_BASE + 600 / + 700). `make test`
+runs the session's style (SAGA_STYLE) only; `make test-deadlines` both (SAGA_TEST_BOTH_STYLES=1).
+The time to terminal of each order is printed (`pytest -s`) and written to $SAGA_DEADLINE_FIGURES if set.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from harness.toxiproxy.client import ToxiproxyClient
 from harness.waiting import wait_until
 from system.contracts import ORDER_PLACED, ORDER_TIMED_OUT, TIMEOUT_TRACES
 from system.deadlines import seconds_between
-from system.styles import STYLES
+from system.styles import STYLES, env_style
 from tests.integration.helpers import place, trace
 
 STEP_TIMEOUT = 3.0
@@ -44,6 +45,8 @@ pytestmark = [pytest.mark.fault, pytest.mark.slow]
 def deadline_system(request: pytest.FixtureRequest) -> Iterator[tuple[str, LocalSystem]]:
     if os.environ.get("SAGA_TARGET", "local") != "local":
         pytest.skip("needs an instance of its own, started with SAGA_STEP_TIMEOUT")
+    if request.param != env_style().name and os.environ.get("SAGA_TEST_BOTH_STYLES") != "1":
+        pytest.skip("the other style: make test-deadlines runs both")
     from harness.runner.instance import fresh_isolated_env
 
     style = request.param
