@@ -10,6 +10,7 @@ import json
 import os
 import shutil
 import subprocess
+import time
 from pathlib import Path
 from urllib.parse import quote, urlsplit
 
@@ -34,13 +35,18 @@ def ensure_vhost(vhost: str, amqp_url: str = DEFAULT_AMQP_URL) -> None:
             f"(rabbitmqctl add_vhost {vhost}) or run against the default vhost."
         )
     user = urlsplit(amqp_url).username or "guest"
-    listing = subprocess.run([ctl, "-q", "list_vhosts"], capture_output=True, text=True, timeout=30)
-    if vhost not in listing.stdout.split():
-        subprocess.run([ctl, "-q", "add_vhost", vhost], capture_output=True, text=True, timeout=30, check=False)
-    done = subprocess.run(
-        [ctl, "-q", "set_permissions", "-p", vhost, user, ".*", ".*", ".*"],
-        capture_output=True, text=True, timeout=30,
-    )
+    for attempt in range(5):  # a vhost deleted just before may still be going away: ask again
+        if attempt:
+            time.sleep(1.0)
+        listing = subprocess.run([ctl, "-q", "list_vhosts"], capture_output=True, text=True, timeout=30)
+        if vhost not in listing.stdout.split():
+            subprocess.run([ctl, "-q", "add_vhost", vhost], capture_output=True, text=True, timeout=30, check=False)
+        done = subprocess.run(
+            [ctl, "-q", "set_permissions", "-p", vhost, user, ".*", ".*", ".*"],
+            capture_output=True, text=True, timeout=30,
+        )
+        if done.returncode == 0:
+            break
     if done.returncode != 0:
         raise VhostError(f"rabbitmqctl set_permissions on {vhost!r} failed: {done.stderr.strip()}")
 
