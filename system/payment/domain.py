@@ -66,18 +66,18 @@ def check_process(msg: Message) -> None:
 
 
 def process_payment(payment: Payment | None, msg: Message, ctx: HandlerContext) -> Outcome:
+    force = msg.payload.get("force")
+    good = first_good_attempt(ctx.decisions, msg.order_id, force)
+    retries = (good if good is not None else ctx.decisions.max_retries + 1) - 1
     if payment is not None and payment.status == CANCELLED:
         # The saga was compensated before this charge arrived (a late command): never charge.
-        reply = caused_by(msg, PAYMENT_FAILED, {"payment_id": payment.payment_id, "amount": payment.amount,
-                                                "reason": "cancelled"}, ctx.now)
-        return Outcome(payment, (reply,), "charge after cancellation refused")
+        payload: dict[str, object] = {"payment_id": payment.payment_id, "amount": payment.amount, "reason": "cancelled"}
+        return Outcome(payment, (caused_by(msg, PAYMENT_FAILED, _with_retries(payload, msg, ctx, min(ctx.attempt - 1, retries)),
+                                           ctx.now),), "charge after cancellation refused")
     if payment is not None:
         # Decided before (a re-sent command): repeat the decision, never charge again.
         key = PAYMENT_FAILED if payment.status == FAILED else PAYMENT_COMPLETED
         return Outcome(payment, (_reply(msg, payment, key, ctx),), "already processed")
-    force = msg.payload.get("force")
-    good = first_good_attempt(ctx.decisions, msg.order_id, force)
-    retries = (good if good is not None else ctx.decisions.max_retries + 1) - 1
     if ctx.attempt <= retries:
         # The gateway failed for now: nothing is charged (the transaction rolls back), the
         # consumer retries after a capped exponential backoff with jitter.
@@ -86,12 +86,20 @@ def process_payment(payment: Payment | None, msg: Message, ctx: HandlerContext) 
     outcome = charge(msg, ctx, payment_fails(ctx.decisions, msg.order_id, force))
     if retries:  # the retries this charge took, and the planned spacing, on the reply (retries_bounded)
         reply = outcome.messages[0]
-        payload = {**reply.payload, "retries": retries,
-                   "retry_delays_s": [retry_delay_s(ctx.decisions, msg.order_id, n) for n in range(1, retries + 1)]}
+        payload = _with_retries(dict(reply.payload), msg, ctx, retries)
         if good is None:
             payload["reason"] = "gateway_unavailable"
         outcome = outcome._replace(messages=(replace(reply, payload=payload),))
     return outcome
+
+
+def _with_retries(payload: dict[str, object], msg: Message, ctx: HandlerContext, retries: int) -> dict[str, object]:
+    """The retries a charge took (at most those its dice plan: a lost connection's redeliveries
+    count as attempts too, never as retries) and their planned spacing, for retries_bounded."""
+    if retries <= 0:
+        return payload
+    return {**payload, "retries": retries,
+            "retry_delays_s": [retry_delay_s(ctx.decisions, msg.order_id, n) for n in range(1, retries + 1)]}
 
 
 def charge(msg: Message, ctx: HandlerContext, fails: bool, attempt: str = "") -> Outcome:
