@@ -16,6 +16,7 @@ may still carry late answers of the timed-out step and of what they set off, all
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from harness.invariants.common import (
@@ -165,20 +166,25 @@ def bounded_termination(history: History, state: SystemState, options: CheckOpti
     return found.verdict(checked=checked)
 
 
+DECIDING = ("inventory.failed", "payment.failed", "delivery.failed")  # a failure's verdict, before compensating
+
+
 def _ended_at(order: dict[str, Any]) -> str | None:
-    """When the order became terminal: its last history entry (compensations sent at a timeout
-    share its moment), else updated_at."""
-    history = order.get("history") or []
-    for entry in reversed(history):
-        if isinstance(entry, dict) and isinstance(entry.get("at"), str):
-            return str(entry["at"])
+    """When the saga's outcome was decided: for a failure, the entry that decided it (the
+    compensations after it have no deadline, by design), else the last history entry (a timeout's
+    compensations share its moment), else updated_at."""
+    history = [e for e in order.get("history") or [] if isinstance(e, dict) and isinstance(e.get("at"), str)]
+    if order.get("status") == "failed":
+        for entry in history:
+            if entry.get("event") in DECIDING or is_timeout(entry.get("event")):
+                return str(entry["at"])
+    if history:
+        return str(history[-1]["at"])
     updated = order.get("updated_at")
     return updated if isinstance(updated, str) else None
 
 
 def _age(created: str, read_at: float) -> float:
-    from datetime import datetime
-
     start = datetime.fromisoformat(created.replace("Z", "+00:00")).timestamp()
     return read_at - start
 

@@ -132,3 +132,11 @@ def test_a_compensation_caused_by_a_stranger_is_still_a_violation():
         m.time, m.routing_key, m.message_id, m.order_id, causation_id="m-nobody", app_id=m.app_id)
         for m in world.history.messages]
     assert check(world, "bus_causality").valid is False
+
+
+def test_a_compensation_that_waited_for_a_participant_is_not_held_against_the_bound():
+    world = deadline_world()
+    order = world.order("o-delivery_failed")
+    for entry in order["history"][6:]:  # payment.refund onwards: compensating, no deadline by design
+        entry["at"] = iso(world.clock + 3 * TIMEOUTS.total() + TERMINATION_MARGIN_S + 1)
+    assert check(world, "bounded_termination").valid is True
