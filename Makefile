@@ -102,9 +102,9 @@ load-chaos: install
 	@$(BIN)/locust -f load/locustfile.py,load/shapes.py --headless -u 20 -r 10 -t 60s --host http://127.0.0.1:8001 --only-summary --html reports/load-chaos.html
 
 # Issue #15: orchestration vs choreography from measured runs (load, bus messages, simulator, zoo,
-# every shipped experiment but broker-restart, which restarts the shared broker): one table.
+# every shipped experiment but broker-restart and mixed, which restart the shared broker): one table.
 compare: install
-	@$(BIN)/python bench/compare_styles.py --experiments latency,partition,duplicate-storm,sender-retries,scarce-stock,handler-faults,crash-loop,mixed
+	@$(BIN)/python bench/compare_styles.py --experiments latency,partition,duplicate-storm,sender-retries,scarce-stock,handler-faults,crash-loop
 
 # The full matrix: everything `make test` runs, then the whole suite again with SAGA_STYLE=choreography.
 test-all: test

@@ -33,14 +33,15 @@ from harness.recorder import Recorder  # noqa: E402
 from harness.runner.instance import fresh_isolated_env  # noqa: E402
 from harness.runner.local import LocalSystem  # noqa: E402
 from harness.sim import SimConfig, simulate  # noqa: E402
-from system.styles import STYLES  # noqa: E402
+from system.styles import STYLES, style_named  # noqa: E402
 
 
 def _ts(text: str) -> float:
     return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
 
 
-def measured_load(style: str, orders: int, rate: float) -> dict:
+def measured_load(style: str, orders: int, rate: float, clients: int = 16) -> dict:
+    """`rate` 0: a burst, every order posted as fast as `clients` can (the saturation figure)."""
     name = os.environ.get("SAGA_BENCH_INSTANCE", "compare")
     env = fresh_isolated_env(f"{name}_{style}", int(os.environ.get("SAGA_BENCH_PORT_BASE", "22600")))
     env.update({"SAGA_STYLE": style, "PAYMENT_FAILURE_RATE": "0", "DELIVERY_FAILURE_RATE": "0"})
@@ -52,12 +53,13 @@ def measured_load(style: str, orders: int, rate: float) -> dict:
             started = time.time()
 
             def post(i: int) -> str:
-                time.sleep(max(0.0, started + i / rate - time.time()))  # a steady rate, not a burst
+                if rate:
+                    time.sleep(max(0.0, started + i / rate - time.time()))  # a steady rate, not a burst
                 response = client.place_order("product_1", 1, 10.0, user_id=f"cmp_{i}")
                 response.raise_for_status()
                 return response.json()["order_id"]
 
-            with ThreadPoolExecutor(16) as pool:
+            with ThreadPoolExecutor(clients) as pool:
                 ids = list(pool.map(post, range(orders)))
             final = client.wait_terminal(ids, timeout=180, poll=0.1)
             recorder.drain()
@@ -70,12 +72,15 @@ def measured_load(style: str, orders: int, rate: float) -> dict:
     q = statistics.quantiles(latencies, n=100) if len(latencies) >= 2 else [0.0] * 99
     distinct = {m.message_id: m for m in messages}
     by_publisher = Counter(m.app_id for m in distinct.values())
+    bindings = style_named(style).bindings
+    deliveries = sum(sum(m.routing_key in keys for keys in bindings.values()) for m in distinct.values())
     return {
         "style": style, "orders": orders, "terminal": len(done), "lost": orders - len(done),
         "sagas_per_s": len(done) / max(finished - started, 1e-9),
         "p50_ms": q[49], "p99_ms": q[98],
         "msgs_per_saga": len(distinct) / max(len(done), 1),
         "order_msgs_per_saga": by_publisher.get("order", 0) / max(len(done), 1),
+        "deliveries_per_saga": deliveries / max(len(done), 1),
         "app_id_missing": sum(1 for m in distinct.values() if not m.app_id),
     }
 
@@ -122,19 +127,26 @@ def main() -> int:
     parser.add_argument("--experiments", default="", help="shipped experiments to run in each style, comma-separated")
     parser.add_argument("--experiment-orders", type=int, default=15)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--burst", type=int, default=300, help="orders posted at once for the saturation figure (0: skip)")
     args = parser.parse_args()
     print(f"compare: {time.strftime('%Y-%m-%d %H:%M')}, {args.orders} orders at {args.rate:g}/s per style, dice off")
     rows = {style: measured_load(style, args.orders, args.rate) for style in STYLES}
+    bursts = {style: measured_load(style, args.burst, 0) for style in STYLES} if args.burst else {}
     sims = {style: simulated(style, range(args.seed, args.seed + args.sim_seeds), args.sim_orders) for style in STYLES}
     zoo = {style: zoo_exposure(style) for style in STYLES}
     print("\n| figure | " + " | ".join(STYLES) + " |\n|---|" + "---|" * len(STYLES))
     lines = [
         ("bus messages per saga (real, all succeed)", lambda s: f"{rows[s]['msgs_per_saga']:.2f}"),
         ("of them published by the order service", lambda s: f"{rows[s]['order_msgs_per_saga']:.2f}"),
+        ("queue deliveries per saga (messages x bound queues)", lambda s: f"{rows[s]['deliveries_per_saga']:.2f}"),
         ("bus messages per saga (simulated, default dice)", lambda s: f"{sims[s]['msgs_per_saga']:.2f}"),
         (f"sagas/s at {args.rate:g} orders/s offered", lambda s: f"{rows[s]['sagas_per_s']:.1f}"),
         ("saga latency p50 / p99 (ms)", lambda s: f"{rows[s]['p50_ms']:.0f} / {rows[s]['p99_ms']:.0f}"),
         ("lost sagas / messages without app_id", lambda s: f"{rows[s]['lost']} / {rows[s]['app_id_missing']}"),
+        *([(f"saturation: sagas/s, burst of {args.burst} orders (16 clients)",
+            lambda s: f"{bursts[s]['sagas_per_s']:.1f}"),
+           ("saturation: latency p50 / p99 (ms)", lambda s: f"{bursts[s]['p50_ms']:.0f} / {bursts[s]['p99_ms']:.0f}")]
+          if bursts else []),
         ("simulated sagas per CPU-second", lambda s: f"{sims[s]['sagas_per_cpu_s']:,.0f}"),
         ("zoo defects that exist / caught (simulation)",
          lambda s: f"{zoo[s]['exists']}/{zoo[s]['of']} / {zoo[s]['caught']}"

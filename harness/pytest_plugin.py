@@ -28,7 +28,7 @@ import pytest
 from harness.client import SagaClient
 from harness.runner.local import BrokerUnreachable, LocalSystem
 from harness.targets.target import Target, external_target
-from system.styles import STYLES, env_style
+from system.styles import ORCHESTRATION, STYLES, env_style
 
 TEST_PORT_BASE = 18000
 
@@ -40,6 +40,21 @@ class TestTarget(Target):
         if self.system is None:
             pytest.skip(f"needs process control, which the {self.kind} target does not give the harness")
         return self.system
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "orchestration_only: written in the orchestration's commands; skipped when SAGA_STYLE is another style")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    style = env_style().name
+    if style == ORCHESTRATION:
+        return
+    skip = pytest.mark.skip(reason=f"written in the orchestration's commands; this session runs the {style} (SAGA_STYLE)")
+    for item in items:
+        if item.get_closest_marker("orchestration_only") is not None:
+            item.add_marker(skip)
 
 
 @pytest.fixture(scope="session")

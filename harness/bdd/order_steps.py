@@ -25,6 +25,7 @@ from harness.client import SagaClient
 from harness.invariants.common import same_money
 from harness.waiting import WaitTimeout, wait_until
 from system.contracts import SERVICES
+from system.styles import style_named
 
 
 @pytest.fixture
@@ -156,7 +157,9 @@ def order_followed(saga_world: SagaWorld, path: str) -> None:
 def bus_agrees(saga_world: SagaWorld) -> None:
     tap = saga_world.tap
     assert tap is not None, 'add "Given the message bus is being recorded" to the scenario'
-    history = events(finished_order(saga_world))
+    # What the bus carries for this history in the system's style (the history itself in the
+    # orchestration; in a choreography, order.placed and the events: system/styles.py).
+    history = list(style_named(saga_world.target.style).bus_trace(tuple(events(finished_order(saga_world)))))
     # The last reply may still be on its way to the tap when the order already shows it.
     seen: object
     try:

@@ -174,6 +174,7 @@ def test_the_handler_faults_experiment_retries_every_failed_handler_and_ends_val
 
 @pytest.mark.integration
 @pytest.mark.slow
+@pytest.mark.orchestration_only
 def test_failures_beyond_the_attempts_dead_letter_the_message_with_its_reason(saga_target):
     if saga_target.system is None:
         pytest.skip("needs a fresh local instance: the dead-lettered saga stays stuck")

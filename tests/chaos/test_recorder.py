@@ -43,6 +43,7 @@ def test_a_poison_body_is_still_recorded():
 
 
 @pytest.mark.integration
+@pytest.mark.orchestration_only  # its traces are the orchestration's bus (tests/integration/test_saga_styles.py: both)
 @pytest.mark.parametrize("durable", [False, True], ids=["exclusive", "durable"])
 def test_the_recorder_sees_every_step_of_a_saga(saga_client, durable):
     with Recorder(saga_client.endpoints.amqp_url, durable=durable) as recorder:
@@ -72,6 +73,7 @@ def test_the_recorder_sees_every_step_of_a_saga(saga_client, durable):
 
 
 @pytest.mark.integration
+@pytest.mark.orchestration_only
 def test_duplicated_messages_keep_their_message_id_and_change_nothing(saga_client):
     url = saga_client.endpoints.amqp_url
     with Recorder(url) as recorder:

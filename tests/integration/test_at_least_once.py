@@ -16,6 +16,9 @@ from system.messaging.crashpoints import (
 )
 from tests.integration.helpers import finished, place, republish, trace
 
+# Forged and redelivered commands, per-service command keys: the orchestration's bus (issue #15).
+pytestmark = pytest.mark.orchestration_only
+
 SUCCEED = {"payment": "succeed", "delivery": "succeed"}
 
 

@@ -4,11 +4,15 @@ the consumer policy retries, and dead-letters with the reason after too many fai
 import uuid
 
 import httpx
+import pytest
 
 from harness.broker import peek_dead_letters, run_sync, take_dead_letters
 from harness.waiting import wait_until
 from system.contracts import TRACE_SUCCESS
 from tests.integration.helpers import finished, place, republish, trace
+
+# Forged and redelivered commands, per-service command keys: the orchestration's bus (issue #15).
+pytestmark = pytest.mark.orchestration_only
 
 SUCCEED = {"payment": "succeed", "delivery": "succeed"}
 

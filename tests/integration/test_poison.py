@@ -9,11 +9,15 @@ import json
 import uuid
 
 import aio_pika
+import pytest
 
 from harness.broker import peek_dead_letters, run_sync, take_dead_letters
 from harness.waiting import wait_until
 from system.contracts import EXCHANGE, SERVICES
 from tests.integration.helpers import finished, place
+
+# Forged and redelivered commands, per-service command keys: the orchestration's bus (issue #15).
+pytestmark = pytest.mark.orchestration_only
 
 SUCCEED = {"payment": "succeed", "delivery": "succeed"}
 NESTED = b"[" * 1000  # the ~1 KB message whose RecursionError used to stall a consumer for good

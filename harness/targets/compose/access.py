@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from system.access import ACCOUNTS, definitions, password_hash
+from system.styles import ORCHESTRATED
 
 ROOT = Path(__file__).resolve().parents[3]
 DEFINITIONS_FILE = ROOT / "deploy" / "rabbitmq" / "definitions.json"
@@ -23,7 +24,7 @@ COMPOSE_PASSWORDS = {account: f"saga-{account}-demo" for account in ACCOUNTS}
 
 
 def compose_definitions() -> dict[str, Any]:
-    defs = definitions(VHOST, COMPOSE_PASSWORDS)
+    defs = definitions(VHOST, COMPOSE_PASSWORDS, ORCHESTRATED)  # the compose demo runs the orchestration
     # Definitions loaded at boot replace the default user: the seed's admin must be among them.
     admin, password = SEED_LOGIN
     defs["users"].insert(0, {"name": admin, "password_hash": password_hash(password),
