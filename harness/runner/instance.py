@@ -24,34 +24,42 @@ class VhostError(RuntimeError):
     pass
 
 
-def ensure_vhost(vhost: str, amqp_url: str = DEFAULT_AMQP_URL) -> None:
-    """Create the vhost and grant the URL's user on it (rabbitmqctl on the broker's machine)."""
-    ctl = shutil.which("rabbitmqctl")
+# How to reach a node other than the machine's default one: (rabbitmqctl argv prefix, its env).
+CtlNode = tuple[list[str], dict[str, str]]
+
+
+def ensure_vhost(vhost: str, amqp_url: str = DEFAULT_AMQP_URL, ctl_node: CtlNode | None = None) -> None:
+    """Create the vhost and grant the URL's user on it (rabbitmqctl on the broker's machine;
+    `ctl_node`: the argv prefix and environment that reach another node, a local cluster's)."""
+    ctl, ctl_env = ctl_node or (shutil.which("rabbitmqctl"), None)
     if ctl is None:
         raise VhostError(
             f"cannot create RabbitMQ vhost {vhost!r}: rabbitmqctl is not on PATH. Create it by hand "
             f"(rabbitmqctl add_vhost {vhost}) or run against the default vhost."
         )
     user = urlsplit(amqp_url).username or "guest"
-    listing = subprocess.run([ctl, "-q", "list_vhosts"], capture_output=True, text=True, timeout=30)
+    argv = [ctl] if isinstance(ctl, str) else list(ctl)
+    listing = subprocess.run([*argv, "-q", "list_vhosts"], capture_output=True, text=True, timeout=60, env=ctl_env)
     if vhost not in listing.stdout.split():
-        subprocess.run([ctl, "-q", "add_vhost", vhost], capture_output=True, text=True, timeout=30, check=False)
+        subprocess.run([*argv, "-q", "add_vhost", vhost], capture_output=True, text=True, timeout=60, check=False,
+                       env=ctl_env)
     done = subprocess.run(
-        [ctl, "-q", "set_permissions", "-p", vhost, user, ".*", ".*", ".*"],
-        capture_output=True, text=True, timeout=30,
+        [*argv, "-q", "set_permissions", "-p", vhost, user, ".*", ".*", ".*"],
+        capture_output=True, text=True, timeout=60, env=ctl_env,
     )
     if done.returncode != 0:
         raise VhostError(f"rabbitmqctl set_permissions on {vhost!r} failed: {done.stderr.strip()}")
 
 
-def ensure_accounts(layout: Layout, amqp_url: str) -> dict[str, str]:
+def ensure_accounts(layout: Layout, amqp_url: str, ctl_node: CtlNode | None = None) -> dict[str, str]:
     """Give every account (each service, and the harness) its own user in the URL's vhost, with
     the permissions system/access.py derives from the contract. The passwords are made once per
     instance home and kept there (0600); the broker gets them (hashed) on every `up`, so a user
     made by an earlier home of the same name follows the current one."""
-    ctl = shutil.which("rabbitmqctl")
+    ctl, ctl_env = ctl_node or (shutil.which("rabbitmqctl"), None)
     if ctl is None:
         raise VhostError("cannot create the services' RabbitMQ users: rabbitmqctl is not on PATH")
+    argv = [ctl] if isinstance(ctl, str) else list(ctl)
     passwords = layout.read_amqp_passwords() or {}
     if set(passwords) != set(ACCOUNTS):
         passwords = {account: passwords.get(account) or new_password() for account in ACCOUNTS}
@@ -62,8 +70,8 @@ def ensure_accounts(layout: Layout, amqp_url: str) -> dict[str, str]:
         tmp.replace(layout.amqp_passwords_file)
     try:
         done = subprocess.run(  # no file argument: the definitions (with hashes only) come on stdin
-            [ctl, "-q", "import_definitions"], input=json.dumps(definitions(amqp_vhost(amqp_url), passwords)),
-            capture_output=True, text=True, timeout=60,
+            [*argv, "-q", "import_definitions"], input=json.dumps(definitions(amqp_vhost(amqp_url), passwords)),
+            capture_output=True, text=True, timeout=60, env=ctl_env,
         )
     except subprocess.TimeoutExpired:
         raise VhostError("rabbitmqctl import_definitions did not answer within 60 s") from None

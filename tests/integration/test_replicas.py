@@ -68,3 +68,17 @@ def test_two_replicas_on_postgres_lose_and_double_nothing_when_a_payment_replica
     finally:
         system.down()
         drop_database(env["SAGA_STORE"])
+
+
+def test_a_local_cluster_keeps_off_the_machines_broker(tmp_path):
+    """Names, ports, data and cookie of `up --broker-nodes 3` are the instance's own."""
+    from harness.runner.cluster import LocalCluster
+    from harness.runner.layout import Layout
+
+    cluster = LocalCluster(Layout(tmp_path), {"SAGA_ORDER_PORT": "32001"}, 3, "saga_pg")
+    assert [n.name for n in cluster.nodes] == [f"saga_pg_n{k}@localhost" for k in (1, 2, 3)]
+    ports = [p for n in cluster.nodes for p in (n.amqp_port, n.dist_port)]
+    assert len(set(ports)) == 6 and not {5672, 25672, 15672} & set(ports)
+    env = cluster.node_env(cluster.nodes[1])
+    assert env["HOME"] == str(tmp_path / "rabbitmq") and env["RABBITMQ_NODENAME"] == "saga_pg_n2@localhost"
+    assert cluster.ctl_argv()[-2:] == ["-n", "saga_pg_n1@localhost"]
