@@ -92,6 +92,7 @@ class LocalCluster:
             "RABBITMQ_MNESIA_BASE": str(node.home / "mnesia"),
             "RABBITMQ_LOG_BASE": str(node.home / "log"),
             "RABBITMQ_PID_FILE": str(node.home / "pid"),
+            "ERL_CRASH_DUMP": str(self.root / "erl_crash.dump"),  # not in the working directory
         }
 
     # -- commands ---------------------------------------------------------------------------
