@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test test-fast test-toxiproxy-py312 up down status bench load load-chaos zoo lint mutation fuzz clean test-replicas bench-scale load-distributed compare test-all zoo-all test-deadlines
+.PHONY: install demo test test-fast test-toxiproxy-py312 up down status bench load load-chaos zoo lint mutation fuzz clean test-replicas test-cluster bench-scale load-distributed compare test-all zoo-all test-deadlines
 
 install: $(STAMP)
 
@@ -36,6 +36,10 @@ test: install
 
 test-fast: install
 	@$(BIN)/python -m pytest -q -p no:cacheprovider -m "not integration"
+
+# `up --broker-nodes 3` (the instance's own RabbitMQ cluster) and the broker-node-loss experiment.
+test-cluster: install
+	@SAGA_TEST_CLUSTER=1 $(BIN)/python -m pytest -q -p no:cacheprovider tests/integration/test_replicas.py -k cluster
 
 bench-scale: install
 	@$(BIN)/python bench/bench_scale.py

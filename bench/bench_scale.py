@@ -41,7 +41,7 @@ from bench_saga import amqp_ceiling, saga_throughput  # noqa: E402
 
 from harness.client import SagaClient  # noqa: E402
 from harness.runner.instance import fresh_isolated_env  # noqa: E402
-from harness.runner.local import LocalSystem  # noqa: E402
+from harness.runner.local import LocalSystem, ReplicasNeedSharedStore  # noqa: E402
 from system.stores.postgres import drop_database  # noqa: E402
 
 PG_URL = os.environ.get("SAGA_BENCH_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres")
@@ -180,13 +180,20 @@ def run_config(store: str, replicas: int, args: argparse.Namespace, prof_dir: Pa
     base.pop("SAGA_REPLICAS", None)
     if store == "postgresql":
         base["SAGA_STORE"] = PG_URL
-    env = fresh_isolated_env(INSTANCE, PORT_BASE, base)
-    system = LocalSystem(env=env, proxied=False, say=lambda line: None)
-    try:
-        system.up(timeout=120, replicas=replicas)
-    except RuntimeError as exc:
-        row.refused = str(exc).split(":")[0]
-        return row
+    for attempt in (1, 2):  # a start that failed on a loaded machine is tried once more, from fresh
+        env = fresh_isolated_env(INSTANCE, PORT_BASE, base)
+        system = LocalSystem(env=env, proxied=False, say=lambda line: None)
+        try:
+            system.up(timeout=120, replicas=replicas)
+            break
+        except ReplicasNeedSharedStore as exc:
+            row.refused = "refused: " + str(exc).split(":")[0]
+            return row
+        except RuntimeError as exc:
+            system.down()
+            if attempt == 2:
+                row.refused = f"failed to start: {exc}"[:200]
+                return row
     try:
         with SagaClient(system.endpoints(), timeout=30) as client:
             for _ in range(5):  # warm connections and caches
@@ -238,7 +245,7 @@ def main() -> int:
     print("|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         if r.refused:
-            print(f"| {r.store} | {r.replicas} | refused: {r.refused} | | | | | | |")
+            print(f"| {r.store} | {r.replicas} | {r.refused} | | | | | | |")
             continue
         m, o = r.max, r.open
         print(f"| {r.store} | {r.replicas} | {m['sagas_per_s']:.1f} | {m['sagas_per_s'] * 6 / ceiling:.2f} "

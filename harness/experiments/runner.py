@@ -29,6 +29,7 @@ from harness.experiments.steady_state import steady_state
 from harness.experiments.target import (
     TargetProblem,
     broker_control,
+    broker_nodes,
     ensure_reachable,
     problems,
     process_urls,
@@ -141,7 +142,7 @@ def _set_up_nemeses(run: Run, plan: list[PlannedFault]) -> None:
     if experiment.needs("crash"):
         run.nemeses["crash"] = CrashNemesis(process_urls(target), target.chaos_token, target.system)
     if experiment.needs("broker"):
-        run.nemeses["broker"] = BrokerNemesis(broker_control(target), target.endpoints.amqp_url)
+        run.nemeses["broker"] = BrokerNemesis(broker_control(target), target.endpoints.amqp_url, broker_nodes(target))
     if experiment.needs("handler_faults"):
         run.nemeses["handler_faults"] = HandlerFaultNemesis(target.endpoints.services, target.chaos_token,
                                                             style=target.style)

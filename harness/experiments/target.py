@@ -7,6 +7,7 @@ clear message (exit 254) instead of halfway through; `ensure_reachable()` raises
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 
 import aio_pika
 import httpx
@@ -29,10 +30,23 @@ class TargetProblem(UsageError, RuntimeError):
 
 def broker_control(target: Target) -> BrokerControl:
     if isinstance(target.system, LocalSystem):
+        nodes = broker_nodes(target)
+        if nodes:  # the instance's own cluster: `rabbitmq` is its node 1, never the machine's broker
+            return nodes["rabbitmq#1"]
         return BrokerControl.rabbitmqctl()
     if target.system is not None and hasattr(target.system, "stop_broker"):
         return BrokerControl.compose(target.system)  # type: ignore[arg-type]
     raise NemesisError(f"the {target.kind} target cannot restart the broker (use --target local or compose)")
+
+
+def broker_nodes(target: Target) -> dict[str, BrokerControl]:
+    """A local target's own RabbitMQ cluster (`up --broker-nodes N`): each node by name."""
+    cluster = target.system.cluster() if isinstance(target.system, LocalSystem) else None
+    if cluster is None:
+        return {}
+    return {node.label: BrokerControl(partial(cluster.stop_app, node), partial(cluster.start_app, node),
+                                      f"rabbitmqctl -n {node.name} stop_app / start_app")
+            for node in cluster.nodes}
 
 
 def ensure_reachable(target: Target) -> None:
@@ -63,7 +77,8 @@ def problems(target: Target, experiment: Experiment) -> list[str]:
     for link in db_links:
         if link[: -len("/db")] not in urls:
             found.append(f"{link}: the target has no process {link[: -len('/db')]!r}")
-    for name in sorted({t for f in experiment.faults for t in f.targets if "#" in t and "/" not in t and t not in urls}):
+    for name in sorted({t for f in experiment.faults if f.nemesis != "broker"
+                        for t in f.targets if "#" in t and "/" not in t and t not in urls}):
         found.append(f"{name}: the target has no such replica (run it with `saga-harness up --replicas N`, "
                      "which needs SAGA_STORE=postgresql://...)")
     if experiment.needs("network"):
@@ -86,6 +101,11 @@ def problems(target: Target, experiment: Experiment) -> list[str]:
             broker_control(target)
         except NemesisError as exc:
             found.append(f"broker restarts: {exc}")
+        nodes = broker_nodes(target)
+        for name in sorted({t for f in experiment.faults if f.nemesis == "broker" for t in f.targets if "#" in t}):
+            if name not in nodes:
+                found.append(f"{name}: the target has no such broker node (run it with "
+                             "`saga-harness up --broker-nodes 3`)")
     return found
 
 

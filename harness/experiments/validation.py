@@ -4,6 +4,7 @@ path (`faults[1].kind: ...`), so a user fixes a file in one go. Pure: no I/O her
 from __future__ import annotations
 
 import fnmatch
+import re
 from typing import Any
 
 from harness.experiments.model import (
@@ -214,8 +215,9 @@ def _check_targets(nemesis: str, targets: tuple[str, ...], path: str, problems: 
                 problems.add(path, f"unknown service {target!r}; known: {', '.join(SERVICES)}, or a replica such as payment#2")
         elif nemesis == "handler_faults" and target not in SERVICES:
             problems.add(path, f"unknown service {target!r}; known: {', '.join(SERVICES)}")
-        elif nemesis == "broker" and target != "rabbitmq":
-            problems.add(path, f"the broker nemesis has one target, rabbitmq, not {target!r}")
+        elif nemesis == "broker" and target != "rabbitmq" and not re.fullmatch(r"rabbitmq#[1-9]\d*", target):
+            problems.add(path, f"the broker nemesis's target is rabbitmq (or a node of the instance's own "
+                               f"cluster, rabbitmq#2), not {target!r}")
         elif nemesis == "duplicates":
             for pattern in target.split(","):
                 if not any(fnmatch.fnmatchcase(k, pattern.strip()) for k in ROUTING_KEYS):

@@ -79,25 +79,36 @@ class BrokerNemesis(Nemesis):
     name = "broker"
     kinds = ("restart",)
 
-    def __init__(self, control: BrokerControl, amqp_url: str) -> None:
+    def __init__(self, control: BrokerControl, amqp_url: str, nodes: dict[str, BrokerControl] | None = None) -> None:
+        """`nodes`: a local cluster's nodes by name (`rabbitmq#2`), each stopped and started alone."""
         self.control = control
         self.amqp_url = amqp_url
-        self._down = False
+        self.nodes = nodes or {}
+        self._down: set[str] = set()
+
+    def _control(self, target: str) -> BrokerControl:
+        if target in self.nodes:
+            return self.nodes[target]
+        if target != "rabbitmq":
+            raise NemesisError(f"no broker node {target!r} here; known: rabbitmq, {', '.join(self.nodes) or 'no cluster'}")
+        return self.control
 
     def inject(self, fault: PlannedFault, stop: threading.Event) -> Injection:
+        control = self._control(fault.target)
         began = time.time()
-        self.control.stop()
-        self._down = True
-        return Injection(began, {"how": self.control.description})
+        control.stop()
+        self._down.add(fault.target)
+        return Injection(began, {"how": control.description})
 
     def heal(self, fault: PlannedFault, injection: Injection) -> dict[str, Any]:
-        self.control.start()
-        self._down = False
+        self._control(fault.target).start()
+        self._down.discard(fault.target)
         waited = wait_accepting(self.amqp_url, float(fault.params.get("wait_s", DEFAULT_WAIT_S)))
         return {"accepting_after_s": round(waited, 3)}
 
     def heal_all(self) -> None:
+        for target in sorted(self._down):
+            self._control(target).start()
         if self._down:
-            self.control.start()
-            self._down = False
+            self._down.clear()
             wait_accepting(self.amqp_url)

@@ -22,6 +22,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     up.add_argument("--no-proxy", action="store_true", help="connect services straight to RabbitMQ")
     up.add_argument("--chaos", action="store_true", help="enable the crash-point control surface (writes a token)")
     up.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for readiness")
+    up.add_argument("--broker-nodes", type=int, default=None, metavar="N",
+                    help="run the instance's own N-node RabbitMQ cluster (installed RabbitMQ; own names, ports, data)")
     up.add_argument("--replicas", type=int, default=None, metavar="N",
                     help="processes per service, competing on its queue (N > 1 needs SAGA_STORE=postgresql://...)")
     up.set_defaults(func=cmd_up)
@@ -60,7 +62,7 @@ def _print_status(system: LocalSystem) -> bool:
 def cmd_up(args: argparse.Namespace) -> int:
     system = LocalSystem(proxied=not args.no_proxy)
     try:
-        system.up(chaos=args.chaos, timeout=args.timeout, replicas=args.replicas)
+        system.up(chaos=args.chaos, timeout=args.timeout, replicas=args.replicas, broker_nodes=args.broker_nodes)
     except (ReplicasNeedSharedStore, StoreUnreachable, ValueError) as exc:
         print(f"saga-harness up: {exc}", file=sys.stderr)
         return EXIT_FAILED
@@ -74,6 +76,9 @@ def cmd_up(args: argparse.Namespace) -> int:
     endpoints = system.endpoints()
     print(f"logs: {system.layout.log_dir}   data: {system.layout.data_dir}")
     print(f"order API: {endpoints.services['order']} (through Toxiproxy: {endpoints.order_api})")
+    cluster = system.cluster()
+    if cluster is not None:
+        print("broker: a local cluster of " + ", ".join(f"{n.label} {n.name} :{n.amqp_port}" for n in cluster.nodes))
     if system.replicas > 1:
         print(f"{system.replicas} replicas per service share each service's port (SO_REUSEPORT); "
               f"each also answers on its own port (status)")

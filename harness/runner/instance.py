@@ -26,24 +26,32 @@ class VhostError(RuntimeError):
     pass
 
 
-def ensure_vhost(vhost: str, amqp_url: str = DEFAULT_AMQP_URL) -> None:
-    """Create the vhost and grant the URL's user on it (rabbitmqctl on the broker's machine)."""
-    ctl = shutil.which("rabbitmqctl")
+# How to reach a node other than the machine's default one: (rabbitmqctl argv prefix, its env).
+CtlNode = tuple[list[str], dict[str, str]]
+
+
+def ensure_vhost(vhost: str, amqp_url: str = DEFAULT_AMQP_URL, ctl_node: CtlNode | None = None) -> None:
+    """Create the vhost and grant the URL's user on it (rabbitmqctl on the broker's machine;
+    `ctl_node`: the argv prefix and environment that reach another node, a local cluster's)."""
+    ctl, ctl_env = ctl_node or (shutil.which("rabbitmqctl"), None)
     if ctl is None:
         raise VhostError(
             f"cannot create RabbitMQ vhost {vhost!r}: rabbitmqctl is not on PATH. Create it by hand "
             f"(rabbitmqctl add_vhost {vhost}) or run against the default vhost."
         )
     user = urlsplit(amqp_url).username or "guest"
+    argv = [ctl] if isinstance(ctl, str) else list(ctl)
     for attempt in range(5):  # a vhost deleted just before may still be going away: ask again
         if attempt:
             time.sleep(1.0)
-        listing = subprocess.run([ctl, "-q", "list_vhosts"], capture_output=True, text=True, timeout=30)
+        listing = subprocess.run([*argv, "-q", "list_vhosts"], capture_output=True, text=True, timeout=60,
+                                 env=ctl_env)
         if vhost not in listing.stdout.split():
-            subprocess.run([ctl, "-q", "add_vhost", vhost], capture_output=True, text=True, timeout=30, check=False)
+            subprocess.run([*argv, "-q", "add_vhost", vhost], capture_output=True, text=True, timeout=60,
+                           check=False, env=ctl_env)
         done = subprocess.run(
-            [ctl, "-q", "set_permissions", "-p", vhost, user, ".*", ".*", ".*"],
-            capture_output=True, text=True, timeout=30,
+            [*argv, "-q", "set_permissions", "-p", vhost, user, ".*", ".*", ".*"],
+            capture_output=True, text=True, timeout=60, env=ctl_env,
         )
         if done.returncode == 0:
             break
@@ -51,15 +59,18 @@ def ensure_vhost(vhost: str, amqp_url: str = DEFAULT_AMQP_URL) -> None:
         raise VhostError(f"rabbitmqctl set_permissions on {vhost!r} failed: {done.stderr.strip()}")
 
 
-def ensure_accounts(layout: Layout, amqp_url: str, style: str | None = None) -> dict[str, str]:
+def ensure_accounts(layout: Layout, amqp_url: str, style: str | None = None,
+                    ctl_node: CtlNode | None = None) -> dict[str, str]:
     """Give every account (each service, and the harness) its own user in the URL's vhost, with
     the permissions system/access.py derives from the contract. The passwords are made once per
     instance home and kept there (0600); the broker gets them (hashed) on every `up`, so a user
     made by an earlier home of the same name follows the current one. `style`: the saga style the
-    services run (SAGA_STYLE's value; system/styles.py), whose PUBLISHES table the permissions follow."""
-    ctl = shutil.which("rabbitmqctl")
+    services run (SAGA_STYLE's value; system/styles.py), whose PUBLISHES table the permissions follow.
+    `ctl_node`: the argv prefix and environment that reach another node (a local cluster's)."""
+    ctl, ctl_env = ctl_node or (shutil.which("rabbitmqctl"), None)
     if ctl is None:
         raise VhostError("cannot create the services' RabbitMQ users: rabbitmqctl is not on PATH")
+    argv = [ctl] if isinstance(ctl, str) else list(ctl)
     passwords = layout.read_amqp_passwords() or {}
     if set(passwords) != set(ACCOUNTS):
         passwords = {account: passwords.get(account) or new_password() for account in ACCOUNTS}
@@ -70,8 +81,9 @@ def ensure_accounts(layout: Layout, amqp_url: str, style: str | None = None) -> 
         tmp.replace(layout.amqp_passwords_file)
     try:
         done = subprocess.run(  # no file argument: the definitions (with hashes only) come on stdin
-            [ctl, "-q", "import_definitions"], input=json.dumps(definitions(amqp_vhost(amqp_url), passwords, style_named(style))),
-            capture_output=True, text=True, timeout=60,
+            [*argv, "-q", "import_definitions"],
+            input=json.dumps(definitions(amqp_vhost(amqp_url), passwords, style_named(style))),
+            capture_output=True, text=True, timeout=60, env=ctl_env,
         )
     except subprocess.TimeoutExpired:
         raise VhostError("rabbitmqctl import_definitions did not answer within 60 s") from None

@@ -56,6 +56,18 @@ class Layout:
         except (FileNotFoundError, ValueError):
             return None
 
+    @property
+    def broker_file(self) -> Path:
+        """The instance's own RabbitMQ cluster (`up --broker-nodes N`), until `down`: its size and
+        the URL the harness uses (node 1)."""
+        return self.home / "broker.json"
+
+    def read_broker(self) -> dict[str, Any] | None:
+        try:
+            return json.loads(self.broker_file.read_text())
+        except (FileNotFoundError, json.JSONDecodeError):
+            return None
+
     def pid_file(self, name: str) -> Path:
         return self.home / f"{name}.pid"
 

@@ -10,6 +10,7 @@ own (`replica_port`), where status, readiness and crash points reach that very p
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import socket
@@ -22,12 +23,14 @@ from urllib.parse import urlsplit
 import httpx
 
 from harness.runner import processes
+from harness.runner.cluster import ClusterError, LocalCluster
 from harness.runner.commands import service_argv
-from harness.runner.instance import VhostError, ensure_accounts
+from harness.runner.instance import VhostError, ensure_accounts, ensure_vhost
 from harness.runner.layout import (
     Endpoints,
     Layout,
     account_amqp_url,
+    amqp_vhost,
     broker_address,
     local_endpoints,
     replica_names,
@@ -98,6 +101,9 @@ class LocalSystem:
     ) -> None:
         self.env = dict(os.environ if env is None else env)
         self.layout = layout or Layout.from_env(self.env)
+        broker = self.layout.read_broker()
+        if broker:  # this instance runs its own RabbitMQ cluster: the harness talks to node 1
+            self.env["SAGA_AMQP_URL"] = broker["amqp_url"]
         self.proxied = proxied and self.env.get("SAGA_NO_PROXY") != "1"
         self.cwd = cwd or Path.cwd()
         self.say = say
@@ -174,7 +180,7 @@ class LocalSystem:
         tmp.replace(self.chaos_token_file)
         return token
 
-    def _ensure_accounts(self) -> None:
+    def _ensure_accounts(self, cluster: LocalCluster | None = None) -> None:
         """Each service logs in as its own user, which may publish only its own routing keys
         (system/access.py). Without rabbitmqctl (a broker on another machine) they log in as
         SAGA_AMQP_URL's user, and the broker does not check who publishes what."""
@@ -182,15 +188,55 @@ class LocalSystem:
             self.layout.amqp_passwords_file.unlink(missing_ok=True)
             return
         try:
-            ensure_accounts(self.layout, self.amqp_url, self.env.get("SAGA_STYLE"))
+            ensure_accounts(self.layout, self.amqp_url, self.env.get("SAGA_STYLE"),
+                            (cluster.ctl_argv(), cluster.ctl_env()) if cluster else None)
         except VhostError as exc:
             self.layout.amqp_passwords_file.unlink(missing_ok=True)
             self.say(f"warning: {exc}; every service logs in as SAGA_AMQP_URL's user")
 
     # -- up ------------------------------------------------------------------------------
-    def up(self, *, chaos: bool = False, timeout: float = 60.0, replicas: int | None = None) -> list[ServiceStatus]:
+    # -- the instance's own RabbitMQ cluster --------------------------------------------------
+    def cluster(self, nodes: int | None = None) -> LocalCluster | None:
+        """The instance's cluster (`up --broker-nodes N`), or None: it uses the machine's broker."""
+        recorded = self.layout.read_broker()
+        n = nodes or (recorded or {}).get("nodes") or 1
+        if n <= 1:
+            return None
+        return LocalCluster(self.layout, self.env, n, amqp_vhost(self.amqp_url))
+
+    def _start_cluster(self, nodes: int) -> LocalCluster | None:
+        recorded = (self.layout.read_broker() or {}).get("nodes")
+        if recorded and nodes != recorded:
+            raise RuntimeError(f"this instance runs a {recorded}-node broker; `saga-harness down` first")
+        if nodes <= 1:
+            return None
+        cluster = self.cluster(nodes)
+        assert cluster is not None
+        try:
+            cluster.up(self.say)
+            url = urlsplit(self.amqp_url)._replace(
+                netloc=f"{urlsplit(self.amqp_url).netloc.rpartition('@')[0] or 'guest:guest'}@127.0.0.1:{cluster.nodes[0].amqp_port}"
+            ).geturl()
+            ensure_vhost(amqp_vhost(url), url, (cluster.ctl_argv(), cluster.ctl_env()))
+        except ClusterError as exc:
+            raise BrokerUnreachable(f"the local RabbitMQ cluster did not start: {exc}") from None
+        self.layout.home.mkdir(parents=True, exist_ok=True)
+        self.layout.broker_file.write_text(json.dumps({"nodes": nodes, "amqp_url": url}))
+        self.env["SAGA_AMQP_URL"] = url
+        return cluster
+
+    def _amqp_upstreams(self, cluster: LocalCluster | None) -> dict[str, str] | None:
+        """With a cluster, the services' links spread over its nodes: order -> 1, inventory -> 2, ..."""
+        if cluster is None:
+            return None
+        nodes = cluster.nodes
+        return {s: f"127.0.0.1:{nodes[i % len(nodes)].amqp_port}" for i, s in enumerate(SERVICES)}
+
+    def up(self, *, chaos: bool = False, timeout: float = 60.0, replicas: int | None = None,
+           broker_nodes: int | None = None) -> list[ServiceStatus]:
         """Start what is down. `replicas`: processes per service (default: the running run's,
-        else SAGA_REPLICAS, else 1); more than one needs SAGA_STORE=postgresql://..."""
+        else SAGA_REPLICAS, else 1); more than one needs SAGA_STORE=postgresql://...
+        `broker_nodes`: more than one starts the instance's own local RabbitMQ cluster."""
         n = self.replicas if replicas is None else replicas
         if n < 1:
             raise ValueError(f"--replicas {n}: at least 1")
@@ -205,6 +251,7 @@ class LocalSystem:
             raise RuntimeError(
                 f"this instance runs {running} process(es) per service; `saga-harness down` first to change it to {n}"
             )
+        cluster = self._start_cluster(broker_nodes or (self.layout.read_broker() or {}).get("nodes") or 1)
         check_broker(self.amqp_url)
         if self.store_url:
             try:
@@ -219,11 +266,12 @@ class LocalSystem:
         else:
             self.layout.replicas_file.unlink(missing_ok=True)
         token = self._begin_run(chaos)
-        self._ensure_accounts()
+        self._ensure_accounts(cluster)
         proxy_map = None
         if self.proxied:
             url, how = ensure_toxiproxy(self.layout, self.env, self.cwd)
-            proxy_map = ensure_proxies(self.layout, url, self.amqp_url, self.env, self._store_proxies())
+            proxy_map = ensure_proxies(self.layout, url, self.amqp_url, self.env, self._store_proxies(),
+                                       self._amqp_upstreams(cluster))
             self.say(f"toxiproxy: {url} ({how}); proxy map in {self.layout.proxy_map_file}")
         for process in self.processes():
             pid = self._process_pid(process)
@@ -380,4 +428,8 @@ class LocalSystem:
         # The token belongs to the run that just ended: the next plain `up` must not find it.
         self.chaos_token_file.unlink(missing_ok=True)
         self.layout.replicas_file.unlink(missing_ok=True)
+        cluster = self.cluster()
+        if cluster is not None:
+            stopped += cluster.down()
+            self.layout.broker_file.unlink(missing_ok=True)
         return stopped

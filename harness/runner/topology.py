@@ -68,12 +68,14 @@ def ensure_toxiproxy(layout: Layout, env: dict[str, str], cwd: Path, timeout: fl
 
 
 def ensure_proxies(
-    layout: Layout, url: str, amqp_url: str, env: dict[str, str], extra: dict[str, str] | None = None
+    layout: Layout, url: str, amqp_url: str, env: dict[str, str], extra: dict[str, str] | None = None,
+    amqp_upstreams: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """Create the missing proxies (reusing recorded ports so running services keep their URLs);
-    `extra`: more proxies, name -> upstream (each replica's link to PostgreSQL)."""
+    `extra`: more proxies, name -> upstream (each replica's link to PostgreSQL); `amqp_upstreams`:
+    service -> host:port of the broker node its link leads to (a local cluster's), else the URL's."""
     broker_host, broker_port = broker_address(amqp_url)
-    wanted = {amqp_proxy_name(s): f"{broker_host}:{broker_port}" for s in SERVICES}
+    wanted = {amqp_proxy_name(s): (amqp_upstreams or {}).get(s, f"{broker_host}:{broker_port}") for s in SERVICES}
     wanted[HTTP_ORDER_PROXY] = f"127.0.0.1:{service_port('order', env)}"
     wanted.update(extra or {})
     previous = (layout.read_proxy_map() or {}).get("proxies", {})

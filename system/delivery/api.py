@@ -18,7 +18,6 @@ def routes(db: Callable[[], SqlStore], config: ServiceConfig) -> APIRouter:
     def conn() -> SqlConnection:
         return db().conn
 
-
     @router.get("/deliveries")
     async def deliveries(order_id: str | None = None) -> list[dict]:
         return store.list_deliveries(conn(), order_id)

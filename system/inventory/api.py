@@ -18,7 +18,6 @@ def routes(db: Callable[[], SqlStore], config: ServiceConfig) -> APIRouter:
     def conn() -> SqlConnection:
         return db().conn
 
-
     @router.get("/inventory")
     async def inventory() -> list[dict]:
         return store.list_stock(conn())

@@ -18,7 +18,6 @@ def routes(db: Callable[[], SqlStore], config: ServiceConfig) -> APIRouter:
     def conn() -> SqlConnection:
         return db().conn
 
-
     @router.get("/payments")
     async def payments(order_id: str | None = None) -> list[dict]:
         return store.list_payments(conn(), order_id)

@@ -68,3 +68,41 @@ def test_two_replicas_on_postgres_lose_and_double_nothing_when_a_payment_replica
     finally:
         system.down()
         drop_database(env["SAGA_STORE"])
+
+
+def test_a_local_cluster_keeps_off_the_machines_broker(tmp_path):
+    """Names, ports, data and cookie of `up --broker-nodes 3` are the instance's own."""
+    from harness.runner.cluster import LocalCluster
+    from harness.runner.layout import Layout
+
+    cluster = LocalCluster(Layout(tmp_path), {"SAGA_ORDER_PORT": "32001"}, 3, "saga_pg")
+    assert [n.name for n in cluster.nodes] == [f"saga_pg_n{k}@localhost" for k in (1, 2, 3)]
+    ports = [p for n in cluster.nodes for p in (n.amqp_port, n.dist_port)]
+    assert len(set(ports)) == 6 and not {5672, 25672, 15672} & set(ports)
+    env = cluster.node_env(cluster.nodes[1])
+    assert env["HOME"] == str(tmp_path / "rabbitmq") and env["RABBITMQ_NODENAME"] == "saga_pg_n2@localhost"
+    assert cluster.ctl_argv()[-2:] == ["-n", "saga_pg_n1@localhost"]
+
+
+@pytest.mark.skipif(os.environ.get("SAGA_TEST_CLUSTER") != "1", reason="long: `make test-cluster`")
+def test_a_three_node_cluster_loses_nothing_when_nodes_stop_under_load():
+    from harness.runner.instance import fresh_isolated_env
+
+    name = os.environ.get("SAGA_TEST_INSTANCE", "test") + "clu"
+    base = int(os.environ.get("SAGA_TEST_PORT_BASE", "18000")) + 700
+    env = fresh_isolated_env(name, base, {k: v for k, v in os.environ.items() if k not in ("SAGA_STORE", "SAGA_REPLICAS")})
+    system = LocalSystem(env=env, say=lambda line: None)
+    try:
+        system.up(chaos=True, broker_nodes=3, timeout=120)
+        cluster = system.cluster()
+        assert cluster is not None and len(cluster.members()) == 3
+        listing = cluster.ctl(cluster.nodes[0], "list_queues", "-p", f"saga_{name}", "name", "members")
+        members = {line.split("\t")[0]: line.count("@localhost") for line in listing.strip().splitlines()[1:]}
+        assert {q: n for q, n in members.items() if not q.endswith(".dlq")} == {
+            "saga.order": 3, "saga.inventory": 3, "saga.payment": 3, "saga.delivery": 3}
+        run = _saga_harness(["chaos", "run", "broker-node-loss", "--seed", "3", "--orders", "60"], env, timeout=600)
+        assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+        assert "overall: valid" in run.stdout and "2 faults" in run.stdout
+    finally:
+        system.down()
+    assert not system.cluster()  # down forgot it

@@ -1,0 +1,211 @@
+"""A local RabbitMQ cluster for one instance (`saga-harness up --broker-nodes 3`).
+
+Three nodes of the installed RabbitMQ (3.10 here: quorum queues, `join_cluster`, no Khepri),
+each with its own node name (`<vhost>_n<k>@localhost`, e.g. saga_test_n2), AMQP port, Erlang distribution
+port, data and log directories, plugins file (none: no management listener to clash with the
+machine's), environment file and Erlang cookie under `$SAGA_HOME/rabbitmq/`. The machine's own
+broker (rabbit@localhost, 5672, its cookie) is never touched: every command here names one of
+our nodes with `-n` and runs with our HOME, hence our cookie.
+
+Node 1 starts first; nodes 2 and 3 `join_cluster` it. Quorum queues declared afterwards (the
+services declare theirs at start) get one member per node. Ports: AMQP `SAGA_BROKER_PORT_BASE`
++ k (default: the instance's order port + 670, so 8672-8674 for the demo and 32672-32674 for the
+test instance at 32000), distribution that + 10.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from harness.runner.layout import Layout, service_port
+
+RABBITMQ_BIN = Path(os.environ.get("SAGA_RABBITMQ_BIN", "/usr/lib/rabbitmq/bin"))
+
+
+class ClusterError(RuntimeError):
+    pass
+
+
+@dataclass(frozen=True)
+class BrokerNode:
+    index: int  # 1-based
+    name: str  # saga_<x>_<k>@localhost
+    amqp_port: int
+    dist_port: int
+    home: Path  # its data, logs and config
+
+    @property
+    def label(self) -> str:
+        """How experiments and faults name it: rabbitmq#2."""
+        return f"rabbitmq#{self.index}"
+
+
+class LocalCluster:
+    def __init__(self, layout: Layout, env: dict[str, str], nodes: int, prefix: str) -> None:
+        self.layout = layout
+        self.root = layout.home / "rabbitmq"
+        base = int(env.get("SAGA_BROKER_PORT_BASE") or service_port("order", env) + 670)
+        safe = "".join(c if c.isalnum() else "_" for c in prefix).strip("_") or "saga"
+        self.nodes = [
+            BrokerNode(k, f"{safe}_n{k}@localhost", base + k, base + 10 + k, self.root / f"node{k}")
+            for k in range(1, nodes + 1)
+        ]
+
+    # -- files ------------------------------------------------------------------------------
+    def _prepare(self) -> None:
+        self.root.mkdir(parents=True, exist_ok=True)
+        cookie = self.root / ".erlang.cookie"
+        if not cookie.exists():
+            cookie.write_text(secrets.token_hex(20))
+            cookie.chmod(0o400)
+        (self.root / "enabled_plugins").write_text("[].\n")
+        (self.root / "rabbitmq-env.conf").write_text(
+            "ERL_EPMD_ADDRESS=127.0.0.1\n"
+            'export ERL_FLAGS="-kernel inet_dist_use_interface {127,0,0,1}"\n'
+        )
+        for node in self.nodes:
+            for sub in ("mnesia", "log"):
+                (node.home / sub).mkdir(parents=True, exist_ok=True)
+            (node.home / "rabbitmq.conf").write_text(
+                f"listeners.tcp.1 = 127.0.0.1:{node.amqp_port}\n"
+                "loopback_users = none\n"
+                "cluster_partition_handling = pause_minority\n"
+            )
+
+    def node_env(self, node: BrokerNode) -> dict[str, str]:
+        return {
+            **os.environ,
+            "HOME": str(self.root),  # the cookie: ours, not the machine broker's
+            "RABBITMQ_CONF_ENV_FILE": str(self.root / "rabbitmq-env.conf"),
+            "RABBITMQ_NODENAME": node.name,
+            "RABBITMQ_NODE_PORT": str(node.amqp_port),
+            "RABBITMQ_DIST_PORT": str(node.dist_port),
+            "RABBITMQ_CONFIG_FILE": str(node.home / "rabbitmq.conf"),
+            "RABBITMQ_ADVANCED_CONFIG_FILE": str(node.home / "advanced.config"),
+            "RABBITMQ_ENABLED_PLUGINS_FILE": str(self.root / "enabled_plugins"),
+            "RABBITMQ_MNESIA_BASE": str(node.home / "mnesia"),
+            "RABBITMQ_LOG_BASE": str(node.home / "log"),
+            "RABBITMQ_PID_FILE": str(node.home / "pid"),
+            "ERL_CRASH_DUMP": str(self.root / "erl_crash.dump"),  # not in the working directory
+        }
+
+    # -- commands ---------------------------------------------------------------------------
+    def ctl(self, node: BrokerNode, *args: str, timeout: float = 120, check: bool = True) -> str:
+        """rabbitmqctl against one of our nodes (with our cookie)."""
+        done = subprocess.run(
+            [str(RABBITMQ_BIN / "rabbitmqctl"), "-q", "-n", node.name, *args],
+            env=self.node_env(node), capture_output=True, text=True, timeout=timeout,
+        )
+        if check and done.returncode != 0:
+            raise ClusterError(f"rabbitmqctl -n {node.name} {' '.join(args)}: "
+                               f"{(done.stderr or done.stdout).strip()[-500:]}")
+        return done.stdout
+
+    def ctl_argv(self) -> list[str]:
+        """The argv prefix that reaches node 1 (for the runner's vhost and user commands)."""
+        return [str(RABBITMQ_BIN / "rabbitmqctl"), "-n", self.nodes[0].name]
+
+    def ctl_env(self) -> dict[str, str]:
+        return self.node_env(self.nodes[0])
+
+    def running(self, node: BrokerNode) -> bool:
+        try:
+            done = subprocess.run(
+                [str(RABBITMQ_BIN / "rabbitmqctl"), "-q", "-n", node.name, "status"],
+                env=self.node_env(node), capture_output=True, text=True, timeout=60,
+            )
+        except subprocess.TimeoutExpired:
+            return False
+        return done.returncode == 0
+
+    def start_node(self, node: BrokerNode, timeout: float = 180) -> None:
+        subprocess.run([str(RABBITMQ_BIN / "rabbitmq-server"), "-detached"], env=self.node_env(node),
+                       capture_output=True, text=True, timeout=60)
+        # await_startup gives up at once while the node is not even registered with epmd yet.
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                self.ctl(node, "await_startup", "--timeout", str(int(timeout)), timeout=timeout + 30)
+                return
+            except ClusterError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(1.0)
+
+    def members(self) -> set[str]:
+        out = self.ctl(self.nodes[0], "cluster_status", "--formatter", "json")
+        import json
+
+        return set(json.loads(out).get("running_nodes", []))
+
+    def up(self, say=print) -> list[BrokerNode]:
+        """Start the nodes that are down and join them to node 1; idempotent."""
+        if not (RABBITMQ_BIN / "rabbitmq-server").exists() or shutil.which("epmd") is None and not Path(
+            "/usr/lib/erlang/bin/epmd").exists():
+            raise ClusterError(f"no RabbitMQ installation at {RABBITMQ_BIN} (SAGA_RABBITMQ_BIN)")
+        self._prepare()
+        first = self.nodes[0]
+        if not self.running(first):
+            self.start_node(first)
+            say(f"{first.label}: started {first.name} on 127.0.0.1:{first.amqp_port}")
+        for node in self.nodes[1:]:
+            if self.running(node) and node.name in self.members():
+                continue
+            if not self.running(node):
+                self.start_node(node)
+            self.ctl(node, "stop_app")
+            self.ctl(node, "join_cluster", first.name)
+            self.ctl(node, "start_app")
+            self.ctl(node, "await_startup")
+            say(f"{node.label}: {node.name} on 127.0.0.1:{node.amqp_port} joined {first.name}")
+        members = self.members()
+        missing = [n.name for n in self.nodes if n.name not in members]
+        if missing:
+            raise ClusterError(f"nodes not in the cluster: {', '.join(missing)}")
+        return self.nodes
+
+    def stop_app(self, node: BrokerNode) -> None:
+        self.ctl(node, "stop_app")
+
+    def start_app(self, node: BrokerNode) -> None:
+        self.ctl(node, "start_app")
+        self.ctl(node, "await_startup")
+
+    def down(self) -> list[str]:
+        """Stop every node that answers (`rabbitmqctl stop`: the Erlang node exits). Not gated on
+        `status`: with two nodes gone, pause_minority pauses the last one, which then fails it."""
+        stopped = []
+        for node in reversed(self.nodes):
+            if not (self.root / ".erlang.cookie").exists():
+                break
+            try:
+                done = subprocess.run([str(RABBITMQ_BIN / "rabbitmqctl"), "-q", "-n", node.name, "stop"],
+                                      env=self.node_env(node), capture_output=True, text=True, timeout=120)
+            except subprocess.TimeoutExpired:
+                continue
+            if done.returncode == 0:
+                stopped.append(node.label)
+        return stopped
+
+    def wipe(self) -> None:
+        self.down()
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
+def wait_port(port: int, timeout: float = 30.0) -> bool:
+    import socket
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                return True
+        except OSError:
+            time.sleep(0.2)
+    return False
