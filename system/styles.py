@@ -1,7 +1,8 @@
 """The two saga styles (issue #15): who sends what on the bus, per style. Pure data and functions.
 
 - **orchestration** (the default): the order service sends every command and hears every reply.
-- **choreography**: the order service publishes ONE message per saga, `order.placed`; each
+- **choreography**: the order service publishes ONE message per saga, `order.placed` (and a
+  second, `order.timed_out`, only when a step's deadline passes: issue #16); each
   participant reacts to another's event (REACTIONS), and the order service only listens.
 
 Either way each participant runs its one domain (`system/<service>/domain.py`), unchanged: in a
