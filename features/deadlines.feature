@@ -19,7 +19,7 @@ Feature: A saga that ends even when a participant never answers
     And every invariant holds, the deadline and retry ones included
 
   Scenario: A late reply after the timeout
-    Given the payment service's link to the broker is slowed by 3500 ms
+    Given the payment service's link to the broker is slowed by 6000 ms
     When a customer orders 1 unit of "product_1" for 13.00
     Then the order fails with "timeout:payment" within 8 seconds
     When every fault is healed

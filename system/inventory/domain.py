@@ -77,9 +77,13 @@ def reserve_stock(state: InventoryState, msg: Message, ctx: HandlerContext) -> O
         if existing.status == REJECTED:
             failed = _failed(msg, "insufficient_inventory", ctx, existing.available_seen)
             return Outcome(state, (failed,), "already rejected")
-        # Released first (a timed-out saga's compensation overtook this reserve, issue #16): take
-        # nothing, and answer with what holds: the order's reservation is released.
-        return Outcome(state, (_reply(msg, INVENTORY_RELEASED, existing, ctx),), "reserve after release refused")
+        if existing.quantity == 0:
+            # Released before it was ever reserved (a timed-out saga's compensation overtook this
+            # reserve, issue #16): take nothing, and answer with what holds, it is released.
+            return Outcome(state, (_reply(msg, INVENTORY_RELEASED, existing, ctx),), "reserve after release refused")
+        # Reserved, then released (a copy of the reserve arriving late): decided long ago, the
+        # original was answered; a copy gets no second, different answer.
+        return Outcome(state, (), "reserve after release ignored")
     quantity = int(msg.payload["quantity"])
     product_id = str(msg.payload["product_id"])
     stock = state.stock
