@@ -15,10 +15,13 @@ from harness.invariants.common import (
     bus_index,
     fault_messages,
     order_scope,
+    orders_by_id,
 )
 from harness.invariants.deadline import Deadline
 from harness.model import History, SystemState, Verdict
-from system.contracts import ORDER_TIMED_OUT
+from system.contracts import INVENTORY_RESERVE, ORDER_PLACED, ORDER_TIMED_OUT
+
+FIRST_STEPS = (INVENTORY_RESERVE, ORDER_PLACED)  # what sets inventory's reserve off, per style
 
 
 def command_answered(history: History, state: SystemState, options: CheckOptions = DEFAULT_OPTIONS) -> Verdict:
@@ -31,10 +34,13 @@ def command_answered(history: History, state: SystemState, options: CheckOptions
     injected, skip = fault_messages(history) or history.injected, options.expected_dead_letters
     checked = 0
     first = bus_index(history).first
+    orders = orders_by_id(state)
     for m in bus_index(history).commands:
         cause = first.get(m.causation_id) if m.causation_id else None
         if cause is not None and cause.routing_key == ORDER_TIMED_OUT:
             continue  # an answer to order.timed_out sets nothing off (system/styles.py): owed nothing
+        if m.routing_key in FIRST_STEPS and orders.get(m.order_id, {}).get("failure_reason") == "timeout:inventory":
+            continue  # a reserve that came after its saga's release is fenced silently (issue #16)
         if m.message_id in injected or m.message_id in skip or (scope is not None and m.order_id not in scope):
             continue
         checked += 1

@@ -87,7 +87,8 @@ def expected_trace(order: dict[str, Any]) -> tuple[str, ...] | None:
 
 
 def bus_steps_by_order(
-    history: History, scope: frozenset[str] | None, skip: frozenset[str], found: Findings
+    history: History, scope: frozenset[str] | None, skip: frozenset[str], found: Findings,
+    timed_out: frozenset[str] = frozenset(),
 ) -> dict[str, list[RecordedMessage]]:
     """Each order's messages on the bus in the order first seen, one per message_id (one pass).
 
@@ -104,7 +105,7 @@ def bus_steps_by_order(
                             routing_keys=sorted({first_key, m.routing_key}))
     fault = fault_messages(history)
     if fault:
-        copies_answered_alike(found, history, scope, fault)
+        copies_answered_alike(found, history, scope, fault, timed_out)
     if scope is None and not skip:  # the common case: the index has them already
         return {order_id: ms for order_id, ms in index.by_order.items() if order_id}
     for message_id, m in index.first.items():
@@ -128,8 +129,10 @@ def first_seen_steps(messages: list[RecordedMessage], own: list[RecordedMessage]
 
 
 def copies_answered_alike(found: Findings, history: History, scope: frozenset[str] | None,
-                          fault: dict[str, str]) -> None:
-    """The answer to a copied command repeats the answer to its original (decisions are stable)."""
+                          fault: dict[str, str], timed_out: frozenset[str] = frozenset()) -> None:
+    """The answer to a copied command repeats the answer to its original (decisions are stable),
+    except in a saga that timed out: its compensation changes the answer a late copy gets (a
+    cancelled delivery refuses a schedule its original got), which is the point of it."""
     injected, first = history.injected, bus_index(history).first
     answers: dict[str, set[str]] = defaultdict(set)  # command -> routing keys of its answers
     for m in first.values():
@@ -138,7 +141,7 @@ def copies_answered_alike(found: Findings, history: History, scope: frozenset[st
     for message_id, copy in fault.items():
         if message_id in injected or copy not in injected:  # a choreography's copies set off more
             continue
-        if scope is not None and first[message_id].order_id not in scope:
+        if (scope is not None and first[message_id].order_id not in scope) or first[message_id].order_id in timed_out:
             continue
         original_answers = answers.get(injected[copy], set())
         answer = first[message_id]
@@ -181,7 +184,8 @@ def trace_legal(history: History, state: SystemState, options: CheckOptions = DE
     scope = order_scope(history, state, options)
     orders = orders_by_id(state)
     recorded = bool(history.messages)
-    bus = bus_steps_by_order(history, scope, options.expected_dead_letters, found) if recorded else {}
+    timed_out = frozenset(i for i, o in orders.items() if is_timeout(o.get("failure_reason")))
+    bus = bus_steps_by_order(history, scope, options.expected_dead_letters, found, timed_out) if recorded else {}
     fault = fault_messages(history)
     checked = 0
     for order_id, order in orders.items():
