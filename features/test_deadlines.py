@@ -10,7 +10,7 @@ from collections.abc import Iterator
 import pytest
 from pytest_bdd import scenarios
 
-from harness.pytest_plugin import TEST_PORT_BASE, TestTarget
+from harness import pytest_plugin  # its TestTarget, not imported by name: pytest would collect it
 from harness.runner.local import LocalSystem
 
 SETTINGS = {"SAGA_STEP_TIMEOUT": "3", "PAYMENT_TRANSIENT_FAILURE_RATE": "0.5", "SAGA_MAX_RETRIES": "3",
@@ -20,17 +20,17 @@ scenarios("deadlines.feature")
 
 
 @pytest.fixture(scope="module")
-def saga_target() -> Iterator[TestTarget]:
+def saga_target() -> Iterator[pytest_plugin.TestTarget]:
     if os.environ.get("SAGA_TARGET", "local") != "local":
         pytest.skip("needs an instance of its own, started with SAGA_STEP_TIMEOUT")
     from harness.runner.instance import fresh_isolated_env
 
     name = f"{os.environ.get('SAGA_TEST_INSTANCE', 'test')}_bdd_deadlines"
-    port_base = int(os.environ.get("SAGA_TEST_PORT_BASE", TEST_PORT_BASE)) + 800
+    port_base = int(os.environ.get("SAGA_TEST_PORT_BASE", pytest_plugin.TEST_PORT_BASE)) + 800
     system = LocalSystem(env={**fresh_isolated_env(name, port_base), **SETTINGS}, say=lambda line: None)
     system.up(chaos=True, timeout=90)
     try:
-        yield TestTarget("local", system.endpoints(), system, system.chaos_token())
+        yield pytest_plugin.TestTarget("local", system.endpoints(), system, system.chaos_token())
     finally:
         if os.environ.get("SAGA_KEEP_RUNNING") != "1":
             system.down()
