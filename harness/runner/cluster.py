@@ -125,6 +125,9 @@ class LocalCluster:
         return done.returncode == 0
 
     def start_node(self, node: BrokerNode, timeout: float = 180) -> None:
+        for port in (node.amqp_port, node.dist_port):  # a clear error, not a crash dump
+            if not port_free(port):
+                raise ClusterError(f"{node.label}: port {port} is taken (SAGA_BROKER_PORT_BASE moves the nodes' ports)")
         subprocess.run([str(RABBITMQ_BIN / "rabbitmq-server"), "-detached"], env=self.node_env(node),
                        capture_output=True, text=True, timeout=60)
         # await_startup gives up at once while the node is not even registered with epmd yet.
@@ -198,14 +201,12 @@ class LocalCluster:
         shutil.rmtree(self.root, ignore_errors=True)
 
 
-def wait_port(port: int, timeout: float = 30.0) -> bool:
+def port_free(port: int) -> bool:
     import socket
 
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    with socket.socket() as sock:
         try:
-            with socket.create_connection(("127.0.0.1", port), timeout=1):
-                return True
+            sock.bind(("127.0.0.1", port))
         except OSError:
-            time.sleep(0.2)
-    return False
+            return False
+    return True

@@ -212,16 +212,19 @@ class LocalSystem:
             return None
         cluster = self.cluster(nodes)
         assert cluster is not None
-        try:
-            cluster.up(self.say)
-            url = urlsplit(self.amqp_url)._replace(
-                netloc=f"{urlsplit(self.amqp_url).netloc.rpartition('@')[0] or 'guest:guest'}@127.0.0.1:{cluster.nodes[0].amqp_port}"
-            ).geturl()
-            ensure_vhost(amqp_vhost(url), url, (cluster.ctl_argv(), cluster.ctl_env()))
-        except ClusterError as exc:
-            raise BrokerUnreachable(f"the local RabbitMQ cluster did not start: {exc}") from None
+        url = urlsplit(self.amqp_url)._replace(
+            netloc=f"{urlsplit(self.amqp_url).netloc.rpartition('@')[0] or 'guest:guest'}@127.0.0.1:{cluster.nodes[0].amqp_port}"
+        ).geturl()
+        # Recorded before the first node starts: `down` must find nodes a failed start left behind.
         self.layout.home.mkdir(parents=True, exist_ok=True)
         self.layout.broker_file.write_text(json.dumps({"nodes": nodes, "amqp_url": url}))
+        try:
+            cluster.up(self.say)
+            ensure_vhost(amqp_vhost(url), url, (cluster.ctl_argv(), cluster.ctl_env()))
+        except ClusterError as exc:
+            cluster.down()
+            self.layout.broker_file.unlink(missing_ok=True)
+            raise BrokerUnreachable(f"the local RabbitMQ cluster did not start: {exc}") from None
         self.env["SAGA_AMQP_URL"] = url
         return cluster
 

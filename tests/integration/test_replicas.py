@@ -90,7 +90,10 @@ def test_a_three_node_cluster_loses_nothing_when_nodes_stop_under_load():
 
     name = os.environ.get("SAGA_TEST_INSTANCE", "test") + "clu"
     base = int(os.environ.get("SAGA_TEST_PORT_BASE", "18000")) + 700
-    env = fresh_isolated_env(name, base, {k: v for k, v in os.environ.items() if k not in ("SAGA_STORE", "SAGA_REPLICAS")})
+    base_env = {k: v for k, v in os.environ.items() if k not in ("SAGA_STORE", "SAGA_REPLICAS")}
+    # Below Linux's ephemeral range (32768-60999), where a node's port could be any client's.
+    base_env.setdefault("SAGA_BROKER_PORT_BASE", str(int(os.environ.get("SAGA_TEST_PORT_BASE", "18000")) + 500))
+    env = fresh_isolated_env(name, base, base_env)
     system = LocalSystem(env=env, say=lambda line: None)
     try:
         system.up(chaos=True, broker_nodes=3, timeout=120)
