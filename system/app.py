@@ -34,6 +34,7 @@ from system.messaging.handler_faults import HandlerFaults
 from system.messaging.runtime import MessagingRuntime, ServiceHooks
 from system.registry import ServiceLogic
 from system.stores.sqlite import SqliteStore, outbox_backlog
+from system.tracing import make_tracing
 
 MAX_BODY_BYTES = 64 * 1024
 
@@ -59,6 +60,7 @@ def create_app(config: ServiceConfig, logic: ServiceLogic, routes: RouterFactory
     crash_points = CrashPoints()
     handler_faults = HandlerFaults()
     holder: dict[str, SqliteStore] = {}
+    tracing = make_tracing(config)
 
     def conn() -> sqlite3.Connection:
         return holder["store"].conn
@@ -75,7 +77,7 @@ def create_app(config: ServiceConfig, logic: ServiceLogic, routes: RouterFactory
             new_id=lambda: str(uuid.uuid4()),
             max_attempts=config.max_attempts,
         )
-        runtime = MessagingRuntime(config, service, crash_points)
+        runtime = MessagingRuntime(config, service, crash_points, tracing)
         app.state.runtime = runtime
         runtime.start()
         if config.defects:
@@ -84,6 +86,7 @@ def create_app(config: ServiceConfig, logic: ServiceLogic, routes: RouterFactory
         yield
         await runtime.stop()
         store.close()
+        tracing.shutdown()
 
     app = FastAPI(title=f"{config.service} service", lifespan=lifespan)
     app.router.route_class = ServiceRoute
@@ -91,6 +94,7 @@ def create_app(config: ServiceConfig, logic: ServiceLogic, routes: RouterFactory
     app.state.config = config
     app.state.crash_points = crash_points
     app.state.handler_faults = handler_faults
+    app.state.tracing = tracing
 
     # Counts body bytes as they arrive (chunked or not); never holds a whole oversized body.
     app.add_middleware(BodyLimit, max_bytes=MAX_BODY_BYTES)
@@ -114,11 +118,13 @@ def create_app(config: ServiceConfig, logic: ServiceLogic, routes: RouterFactory
             "pid": os.getpid(),  # lets a runner tell its own process from another on the port
             "outbox_backlog": outbox_backlog(conn()),
             "stats": runtime.stats,
+            "tracing": tracing.enabled,
         }
         return JSONResponse(body, status_code=200 if ok else 503)
 
     app.include_router(_chaos_router(config, crash_points, handler_faults))
     app.include_router(routes(conn, config))
+    tracing.instrument(app)
     return app
 
 

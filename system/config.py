@@ -13,6 +13,9 @@ from system.defects import Defect, parse_defects
 from system.rates import parse_rate
 
 DEFAULT_AMQP_URL = "amqp://guest:guest@127.0.0.1:5672/"
+# Where a tracing service sends its spans (OTLP/HTTP; `/v1/traces` is appended): the harness's
+# own receiver during a chaos run, Jaeger under compose. The OTLP/HTTP port is 4318 by convention.
+DEFAULT_OTLP_ENDPOINT = "http://127.0.0.1:4318"
 
 
 class ConfigError(ValueError):
@@ -46,6 +49,8 @@ class ServiceConfig:
     prefetch: int = 32
     max_attempts: int = 5  # a message that keeps failing is dead-lettered after this many tries
     http: HttpLimits = HttpLimits(keep_alive=5, request_timeout=30, max_connections=1000)
+    tracing: bool = False  # SAGA_TRACING=1: OpenTelemetry spans (system/tracing.py); off costs nothing
+    otlp_endpoint: str = DEFAULT_OTLP_ENDPOINT  # SAGA_OTLP_ENDPOINT
 
     @property
     def database(self) -> Path:
@@ -85,6 +90,24 @@ def _positive(env: Mapping[str, str], name: str, default: float) -> float:
     return value
 
 
+def _flag(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = (env.get(name) or "").strip().lower()
+    if raw == "":
+        return default
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    if raw in ("0", "false", "no", "off"):
+        return False
+    raise ConfigError(f"{name}={raw!r} must be 1 or 0")
+
+
+def tracing_endpoint(env: Mapping[str, str]) -> str:
+    raw = (env.get("SAGA_OTLP_ENDPOINT") or DEFAULT_OTLP_ENDPOINT).rstrip("/")
+    if not raw.startswith(("http://", "https://")):
+        raise ConfigError(f"SAGA_OTLP_ENDPOINT={raw!r} must be an http:// or https:// URL")
+    return raw
+
+
 def http_limits(env: Mapping[str, str]) -> HttpLimits:
     defaults = ServiceConfig.http
     max_connections = _int(env, "SAGA_HTTP_MAX_CONNECTIONS", defaults.max_connections)
@@ -122,4 +145,6 @@ def service_config(service: str, env: Mapping[str, str] = os.environ) -> Service
         prefetch=_int(env, "SAGA_PREFETCH", 32),
         max_attempts=_int(env, "SAGA_MAX_ATTEMPTS", 5),
         http=http_limits(env),
+        tracing=_flag(env, "SAGA_TRACING", False),
+        otlp_endpoint=tracing_endpoint(env),
     )

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sqlite3
-import uuid
 from collections.abc import Callable
 from typing import Annotated, Literal
 
@@ -20,6 +19,7 @@ from system.order.domain import STATUSES, Conflict, OrderRequest
 from system.order.placement import Placed
 from system.order.view import order_view
 from system.stores.sqlite import utc_now
+from system.tracing import new_order_id, now_ns
 from system.validation import MAX_AMOUNT, MAX_QUANTITY, positive_amount, positive_quantity
 
 Force = Literal["fail", "succeed"]
@@ -97,7 +97,8 @@ def routes(conn: Callable[[], sqlite3.Connection], config: ServiceConfig) -> API
         idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
     ) -> JSONResponse:
         book = store.SqliteOrderBook(conn())
-        result = place(book, str(uuid.uuid4()), body.to_request(), idempotency_key, utc_now())
+        tracing, began_ns = request.app.state.tracing, now_ns()
+        result = place(book, new_order_id(request.scope), body.to_request(), idempotency_key, utc_now())
         if isinstance(result, Conflict):
             raise HTTPException(
                 409,
@@ -106,8 +107,10 @@ def routes(conn: Callable[[], sqlite3.Connection], config: ServiceConfig) -> API
             )
         order = result.order
         if isinstance(result, Placed):
+            tracing.placed(order.order_id, began_ns)
             request.app.state.runtime.wake_relay()
             return JSONResponse({"order_id": order.order_id, "status": order.status}, status_code=201)
+        tracing.replayed(order.order_id)
         return JSONResponse({"order_id": order.order_id, "status": order.status}, status_code=200)  # a retry
 
     @router.get("/orders")
