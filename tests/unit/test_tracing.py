@@ -11,7 +11,14 @@ import pytest
 
 from harness.tracing.otlp import SpanRecord, by_order, read_traces
 from harness.tracing.receiver import Receiver
-from harness.tracing.waterfall import coverage, fault_windows, render_text, rows, summarize, touched_services
+from harness.tracing.waterfall import (
+    coverage,
+    fault_windows,
+    render_text,
+    rows,
+    summarize,
+    touched_services,
+)
 from system.config import ConfigError, service_config
 from system.contracts import Message, caused_by
 from system.messaging.policy import Ack, Requeue
@@ -164,3 +171,104 @@ def test_the_text_waterfall_shows_hops_marks_and_fault_windows():
     assert "latency all 300ms" in text and "crash" not in text
     assert [r.indent for r in rows(spans)] == [0, 0, 1, 2]
     assert summarize("a", spans).flags() == "1 redelivered, 1 retried, 1 parent missing"
+
+
+def _otlp_line(service: str, spans: list[dict]) -> str:
+    def attrs(d: dict) -> list[dict]:
+        out = []
+        for k, v in d.items():
+            value = {"boolValue": v} if isinstance(v, bool) else {"intValue": str(v)} if isinstance(v, int) \
+                else {"stringValue": str(v)}
+            out.append({"key": k, "value": value})
+        return out
+
+    return json.dumps({"resourceSpans": [{
+        "resource": {"attributes": attrs({"service.name": service})},
+        "scopeSpans": [{"scope": {"name": "t"}, "spans": [
+            {"traceId": s["trace"], "spanId": s["id"], "parentSpanId": s.get("parent", ""), "name": s["name"],
+             "kind": s.get("kind", 1), "startTimeUnixNano": str(s["start"]), "endTimeUnixNano": str(s["end"]),
+             "attributes": attrs(s.get("attrs", {})), "status": s.get("status", {})}
+            for s in spans]}],
+    }]})
+
+
+def _run_dir(tmp_path, *, style: str | None = None):
+    from harness.experiments import rundir
+
+    run = tmp_path / "runs" / "20260101-000000-latency"
+    run.mkdir(parents=True)
+    t0 = 1_700_000_000 * 10**9
+    trace_a, trace_b = "a" * 32, "b" * 32
+    (run / "traces.jsonl").write_text("\n".join([
+        _otlp_line("order", [
+            {"trace": trace_a, "id": "1" * 16, "name": "POST /orders", "kind": 2, "start": t0, "end": t0 + 5 * 10**6,
+             "attrs": {"saga.order_id": "order-a"}},
+            {"trace": trace_a, "id": "2" * 16, "parent": "1" * 16, "name": "publish inventory.reserve", "kind": 4,
+             "start": t0 + 6 * 10**6, "end": t0 + 9 * 10**6, "attrs": {"saga.order_id": "order-a"},
+             "status": {"code": 2, "message": "publish timed out"}},
+            {"trace": trace_b, "id": "4" * 16, "name": "POST /orders", "kind": 2, "start": t0, "end": t0 + 10**6,
+             "attrs": {"saga.order_id": "order-b"}},
+        ]),
+        _otlp_line("inventory", [
+            {"trace": trace_a, "id": "3" * 16, "parent": "2" * 16, "name": "process inventory.reserve", "kind": 5,
+             "start": t0 + 10 * 10**6, "end": t0 + 2000 * 10**6,
+             "attrs": {"saga.order_id": "order-a", "saga.redelivered": True, "saga.outcome": "requeue"}},
+        ]),
+        "not json",
+    ]) + "\n")
+    (run / "faults.jsonl").write_text(json.dumps({"kind": "latency", "target": "inventory", "start": 1_700_000_000.5,
+                                                  "end": 1_700_000_001.5, "detail": {"latency": 400}}) + "\n")
+    results = {"name": "latency", "seed": 7, "valid": False, "wall_s": 12.5, "started": 1_700_000_000,
+               "counts": {"orders": 2}, "verdicts": [
+                   {"name": "orders_terminal", "valid": False, "checked": 2,
+                    "counterexamples": [{"order_id": "order-a", "problem": "not terminal <b>"}]}]}
+    if style:
+        results["style"] = style
+    rundir.write_json(run / "results.json", results)
+    return run
+
+
+def test_the_report_lists_slow_failed_and_violating_orders_and_links_counterexamples(tmp_path):
+    from harness.report.html import page
+    from harness.report.load import load_run
+
+    run = _run_dir(tmp_path)
+    html = page(load_run(run))
+    assert 'id="trace-order-a"' in html and 'id="trace-order-b"' in html  # violating and slowest drawn
+    assert '<a href="#trace-order-a">waterfall</a>' in html  # the counterexample links to it
+    assert "<svg class=\"waterfall\"" in html and "latency inventory 400ms" in html  # fault window overlaid
+    assert "redelivered" in html and "publish timed out" in html and "1 unreadable line" in html
+    assert "<script" not in html and "not terminal &lt;b&gt;" in html
+
+
+def test_a_report_without_traces_says_how_to_get_them(tmp_path):
+    from harness.report.html import page
+    from harness.report.load import load_run
+
+    run = _run_dir(tmp_path)
+    (run / "traces.jsonl").unlink()
+    html = page(load_run(run))
+    assert "not recorded: traces.jsonl" in html and "--trace" in html
+
+
+def test_trace_and_runs_commands(tmp_path, capsys):
+    from harness.cli import main
+
+    run = _run_dir(tmp_path, style="choreography")
+    (tmp_path / "runs" / "20260101-000001-broken").mkdir()  # no results: not a run, not listed
+    unfinished = tmp_path / "runs" / "20260101-000002-mixed"
+    unfinished.mkdir()
+    (unfinished / "UNFINISHED").write_text("")
+    assert main(["trace", "order-a", "--runs-dir", str(tmp_path / "runs")]) == 0
+    out = capsys.readouterr().out
+    assert "process inventory.reserve" in out and "latency inventory 400ms" in out and "retry" in out
+    assert main(["trace", "order-", "--run", str(run)]) == 254  # ambiguous prefix
+    assert main(["trace", "nobody", "--run", str(run)]) == 1
+    assert main(["trace", "x", "--run", str(tmp_path)]) == 254
+    capsys.readouterr()
+    assert main(["runs", "--runs-dir", str(tmp_path / "runs")]) == 0
+    out = capsys.readouterr().out
+    assert "choreography" in out and "invalid" in out and "unfinished" in out and "broken" not in out
+    index = (tmp_path / "runs" / "index.html").read_text()
+    assert 'href="20260101-000000-latency/report.html"' not in index  # no report.html written yet
+    assert "choreography" in index and "<script" not in index
