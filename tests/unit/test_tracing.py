@@ -272,3 +272,16 @@ def test_trace_and_runs_commands(tmp_path, capsys):
     index = (tmp_path / "runs" / "index.html").read_text()
     assert 'href="20260101-000000-latency/report.html"' not in index  # no report.html written yet
     assert "choreography" in index and "<script" not in index
+
+
+def test_locust_verdict_rows():
+    from load.ui import verdict_rows
+
+    valid = verdict_rows({"valid": True, "invariants": [{"name": "x", "valid": True}]}, 0)
+    assert valid == [("consistency: valid", None)]
+    rows = dict(verdict_rows({"valid": False, "invariants": [
+        {"name": "nobody_charged_twice", "valid": False, "counterexamples": [{"order_id": "o", "problem": "p"}]},
+        {"name": "queues_drained", "valid": "not_applicable"}]}, 1))
+    assert set(rows) == {"consistency: invalid", "nobody_charged_twice: invalid"}
+    assert '"order_id": "o"' in str(rows["nobody_charged_twice: invalid"])
+    assert verdict_rows(None, 255)[0][0] == "consistency: unknown"
