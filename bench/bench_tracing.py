@@ -35,14 +35,14 @@ from harness.tracing.receiver import Receiver  # noqa: E402
 from system.contracts import SERVICES  # noqa: E402
 
 
-def cpu_seconds(pids: list[int]) -> float:
-    """User + system CPU time of these processes so far (/proc/<pid>/stat, clock ticks)."""
+def cpu_seconds(pids: dict[str, int]) -> dict[str, float]:
+    """User + system CPU time of each process so far (/proc/<pid>/stat, clock ticks)."""
     ticks = os.sysconf("SC_CLK_TCK")
-    total = 0
-    for pid in pids:
+    found = {}
+    for name, pid in pids.items():
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of stat(5))
-    return total / ticks
+        found[name] = (int(fields[11]) + int(fields[12])) / ticks  # utime, stime (fields 14, 15 of stat(5))
+    return found
 
 
 def one_mode(env: dict[str, str], tracing: bool, orders: int, clients: int, timeout: float) -> dict:
@@ -50,13 +50,16 @@ def one_mode(env: dict[str, str], tracing: bool, orders: int, clients: int, time
     system = LocalSystem(env=env, proxied=False, say=lambda line: None)
     system.up(timeout=90)
     try:
-        pids = [pid for pid in (system.pid(s) for s in SERVICES) if pid]
+        pids = {s: pid for s in SERVICES if (pid := system.pid(s))}
         with SagaClient(system.endpoints(), timeout=30) as client:
             client.place_order("product_1", 1, 1.0)  # warm up connections and caches
             before = cpu_seconds(pids)
             result = saga_throughput(client, orders, clients, timeout)
             time.sleep(1.0)  # the last spans leave (the batch delay is 0.25 s)
-            result["cpu_ms_per_saga"] = (cpu_seconds(pids) - before) * 1000 / max(result["terminal"], 1)
+            after = cpu_seconds(pids)
+            per_saga = {s: (after[s] - before[s]) * 1000 / max(result["terminal"], 1) for s in pids}
+            result["cpu_ms_per_saga"] = sum(per_saga.values())
+            result["cpu_by_service"] = per_saga
             return result
     finally:
         system.down()
@@ -88,7 +91,9 @@ def main() -> int:
                     print(f"round {round_no} tracing {'on ' if tracing else 'off'}: {result['sagas_per_s']:.1f} sagas/s, "
                           f"p50 {result['p50_ms']:.0f} ms, p99 {result['p99_ms']:.0f} ms, "
                           f"{result['terminal']}/{result['orders']} terminal, {result['spans']} spans, "
-                          f"services' CPU {result['cpu_ms_per_saga']:.2f} ms/saga", flush=True)
+                          f"services' CPU {result['cpu_ms_per_saga']:.2f} ms/saga ("
+                          + ", ".join(f"{k} {v:.1f}" for k, v in result["cpu_by_service"].items()) + ")",
+                          flush=True)
         finally:
             receiver.stop()
     off = statistics.mean(r["sagas_per_s"] for r in results[False])

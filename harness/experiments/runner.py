@@ -10,6 +10,7 @@ fails halfway, because a broken run is the one somebody will want to look at.
 from __future__ import annotations
 
 import logging
+import os
 import secrets
 import time
 import traceback
@@ -36,6 +37,7 @@ from harness.nemesis.handler_faults import HandlerFaultNemesis
 from harness.nemesis.network import NetworkNemesis
 from harness.quiescence import of_run, wait_quiescent
 from harness.recorder import Recorder
+from harness.runner.local import LocalSystem
 from harness.targets.target import Target
 from harness.tracing.collect import TraceCollector, tracing_requested
 
@@ -103,7 +105,9 @@ def run_experiment(
 def _start_traces(run: Run, trace: bool) -> TraceCollector | None:
     if not trace:
         return None
-    collector = TraceCollector(run.run_dir)
+    # The local target's own environment names the endpoint its services export to.
+    env = run.target.system.env if isinstance(run.target.system, LocalSystem) else os.environ
+    collector = TraceCollector(run.run_dir, env)
     warning = collector.problem or collector.check_services(run.target.endpoints.services)
     if warning:
         run.log(f"traces: {warning}")
