@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test test-fast test-toxiproxy-py312 up down status bench load load-chaos zoo lint mutation fuzz clean
+.PHONY: install demo test test-fast test-toxiproxy-py312 up down status bench load load-chaos zoo lint mutation fuzz clean bench-tracing
 
 install: $(STAMP)
 
@@ -57,6 +57,11 @@ bench: install
 	@echo "== saga: AMQP ceiling vs end-to-end sagas/s"; $(BIN)/python bench/bench_saga.py
 	@echo "== checker: invariants over 1,000,000 recorded messages"; $(BIN)/python bench/bench_checker.py --messages 1000000
 	@echo "== simulator: simulated sagas/s with every invariant checked"; $(BIN)/python bench/bench_sim.py
+
+# What tracing costs (issue #18): sagas/s and the services' CPU per saga, SAGA_TRACING off vs on,
+# alternating on a fresh instance (ports 22201-22204, its OTLP receiver on 22518).
+bench-tracing: install
+	@$(BIN)/python bench/bench_tracing.py
 
 # A short headless Locust run against the local system; ends with a consistency verdict.
 load: install

@@ -45,8 +45,10 @@ def cpu_seconds(pids: dict[str, int]) -> dict[str, float]:
     return found
 
 
-def one_mode(env: dict[str, str], tracing: bool, orders: int, clients: int, timeout: float) -> dict:
-    env = {**env, "SAGA_TRACING": "1" if tracing else "0"}
+def one_mode(env: dict[str, str], tracing: bool, orders: int, clients: int, timeout: float, base: int = 22200) -> dict:
+    # A fresh instance each time: listing a growing order table (the wait for terminal states)
+    # would make every later mode pay more per saga.
+    env = {**env, **fresh_isolated_env("benchtrace", base), "SAGA_TRACING": "1" if tracing else "0"}
     system = LocalSystem(env=env, proxied=False, say=lambda line: None)
     system.up(timeout=90)
     try:
@@ -54,7 +56,7 @@ def one_mode(env: dict[str, str], tracing: bool, orders: int, clients: int, time
         with SagaClient(system.endpoints(), timeout=30) as client:
             client.place_order("product_1", 1, 1.0)  # warm up connections and caches
             before = cpu_seconds(pids)
-            result = saga_throughput(client, orders, clients, timeout)
+            result = saga_throughput(client, orders, clients, timeout, poll=1.0)
             time.sleep(1.0)  # the last spans leave (the batch delay is 0.25 s)
             after = cpu_seconds(pids)
             per_saga = {s: (after[s] - before[s]) * 1000 / max(result["terminal"], 1) for s in pids}
@@ -74,8 +76,7 @@ def main() -> int:
     args = parser.parse_args()
 
     base = int(os.environ.get("SAGA_BENCH_TRACING_PORT_BASE", "22200"))
-    env = fresh_isolated_env("benchtrace", base)
-    env.update({"PAYMENT_FAILURE_RATE": "0", "DELIVERY_FAILURE_RATE": "0"})
+    env = {"PAYMENT_FAILURE_RATE": "0", "DELIVERY_FAILURE_RATE": "0"}
     results: dict[bool, list[dict]] = {False: [], True: []}
     with tempfile.TemporaryDirectory() as tmp:
         receiver = Receiver(Path(tmp) / "traces.jsonl", port=base + 318).start()
@@ -84,7 +85,7 @@ def main() -> int:
             for round_no in range(1, args.rounds + 1):
                 for tracing in (False, True):
                     before = receiver.spans
-                    result = one_mode(env, tracing, args.orders, args.clients, args.timeout)
+                    result = one_mode(env, tracing, args.orders, args.clients, args.timeout, base)
                     receiver.settle(quiet_s=1.0, limit_s=10)
                     result["spans"] = receiver.spans - before
                     results[tracing].append(result)
