@@ -155,6 +155,23 @@ def pre_order_ids(app: ASGIApp) -> ASGIApp:
     return wrapped
 
 
+def _guarded(fallback: Any) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """A tracing hook that fails logs why and returns `fallback`: a saga never fails for its spans."""
+
+    def wrap(hook: Callable[..., Any]) -> Callable[..., Any]:
+        def guarded(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return hook(*args, **kwargs)
+            except Exception:  # noqa: BLE001 - see above
+                log.exception("tracing hook %s failed; the saga goes on without that span", hook.__name__)
+                return fallback
+
+        guarded.__name__ = hook.__name__
+        return guarded
+
+    return wrap
+
+
 def _decision_name(decision: object) -> str:
     return type(decision).__name__.lower()
 
@@ -273,6 +290,7 @@ class OtelTracing(Tracing):
             exclude_spans=["receive", "send"],
         )
 
+    @_guarded(_NULL_DELIVERY)
     def delivery(
         self, msg: Message, headers: MutableMapping[str, Any] | None, redelivered: bool, attempt: int, started_ns: int
     ) -> DeliveryTrace:
@@ -291,6 +309,7 @@ class OtelTracing(Tracing):
                            attributes, started_ns)
         return _OtelDelivery(self, span, msg)
 
+    @_guarded(_NULL_PUBLISH)
     def publish(self, msg: Message, headers: dict[str, Any]) -> PublishTrace:
         attempt = self._publish_attempts.get(msg.message_id, 0) + 1
         self._publish_attempts[msg.message_id] = attempt
@@ -303,6 +322,7 @@ class OtelTracing(Tracing):
         headers[TRACEPARENT] = traceparent(saga, span_id)
         return _OtelPublish(self, span, msg.message_id)
 
+    @_guarded(None)
     def placed(self, order_id: str, started_ns: int) -> None:
         saga = trace_id_of(order_id)
         current = self._trace.get_current_span()
@@ -320,6 +340,7 @@ class OtelTracing(Tracing):
                            place_span_id(order_id), links, saga)
         span.end()
 
+    @_guarded(None)
     def replayed(self, order_id: str) -> None:
         current = self._trace.get_current_span()
         current.set_attribute("saga.replay_of", order_id)
@@ -336,6 +357,7 @@ class _OtelDelivery(DeliveryTrace):
     def __init__(self, tracing: OtelTracing, span: Any, msg: Message) -> None:
         self.tracing, self.span, self.msg = tracing, span, msg
 
+    @_guarded(None)
     def committed(self, outcome: Any, started_ns: int) -> None:
         if outcome is None:
             self.span.set_attribute("saga.duplicate", True)
@@ -364,6 +386,7 @@ class _OtelDelivery(DeliveryTrace):
         ctx = self.span.get_span_context()
         return {TRACEPARENT: traceparent(ctx.trace_id, ctx.span_id)}
 
+    @_guarded(None)
     def end(self, decision: object) -> None:
         self.span.set_attribute("saga.outcome", _decision_name(decision))
         self.span.end()
@@ -373,6 +396,7 @@ class _OtelPublish(PublishTrace):
     def __init__(self, tracing: OtelTracing, span: Any, message_id: str) -> None:
         self.tracing, self.span, self.message_id = tracing, span, message_id
 
+    @_guarded(None)
     def ok(self) -> None:
         self.tracing._publish_attempts.pop(self.message_id, None)
         self.span.end()

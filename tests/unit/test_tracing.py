@@ -285,3 +285,13 @@ def test_locust_verdict_rows():
     assert set(rows) == {"consistency: invalid", "nobody_charged_twice: invalid"}
     assert '"order_id": "o"' in str(rows["nobody_charged_twice: invalid"])
     assert verdict_rows(None, 255)[0][0] == "consistency: unknown"
+
+
+def test_a_failing_tracing_hook_never_fails_the_saga(caplog):
+    tracing = make_tracing(service_config("order", {"SAGA_TRACING": "1", "SAGA_OTLP_ENDPOINT": "http://127.0.0.1:9"}))
+    broken = Message("m", "inventory.reserve", None)  # type: ignore[arg-type]  # no order id: hashing fails
+    trace = tracing.delivery(broken, {}, False, 1, time.time_ns())
+    trace.committed(object(), time.time_ns())
+    trace.end(Ack())  # the null trace: nothing raised
+    assert "tracing hook delivery failed" in caplog.text
+    tracing.shutdown()
