@@ -2,8 +2,8 @@
 
 `summarize` tells each order's story in figures (its trace ids, services, duration, deliveries,
 redeliveries, duplicates, retries, dead letters, publish failures); `rows` lays its spans out
-as a waterfall (a depth-first walk of the parent links, children in start order; a span whose
-parent is not among the order's spans is marked, since a SIGKILLed process never exported it);
+as a waterfall (start order; a span whose parent is not among the order's spans is marked,
+since a SIGKILLed process never exported it);
 `render_text` draws that in a terminal, with the run's fault windows under it; `coverage` is
 the issue's acceptance figure: orders with exactly one trace id that covers every service the
 saga touched on the bus.
@@ -164,7 +164,8 @@ class Row:
 
 
 def rows(spans: Sequence[SpanRecord]) -> list[Row]:
-    """Depth-first by parent links, children in start order; roots (and orphans) in start order."""
+    """Every span once, in start order, with its depth in the parent tree and whether its parent
+    is missing (a copy or a retry sits at its time, not after its sibling's whole subtree)."""
     ids = {s.span_id for s in spans}
     children: dict[str, list[SpanRecord]] = {}
     roots: list[SpanRecord] = []
@@ -186,6 +187,8 @@ def rows(spans: Sequence[SpanRecord]) -> list[Row]:
 
     for root in roots:
         walk(root, 0)
+    # Shown in time order (a waterfall); the walk gave each row its depth and orphan mark.
+    out.sort(key=lambda r: (r.span.start_ns, r.span.end_ns))
     return out
 
 
@@ -201,8 +204,9 @@ class Window:
 
     @property
     def label(self) -> str:
-        extra = self.detail.get("latency")
-        return f"{self.kind} {self.target}" + (f" {extra}ms" if extra is not None else "")
+        latency, point = self.detail.get("latency"), self.detail.get("point")
+        return (f"{self.kind} {self.target}" + (f" {latency}ms" if latency is not None else "")
+                + (f" at {point}" if point else ""))
 
 
 def fault_windows(faults: Iterable[Mapping[str, Any]] | None) -> list[Window]:
