@@ -29,6 +29,7 @@ sys.path.insert(0, str(ROOT))  # `load` from any working directory
 import gevent  # noqa: E402
 from locust import FastHttpUser, events, task  # noqa: E402
 from locust.runners import STATE_STOPPED, LocalRunner  # noqa: E402
+from locust.stats import CSV_STATS_INTERVAL_SEC  # noqa: E402
 
 from harness.exits import EXIT_UNKNOWN, EXIT_USAGE  # noqa: E402
 from harness.model import Operation, OpType  # noqa: E402
@@ -263,6 +264,8 @@ def finish_run(environment: Any, **_: Any) -> None:
         return
     code = run_verdict(path, record.deadline_s)
     ui.report_verdict(environment, path.with_name("verdict.json"), code)  # web UI and --html show it
+    if getattr(environment.parsed_options, "csv_prefix", None):
+        gevent.sleep(CSV_STATS_INTERVAL_SEC + 0.5)  # the --csv writer's next pass takes the verdict rows
     # The verdict decides when it is not valid; under chaos, request failures are expected,
     # so a valid verdict decides too. Otherwise Locust's own rule (--exit-code-on-error) applies.
     if code != 0 or chaos:
