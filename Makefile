@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test test-fast test-toxiproxy-py312 up down status bench load load-chaos zoo lint mutation fuzz clean test-replicas test-cluster bench-scale load-distributed compare test-all zoo-all test-deadlines
+.PHONY: install demo test test-fast test-toxiproxy-py312 up down status bench load load-chaos zoo lint mutation fuzz clean test-replicas test-cluster bench-scale load-distributed compare test-all zoo-all test-deadlines bench-tracing
 
 install: $(STAMP)
 
@@ -75,6 +75,11 @@ bench: install
 	@echo "== scale: sagas/s for 1 and 2 replicas, SQLite vs PostgreSQL; open-loop latency at half the max; py-spy"; $(BIN)/python bench/bench_scale.py
 	@echo "== checker: invariants over 1,000,000 recorded messages"; $(BIN)/python bench/bench_checker.py --messages 1000000
 	@echo "== simulator: simulated sagas/s with every invariant checked"; $(BIN)/python bench/bench_sim.py
+
+# What tracing costs (issue #18): sagas/s and the services' CPU per saga, SAGA_TRACING off vs on,
+# alternating on a fresh instance (ports 22201-22204, its OTLP receiver on 22518).
+bench-tracing: install
+	@$(BIN)/python bench/bench_tracing.py
 
 # A short headless Locust run against the local system; ends with a consistency verdict.
 load: install

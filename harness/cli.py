@@ -32,6 +32,7 @@ COMMAND_MODULES = [
     "harness.experiments.cli",
     "harness.demo",
     "harness.report.cli",
+    "harness.report.drill_cli",
     "harness.sim.cli",
     "harness.zoo.cli",
 ]

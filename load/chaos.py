@@ -64,15 +64,19 @@ class ChaosPlan:
         return [{"stage": s.name, "from_s": s.start, "to_s": s.end, "faults": what[s.name]} for s in self.stages]
 
 
+def drawn(seed: int) -> tuple[str, int]:
+    """The victim and the latency (ms) a seed picks when they are not given."""
+    rng = random.Random(seed)
+    return rng.choice(SERVICES), rng.randint(*LATENCY_RANGE_MS)
+
+
 def make_plan(seed: int, duration: float, *, victim: str | None = None, latency_ms: int | None = None) -> ChaosPlan:
     """Four equal stages over `duration`; the seed picks the victim and the latency not given."""
     if duration <= 0:
         raise ChaosUsageError(f"the chaos shape needs a positive run time, not {duration}")
     if victim is not None and victim not in SERVICES:
         raise ChaosUsageError(f"unknown victim {victim!r}: use one of {', '.join(SERVICES)}")
-    rng = random.Random(seed)
-    drawn_victim = rng.choice(SERVICES)
-    drawn_latency = rng.randint(*LATENCY_RANGE_MS)
+    drawn_victim, drawn_latency = drawn(seed)
     latency = latency_ms if latency_ms is not None else drawn_latency
     quarter = duration / len(STAGES)
     stages = tuple(Stage(name, i * quarter, (i + 1) * quarter) for i, name in enumerate(STAGES))

@@ -30,10 +30,13 @@ sys.path.insert(0, str(ROOT))  # `load` from any working directory
 import gevent  # noqa: E402
 from locust import FastHttpUser, events, task  # noqa: E402
 from locust.runners import STATE_STOPPED, LocalRunner, MasterRunner, WorkerRunner  # noqa: E402
+from locust.stats import CSV_STATS_INTERVAL_SEC  # noqa: E402
 
 from harness.exits import EXIT_UNKNOWN, EXIT_USAGE  # noqa: E402
 from harness.model import Operation, OpType  # noqa: E402
 from harness.stock_boundary import SCARCE_PRODUCT, available_of  # noqa: E402
+from load import ui  # noqa: E402
+from load.chaos import drawn  # noqa: E402
 from load.mix import DEFAULT_MIX, Mix, MixError, OrderKind, order_body, outcome_of  # noqa: E402
 from load.operations import PostAnswer, classify_post, saga_latency  # noqa: E402
 from load.record import RunRecord, derive_targets  # noqa: E402
@@ -64,7 +67,7 @@ def add_options(parser: Any) -> None:
                              "scarce_over; or the preset scarce-stock")
     parser.add_argument("--saga-style", env_var="SAGA_STYLE", choices=STYLES, default=DEFAULT_STYLE,
                         help="saga style of the system under load (recorded; what the check expects)")
-    parser.add_argument("--saga-seed", env_var="SAGA_LOAD_SEED", type=int, default=None,
+    parser.add_argument("--saga-seed", env_var="SAGA_LOAD_SEED", type=int, default=ui.default("saga_seed", None),
                         help="seed for the mix and the chaos plan (default: random, logged)")
     parser.add_argument("--saga-timeout", env_var="SAGA_LOAD_SAGA_TIMEOUT", type=float, default=30.0,
                         help="seconds a customer follows one order before reporting `saga: timeout`")
@@ -84,9 +87,11 @@ def add_options(parser: Any) -> None:
                         help="broker for the queue and dead-letter checks (default: guest@--host's hostname:5672)")
     parser.add_argument("--saga-skip-broker-check", env_var="SAGA_LOAD_SKIP_BROKER_CHECK", action="store_true",
                         default=False, help="skip the queues_drained and dead_letters_accounted invariants")
-    parser.add_argument("--chaos-victim", env_var="SAGA_CHAOS_VICTIM", default="",
+    # The web UI shows these defaults by parsing again: after init they are the real ones (load/ui.py).
+    parser.add_argument("--chaos-victim", env_var="SAGA_CHAOS_VICTIM", default=ui.default("chaos_victim", ""),
                         help="load/shapes.py: the service to SIGKILL (default: drawn from the seed)")
-    parser.add_argument("--chaos-latency-ms", env_var="SAGA_CHAOS_LATENCY_MS", type=int, default=0,
+    parser.add_argument("--chaos-latency-ms", env_var="SAGA_CHAOS_LATENCY_MS", type=int,
+                        default=ui.default("chaos_latency_ms", 0),
                         help="load/shapes.py: latency on every AMQP link (default: drawn from the seed)")
 
 
@@ -102,6 +107,12 @@ def validate_options(environment: Any, **_: Any) -> None:
         sys.exit(USAGE_EXIT_CODE)
     seed = options.saga_seed
     environment.saga_seed = seed if seed is not None else random.SystemRandom().randrange(2**31)
+    victim, latency_ms = drawn(environment.saga_seed)
+    # What runs is what the web UI shows (and may change): the seed and the plan's parameters.
+    options.saga_seed = environment.saga_seed
+    options.chaos_victim = options.chaos_victim or victim
+    options.chaos_latency_ms = options.chaos_latency_ms or latency_ms
+    ui.resolve_defaults(options.saga_seed, options.chaos_victim, options.chaos_latency_ms)
     if isinstance(environment.runner, MasterRunner):  # distributed: the workers' operations come here
         environment.saga_worker_operations = {}
 
@@ -121,6 +132,10 @@ def start_run(environment: Any, **_: Any) -> None:
         environment.saga_mix = Mix.parse(options.saga_mix)
     except MixError as exc:
         print(f"--saga-mix: {exc}; keeping {environment.saga_mix}", flush=True)
+    try:  # and the seed (the UI shows the one resolved at init)
+        environment.saga_seed = int(options.saga_seed)
+    except (TypeError, ValueError):
+        print(f"--saga-seed: {options.saga_seed!r} is not an integer; keeping {environment.saga_seed}", flush=True)
     host = environment.host or options.host or default_host()
     record = RunRecord(
         run_id=uuid.uuid4().hex[:8],
@@ -281,6 +296,9 @@ def finish_run(environment: Any, **_: Any) -> None:
         print(f"saga-load: check skipped; run it with: python -m load.verdict {path}", flush=True)
         return
     code = run_verdict(path, record.deadline_s)
+    ui.report_verdict(environment, path.with_name("verdict.json"), code)  # web UI and --html show it
+    if getattr(environment.parsed_options, "csv_prefix", None):
+        gevent.sleep(CSV_STATS_INTERVAL_SEC + 0.5)  # the --csv writer's next pass takes the verdict rows
     # The verdict decides when it is not valid; under chaos, request failures are expected,
     # so a valid verdict decides too. Otherwise Locust's own rule (--exit-code-on-error) applies.
     if code != 0 or chaos:

@@ -67,6 +67,10 @@ def main(argv: list[str] | None = None) -> int:
 
     # log_config=None: uvicorn's loggers propagate to ours, so its lines ("Invalid HTTP request
     # received", one per bad request) carry our format and pass the rate limit above.
+    if config.tracing:  # the POST's order id is chosen before its server span starts
+        from system.tracing import pre_order_ids
+
+        app = pre_order_ids(app)
     server = uvicorn.Server(
         uvicorn.Config(app, log_level="warning", access_log=False, log_config=None, **uvicorn_settings(config.http))
     )

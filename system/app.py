@@ -37,6 +37,7 @@ from system.messaging.runtime import MessagingRuntime, ServiceHooks
 from system.registry import ServiceLogic
 from system.stores.select import describe, open_store
 from system.stores.sqlite import SqlStore, utc_now
+from system.tracing import make_tracing
 
 MAX_BODY_BYTES = 64 * 1024
 
@@ -78,6 +79,7 @@ def create_app(config: ServiceConfig, logic: ServiceLogic, routes: RouterFactory
     crash_points = CrashPoints()
     handler_faults = HandlerFaults()
     holder: dict[str, SqlStore] = {}
+    tracing = make_tracing(config)
 
     def db() -> SqlStore:
         return holder["store"]
@@ -96,7 +98,7 @@ def create_app(config: ServiceConfig, logic: ServiceLogic, routes: RouterFactory
             style=config.style,
             timers=timer_source(config, store),
         )
-        runtime = MessagingRuntime(config, service, crash_points)
+        runtime = MessagingRuntime(config, service, crash_points, tracing)
         app.state.runtime = runtime
         runtime.start()
         if config.defects:
@@ -106,6 +108,7 @@ def create_app(config: ServiceConfig, logic: ServiceLogic, routes: RouterFactory
         yield
         await runtime.stop()
         store.close()
+        tracing.shutdown()
 
     app = FastAPI(title=f"{config.service} service", lifespan=lifespan)
     app.router.route_class = ServiceRoute
@@ -113,6 +116,7 @@ def create_app(config: ServiceConfig, logic: ServiceLogic, routes: RouterFactory
     app.state.config = config
     app.state.crash_points = crash_points
     app.state.handler_faults = handler_faults
+    app.state.tracing = tracing
 
     # Counts body bytes as they arrive (chunked or not); never holds a whole oversized body.
     app.add_middleware(BodyLimit, max_bytes=MAX_BODY_BYTES)
@@ -140,6 +144,7 @@ def create_app(config: ServiceConfig, logic: ServiceLogic, routes: RouterFactory
             "pid": os.getpid(),  # lets a runner tell its own process from another on the port
             "outbox_backlog": backlog,
             "stats": runtime.stats,
+            "tracing": tracing.enabled,
         }
         return JSONResponse(body, status_code=200 if ok else 503)
 
@@ -149,6 +154,7 @@ def create_app(config: ServiceConfig, logic: ServiceLogic, routes: RouterFactory
         return JSONResponse({"detail": f"store unreachable: {exc}"}, status_code=503)
 
     app.include_router(routes(db, config))
+    tracing.instrument(app)
     return app
 
 

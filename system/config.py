@@ -15,6 +15,9 @@ from system.rates import parse_rate
 from system.styles import DEFAULT_STYLE, style_named
 
 DEFAULT_AMQP_URL = "amqp://guest:guest@127.0.0.1:5672/"
+# Where a tracing service sends its spans (OTLP/HTTP; `/v1/traces` is appended): the harness's
+# own receiver during a chaos run, Jaeger under compose. The OTLP/HTTP port is 4318 by convention.
+DEFAULT_OTLP_ENDPOINT = "http://127.0.0.1:4318"
 
 
 class ConfigError(ValueError):
@@ -54,6 +57,8 @@ class ServiceConfig:
     # and also listens on a port of its own, where the harness reaches this very process.
     replica: str | None = None
     replica_port: int | None = None
+    tracing: bool = False  # SAGA_TRACING=1: OpenTelemetry spans (system/tracing.py); off costs nothing
+    otlp_endpoint: str = DEFAULT_OTLP_ENDPOINT  # SAGA_OTLP_ENDPOINT
 
     @property
     def database(self) -> Path:
@@ -91,6 +96,24 @@ def _positive(env: Mapping[str, str], name: str, default: float) -> float:
     if not value > 0 or value == float("inf"):
         raise ConfigError(f"{name}={raw!r} must be a positive finite number")
     return value
+
+
+def _flag(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = (env.get(name) or "").strip().lower()
+    if raw == "":
+        return default
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    if raw in ("0", "false", "no", "off"):
+        return False
+    raise ConfigError(f"{name}={raw!r} must be 1 or 0")
+
+
+def tracing_endpoint(env: Mapping[str, str]) -> str:
+    raw = (env.get("SAGA_OTLP_ENDPOINT") or DEFAULT_OTLP_ENDPOINT).rstrip("/")
+    if not raw.startswith(("http://", "https://")):
+        raise ConfigError(f"SAGA_OTLP_ENDPOINT={raw!r} must be an http:// or https:// URL")
+    return raw
 
 
 def http_limits(env: Mapping[str, str]) -> HttpLimits:
@@ -138,6 +161,8 @@ def service_config(service: str, env: Mapping[str, str] = os.environ) -> Service
         store_url=_store_url(env),
         replica=env.get("SAGA_REPLICA") or None,
         replica_port=_int(env, "SAGA_REPLICA_PORT", 0) or None,
+        tracing=_flag(env, "SAGA_TRACING", False),
+        otlp_endpoint=tracing_endpoint(env),
     )
 
 

@@ -38,6 +38,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     _target_arguments(run, "local: this SAGA_HOME's processes (started if down); compose: "
                            "docker-compose.yml's containers; external: SAGA_*_URL, no process control")
     run.add_argument("--no-report", action="store_true", help="skip report.html")
+    run.add_argument("--trace", action="store_true",
+                     help="trace the sagas (SAGA_TRACING=1 for services it starts) and keep the spans "
+                          "in the run directory's traces.jsonl (also on when SAGA_TRACING=1)")
     run.set_defaults(func=run_command)
 
     check = subparsers.add_parser("check", help="check the invariants on a running system now")
@@ -131,9 +134,11 @@ def run_command(args: argparse.Namespace) -> int:
         _set_style(args)
         for name, value in experiment.system.items():  # a local system started here runs with them
             os.environ.setdefault(name, value)
+        if args.trace:  # services this run starts trace too (local: they inherit the environment)
+            os.environ["SAGA_TRACING"] = "1"
         target = make_target(args.target, compose_file=args.compose_file)
         outcome = run_experiment(experiment, target, seed=args.seed, runs_dir=args.runs_dir,
-                                 render=not args.no_report)
+                                 render=not args.no_report, trace=args.trace or None)
         return outcome.exit_code
 
     return _guard(body)

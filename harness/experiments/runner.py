@@ -10,6 +10,7 @@ fails halfway, because a broken run is the one somebody will want to look at.
 from __future__ import annotations
 
 import logging
+import os
 import secrets
 import time
 import traceback
@@ -43,7 +44,9 @@ from harness.nemesis.handler_faults import HandlerFaultNemesis
 from harness.nemesis.network import NetworkNemesis
 from harness.quiescence import of_run, wait_quiescent
 from harness.recorder import Recorder
+from harness.runner.local import LocalSystem
 from harness.targets.target import Target
+from harness.tracing.collect import TraceCollector, tracing_requested
 
 PROGRESS_EVERY_S = 5.0
 
@@ -58,9 +61,12 @@ def run_experiment(
     runs_dir: Path = Path("runs"),
     say: Say = print,
     render: bool = True,
+    trace: bool | None = None,
 ) -> RunOutcome:
     """Run one experiment. Before touching anything: raises Unreachable if the broker cannot be
-    reached (the verdict would be unknown), TargetProblem if the target cannot do what it asks."""
+    reached (the verdict would be unknown), TargetProblem if the target cannot do what it asks.
+    `trace` (default: SAGA_TRACING=1 in the environment) collects the services' spans into the
+    run directory's traces.jsonl (harness/tracing/collect.py)."""
     ensure_reachable(target)
     missing = problems(target, experiment)
     if missing:
@@ -76,6 +82,7 @@ def run_experiment(
     })
     rundir.write_json(run.run_dir / rundir.SCHEDULE, schedule_document(experiment, seed, plan))
     run.log(f"seed {seed} (replay with --seed {seed}); {len(plan)} faults planned; run dir {run.run_dir}")
+    collector = _start_traces(run, tracing_requested() if trace is None else trace)
     with _run_log(run.run_dir / "harness.log"):
         try:
             _phases(run, plan)
@@ -88,10 +95,30 @@ def run_experiment(
             run.log(f"CRASHED: {run.crashed}")
         finally:
             _emergency_heal(run)
+            if collector is not None:
+                traces = collector.finish(run.recorder.messages() if run.recorder else (), run.scope or None)
+                run.phases["traces"] = traces
+                covered = traces.get("coverage") or {}
+                run.log(f"traces: {traces.get('spans', 0)} spans"
+                        + (f"; {covered.get('one_trace_covering')}/{covered.get('orders')} orders in one trace "
+                           "covering every service they touched" if covered else "")
+                        + (f" ({collector.problem})" if collector.problem else ""))
         results = finish(run, render)
     if run.interrupted:
         raise KeyboardInterrupt
     return RunOutcome(run.run_dir, results, results["exit_code"])
+
+
+def _start_traces(run: Run, trace: bool) -> TraceCollector | None:
+    if not trace:
+        return None
+    # The local target's own environment names the endpoint its services export to.
+    env = run.target.system.env if isinstance(run.target.system, LocalSystem) else os.environ
+    collector = TraceCollector(run.run_dir, env)
+    warning = collector.problem or collector.check_services(run.target.endpoints.services)
+    if warning:
+        run.log(f"traces: {warning}")
+    return collector
 
 
 @contextmanager

@@ -9,7 +9,7 @@ from __future__ import annotations
 from html import escape
 from pathlib import Path
 
-from harness.report import charts, sections
+from harness.report import charts, sections, traces
 from harness.report.load import RunData, load_run
 
 REPORT = "report.html"
@@ -38,12 +38,12 @@ svg.chart{max-width:100%;height:auto;display:block}
 section.invariant{border-left:3px solid #ddd;padding-left:12px;margin:14px 0}
 .problems{background:#fff4e5;border:1px solid #ffcc80;padding:6px 12px;margin:10px 0}
 nav a{margin-right:12px}
-"""
+""" + traces.CSS
 
 NAV = (
     '<nav><a href="#orders">orders</a><a href="#latency">latency</a>'
     '<a href="#throughput">throughput</a><a href="#messages">messages</a>'
-    '<a href="#invariants">invariants</a><a href="#faults">faults</a>'
+    '<a href="#invariants">invariants</a><a href="#traces">traces</a><a href="#faults">faults</a>'
     '<a href="#config">config</a></nav>'
 )
 
@@ -55,6 +55,8 @@ def _anchor(name: str, body: str) -> str:
 def page(run: RunData) -> str:
     """The whole document as a string (pure: RunData in, HTML out)."""
     figs = charts.figures(run)
+    drill = traces.load_drilldown(run)
+    drawn = drill.drawn(traces.violating_orders(run.results))
     body = [
         sections.header(run),
         sections.problems(run),
@@ -64,7 +66,8 @@ def page(run: RunData) -> str:
         _anchor("latency", charts.latency_section(figs)),
         _anchor("throughput", charts.throughput_section(figs)),
         _anchor("messages", charts.messages_section(run, figs)),
-        _anchor("invariants", sections.invariants(run)),
+        _anchor("invariants", sections.invariants(run, drawn)),
+        _anchor("traces", traces.section(run, drill)),
         _anchor("faults", sections.fault_log(run, figs)),
         _anchor("config", sections.config(run)),
     ]

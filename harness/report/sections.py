@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import shlex
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import UTC, datetime
 from html import escape
 from typing import Any
@@ -144,7 +144,23 @@ def counts(run: RunData, figs: Figures) -> str:
     )
 
 
-def _verdict_block(v: dict[str, Any]) -> str:
+def _examples_table(examples: Sequence[Any], traced: Collection[str]) -> str:
+    """Counterexamples, each led by a link to its order's waterfall when the report draws one."""
+    dicts = [r if isinstance(r, dict) else {"value": r} for r in examples]
+    columns = list(dict.fromkeys(k for r in dicts for k in r))
+    head = "<th>trace</th>" + "".join(f"<th>{escape(str(c))}</th>" for c in columns)
+    body = []
+    for r in dicts:
+        order_id = r.get("order_id")
+        if isinstance(order_id, str) and order_id in traced:
+            link = f'<a href="#trace-{escape(order_id)}">waterfall</a>'
+        else:
+            link = '<span class="muted">—</span>'
+        body.append(f"<tr><td>{link}</td>" + "".join(f"<td>{cell(r.get(c))}</td>" for c in columns) + "</tr>")
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+
+
+def _verdict_block(v: dict[str, Any], traced: Collection[str] = ()) -> str:
     name = str(v.get("name", "?"))
     examples = v.get("counterexamples") or []
     parts = [
@@ -156,11 +172,13 @@ def _verdict_block(v: dict[str, Any]) -> str:
     if v.get("note"):
         parts.append(f'<p class="note">{escape(str(v["note"]))}</p>')
     if examples:
-        parts.append(f"<h4>Counterexamples ({len(examples)})</h4>{table(examples)}")
+        shown = _examples_table(examples, traced) if traced else table(examples)
+        parts.append(f"<h4>Counterexamples ({len(examples)})</h4>{shown}")
     return "".join(parts) + "</section>"
 
 
-def invariants(run: RunData) -> str:
+def invariants(run: RunData, traced: Collection[str] = ()) -> str:
+    """`traced`: the orders whose waterfalls the report draws (counterexamples link to them)."""
     verdicts = (run.results or {}).get("verdicts")
     if not isinstance(verdicts, list):
         return "<h2>Invariants</h2>" + missing("verdicts in results.json")
@@ -174,7 +192,7 @@ def invariants(run: RunData) -> str:
     return (
         "<h2>Invariants</h2><table><thead><tr><th>invariant</th><th>verdict</th><th>checked</th>"
         f"<th>counterexamples</th></tr></thead><tbody>{summary}</tbody></table>"
-        + "".join(_verdict_block(v) for v in verdicts)
+        + "".join(_verdict_block(v, traced) for v in verdicts)
     )
 
 

@@ -55,6 +55,7 @@ from system.messaging.policy import (
 from system.messaging.ports import OutboxRow, StoreUnavailable
 from system.messaging.topology import declare_topology, get_exchanges
 from system.stores.sqlite import utc_now
+from system.tracing import NO_TRACING, DeliveryTrace, Tracing, now_ns
 from system.urls import redact_url
 
 log = logging.getLogger("saga.messaging")
@@ -127,8 +128,11 @@ class ProgressWatch:
 
 
 class MessagingRuntime:
-    def __init__(self, config: ServiceConfig, service: Service, crash_points: CrashPoints) -> None:
+    def __init__(
+        self, config: ServiceConfig, service: Service, crash_points: CrashPoints, tracing: Tracing = NO_TRACING
+    ) -> None:
         self.config = config
+        self.tracing = tracing
         self.service = service
         self.crash_points = crash_points
         self.connection: AbstractRobustConnection | None = None
@@ -218,7 +222,8 @@ class MessagingRuntime:
         self.progress.settled(token)
 
     async def _handle_delivery(self, incoming: AbstractIncomingMessage) -> None:
-        consumer, handling = self.service.consumer, self.service.handling
+        received_ns = now_ns()
+        consumer = self.service.consumer
         delivery_count = (incoming.headers or {}).get("x-delivery-count")  # quorum queues count
         attempt = attempt_number(delivery_count if isinstance(delivery_count, int) else None)
         try:
@@ -226,9 +231,19 @@ class MessagingRuntime:
         except Exception as exc:  # noqa: BLE001 - parse_message raises only MalformedMessage
             await self._execute(incoming, consumer.decide(exc, attempt))
             return
+        trace = self.tracing.delivery(msg, incoming.headers, bool(incoming.redelivered), attempt, received_ns)
         if consumer.ack_on_receipt:
             await _ack(incoming)
         ctx = HandlerContext(now=utc_now(), decisions=self.config.decisions, attempt=attempt)
+        decision: Decision | None = None
+        try:
+            decision = await self._handle_parsed(incoming, msg, ctx, attempt, trace)
+        finally:
+            trace.end(decision)
+
+    async def _handle_parsed(self, incoming: AbstractIncomingMessage, msg: Message, ctx: HandlerContext,
+                             attempt: int, trace: DeliveryTrace) -> Decision:
+        consumer, handling = self.service.consumer, self.service.handling
         failure: Exception | None = None
         try:
             if handling.publish_first is not None:
@@ -237,13 +252,17 @@ class MessagingRuntime:
                         amqp_message(out.to_json(), out.message_id, out.order_id, app_id=self.config.service),
                         routing_key=out.type,
                     )
+            began_ns = now_ns()
             outcome = handling.commit(msg, ctx)
+            trace.committed(outcome, began_ns)
         except TransientFailure as exc:  # a dependency's transient error: retried with backoff
             failure = exc
+            trace.failed(exc)
             self.stats["retries"] += 1
             log.warning("handling %s %s: %s; retrying in %.2f s", msg.type, msg.message_id, exc, exc.delay_s)
         except Exception as exc:  # noqa: BLE001 - a handler bug must not stop the consumer
             failure = exc
+            trace.failed(exc)
             log.error("handling %s %s failed (attempt %d): %r", msg.type, msg.message_id, attempt, exc)
         else:
             if outcome is None:
@@ -254,9 +273,13 @@ class MessagingRuntime:
                 log.info("handled %s %s (order %s): %s", msg.type, msg.message_id, msg.order_id, outcome.note)
                 self.wake_relay()
             self.crash_points.hit(AFTER_COMMIT_BEFORE_ACK, msg.type)
-        await self._execute(incoming, consumer.decide(failure, attempt))
+        decision = consumer.decide(failure, attempt)
+        await self._execute(incoming, decision, trace)
+        return decision
 
-    async def _execute(self, incoming: AbstractIncomingMessage, decision: Decision) -> None:
+    async def _execute(
+        self, incoming: AbstractIncomingMessage, decision: Decision, trace: DeliveryTrace | None = None
+    ) -> None:
         """Do what the consumer policy decided for this delivery."""
         if isinstance(decision, Ack):
             await _ack(incoming)
@@ -267,12 +290,13 @@ class MessagingRuntime:
             except Exception:  # noqa: BLE001 - the channel died: the broker redelivers anyway
                 log.warning("nack failed; the broker will redeliver %s", incoming.message_id)
         elif isinstance(decision, DeadLetter):
-            await self._dead_letter(incoming, decision.reason)
+            await self._dead_letter(incoming, decision.reason, trace.headers() if trace else {})
         # AlreadySettled: acked on receipt, nothing is left to do.
 
-    async def _dead_letter(self, incoming: AbstractIncomingMessage, reason: str) -> None:
+    async def _dead_letter(self, incoming: AbstractIncomingMessage, reason: str, trace_headers: dict) -> None:
         """Park a message with its reason in this service's DLQ, then ack it (never loop, never lose)."""
         headers = {
+            **trace_headers,
             "x-dead-letter-reason": reason[:1000],
             "x-original-routing-key": incoming.routing_key or "",
             "x-original-message-id": incoming.message_id or "",
@@ -369,13 +393,19 @@ class MessagingRuntime:
 
     async def _publish(self, row: OutboxRow) -> None:
         msg = row.message
-        await self._exchange.publish(
-            amqp_message(msg.to_json(), msg.message_id, msg.order_id, {OUTBOX_SEQ_HEADER: row.seq},
-                         app_id=self.config.service),
-            routing_key=msg.type,
-            mandatory=True,
-            timeout=10,
-        )
+        headers: dict = {OUTBOX_SEQ_HEADER: row.seq}
+        trace = self.tracing.publish(msg, headers)  # adds `traceparent` when tracing
+        try:
+            await self._exchange.publish(
+                amqp_message(msg.to_json(), msg.message_id, msg.order_id, headers, app_id=self.config.service),
+                routing_key=msg.type,
+                mandatory=True,
+                timeout=10,
+            )
+        except BaseException as exc:
+            trace.failed(exc)
+            raise
+        trace.ok()
 
 
 async def _ack(incoming: AbstractIncomingMessage) -> None:

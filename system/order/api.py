@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable
 from typing import Annotated, Literal
 
@@ -19,6 +18,7 @@ from system.order.domain import STATUSES, Conflict, OrderRequest
 from system.order.placement import Placed
 from system.order.view import order_view
 from system.stores.sqlite import SqlConnection, SqlStore, utc_now
+from system.tracing import new_order_id, now_ns
 from system.validation import MAX_AMOUNT, MAX_QUANTITY, positive_amount, positive_quantity
 
 Force = Literal["fail", "succeed"]
@@ -100,7 +100,8 @@ def routes(db: Callable[[], SqlStore], config: ServiceConfig) -> APIRouter:
         idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
     ) -> JSONResponse:
         book = store.SqlOrderBook(db())
-        result = place(book, str(uuid.uuid4()), body.to_request(), idempotency_key, utc_now())
+        tracing, began_ns = request.app.state.tracing, now_ns()
+        result = place(book, new_order_id(request.scope), body.to_request(), idempotency_key, utc_now())
         if isinstance(result, Conflict):
             raise HTTPException(
                 409,
@@ -109,8 +110,10 @@ def routes(db: Callable[[], SqlStore], config: ServiceConfig) -> APIRouter:
             )
         order = result.order
         if isinstance(result, Placed):
+            tracing.placed(order.order_id, began_ns)
             request.app.state.runtime.wake_relay()
             return JSONResponse({"order_id": order.order_id, "status": order.status}, status_code=201)
+        tracing.replayed(order.order_id)
         return JSONResponse({"order_id": order.order_id, "status": order.status}, status_code=200)  # a retry
 
     @router.get("/orders")

@@ -112,6 +112,7 @@ COMPOSE_CHECKS: dict[str, Callable[..., list[str]]] = {
     "amqp_links": lambda c, p: checks.amqp_link_problems(c, p),
     "saga_services": lambda c, p: checks.saga_service_problems(c),
     "access": lambda c, p: checks.access_problems(c, json.loads(DEFINITIONS_FILE.read_text())),
+    "jaeger": lambda c, p: checks.jaeger_problems(c),
 }
 
 
@@ -286,6 +287,13 @@ BROKEN_COMPOSE = [
     ("access", lambda c: svc("payment-service")(c)["environment"].update(
         SAGA_AMQP_URL_PAYMENT="amqp://admin:admin@toxiproxy:56723/?heartbeat=5"), "log in as saga.payment"),
     ("access", lambda c: svc("rabbitmq")(c)["volumes"].pop(), "definitions.json"),
+    ("jaeger", lambda c: c["services"].pop("jaeger"), "no jaeger service"),
+    ("jaeger", lambda c: svc("jaeger")(c).update(image="jaegertracing/all-in-one:latest"), "pinned"),
+    ("jaeger", lambda c: svc("jaeger")(c).update(ports=[]), "16686"),
+    ("jaeger", lambda c: svc("payment-service")(c)["environment"].update(SAGA_TRACING="0"), "SAGA_TRACING"),
+    ("jaeger", lambda c: svc("order-service")(c)["environment"].update(
+        SAGA_OTLP_ENDPOINT="http://127.0.0.1:4318"), "SAGA_OTLP_ENDPOINT"),
+    ("ports", lambda c: svc("jaeger")(c).update(ports=[]), "16686"),
 ]
 
 

@@ -82,7 +82,7 @@ def assert_healed(system: LocalSystem) -> None:
 # --- a clean run ------------------------------------------------------------------------------------
 def test_short_headless_run_reports_saga_latency_and_ends_consistent(saga_target, tmp_path: Path):
     code, out = run_locust(locust_argv(saga_target.endpoints, tmp_path, "--saga-seed", "1",
-                                       "--csv", str(tmp_path / "stats")))
+                                       "--csv", str(tmp_path / "stats"), "--html", str(tmp_path / "load.html")))
     assert code == 0, out[-4000:]
     assert "saga-load verdict: CONSISTENT" in out, out[-4000:]
     verdict = json.loads(only(list(tmp_path.glob("load-*/verdict.json"))).read_text())
@@ -91,6 +91,9 @@ def test_short_headless_run_reports_saga_latency_and_ends_consistent(saga_target
         rows = {(r["Type"], r["Name"]): r for r in csv.DictReader(f)}
     assert ("SAGA", "saga: completed") in rows, sorted(rows)
     assert int(rows[("SAGA", "saga: completed")]["Request Count"]) > 0
+    # The verdict is a statistics row: Locust's web UI and its own HTML report show it (issue #18).
+    assert int(rows[("VERDICT", "consistency: valid")]["Failure Count"]) == 0
+    assert "consistency: valid" in (tmp_path / "load.html").read_text()
 
 
 def test_the_scarce_stock_mix_races_for_the_last_units_and_ends_consistent(saga_target, tmp_path: Path):
@@ -141,6 +144,7 @@ def test_run_fails_and_prints_counterexamples_when_an_invariant_breaks(defective
     assert "saga-load verdict: INCONSISTENT" in out, out[-4000:]
     assert "INVALID  completed_order_charged_once" in out
     assert "'problem': 'not exactly one scheduled delivery'" in out  # a counterexample, printed
+    assert "completed_order_charged_once: invalid" in out  # the verdict row's failure, in Locust's summary
 
 
 # --- chaos under load ------------------------------------------------------------------------------

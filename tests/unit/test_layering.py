@@ -15,6 +15,7 @@ LAYER = {
     # leaf adapters and pure checks over the plain data
     "waiting": 1, "crashpoints": 1, "inprocess": 1, "toxiproxy": 1, "broker": 1, "recorder": 1,
     "oplog": 1, "invariants": 1, "stock_boundary": 1, "dice": 1,
+    "tracing": 1,  # issue #18: OTLP receiver, traces.jsonl, waterfalls (pure over plain data)
     "runner": 2,
     "client": 3, "targets": 3, "faults": 3,
     "nemesis": 4, "report": 4, "sim": 4, "quiescence": 4,

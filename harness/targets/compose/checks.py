@@ -42,7 +42,9 @@ SCHEMA_FILE = ROOT / "deploy" / "schema" / "compose-spec.json"
 # deploy/schema/README.md records where this file came from; the checksum notices edits.
 SCHEMA_SHA256 = "1f91e091f16b2dd50ab8860e02bb391d22df553d91c145eacedb1b6eff9c3f0e"
 
-REQUIRED_HOST_PORTS = {8001, 8002, 8003, 8004, 5672, 15672, 8474}
+REQUIRED_HOST_PORTS = {8001, 8002, 8003, 8004, 5672, 15672, 8474, 16686}
+JAEGER = "jaeger"
+JAEGER_OTLP = "http://jaeger:4318"
 AMQP_CONTAINER_PORT = 5672
 DATA_DIR = "/data"
 RABBITMQ_DATA_DIR = "/var/lib/rabbitmq"
@@ -454,6 +456,31 @@ def saga_service_problems(compose: Compose) -> list[str]:
             problems.append(
                 f"{name}: SAGA_CHAOS_TOKEN must default to empty: crash points off unless set"
             )
+    return problems
+
+
+def jaeger_problems(compose: Compose) -> list[str]:
+    """Issue #18: a pinned Jaeger all-in-one with its UI published, and every service tracing
+    (unless the caller turns it off) to its OTLP/HTTP endpoint."""
+    services = _services(compose)
+    jaeger = services.get(JAEGER)
+    if jaeger is None:
+        return ["no jaeger service: the services' spans have nowhere to go"]
+    problems = []
+    image = str(jaeger.get("image") or "")
+    if not image.startswith("jaegertracing/all-in-one:") or image.endswith(":latest"):
+        problems.append(f"jaeger: image {image!r} must be a pinned jaegertracing/all-in-one")
+    if not any(p.container_port == 16686 and p.host_port == 16686 for p in published_ports(jaeger)):
+        problems.append("jaeger: the UI (16686) is not published as 16686")
+    for service in SERVICES:
+        definition = services.get(compose_service(service))
+        if definition is None:
+            continue  # saga_service_problems reports it
+        env = environment(definition)
+        if interpolate(str(env.get("SAGA_TRACING", "")), {}) != "1":
+            problems.append(f"{compose_service(service)}: SAGA_TRACING must default to 1 in the demo")
+        if env.get("SAGA_OTLP_ENDPOINT") != JAEGER_OTLP:
+            problems.append(f"{compose_service(service)}: SAGA_OTLP_ENDPOINT must be {JAEGER_OTLP}")
     return problems
 
 
