@@ -14,7 +14,7 @@ Target selection (SAGA_TARGET):
 Saga style (issue #15): the session's system runs SAGA_STYLE's style (default orchestration).
 `saga_target_in(style)` gives a test the system in either style: the session's when the style is
 its own, else a second isolated local instance in that style (name `<instance>_<style>`, ports
-from SAGA_TEST_PORT_BASE + 500), started on first use and stopped at the end of the session.
+from SAGA_TEST_PORT_BASE + 800), started on first use and stopped at the end of the session.
 """
 
 from __future__ import annotations
@@ -101,7 +101,7 @@ def saga_target_in(saga_target: TestTarget) -> Iterator[Any]:
             from harness.runner.instance import fresh_isolated_env
 
             name = f"{os.environ.get('SAGA_TEST_INSTANCE', 'test')}_{style}"
-            port_base = int(os.environ.get("SAGA_TEST_PORT_BASE", TEST_PORT_BASE)) + 500
+            port_base = int(os.environ.get("SAGA_TEST_PORT_BASE", TEST_PORT_BASE)) + 800  # +300..+700: tests/chaos, tests/load
             env = {**fresh_isolated_env(name, port_base), "SAGA_STYLE": style}
             system = LocalSystem(env=env, say=lambda line: None)
             system.up(chaos=True, timeout=90)
