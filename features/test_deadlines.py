@@ -1,6 +1,6 @@
 """Bindings for deadlines.feature (issue #16). Its scenarios need a system started with step
 deadlines and a flaky payment gateway, so this module brings its own instance (SAGA_TEST_PORT_BASE
-+ 800), in the session's saga style."""
++ 900: saga_target_in's other style has + 800), in the session's saga style."""
 
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ def saga_target() -> Iterator[pytest_plugin.TestTarget]:
     from harness.runner.instance import fresh_isolated_env
 
     name = f"{os.environ.get('SAGA_TEST_INSTANCE', 'test')}_bdd_deadlines"
-    port_base = int(os.environ.get("SAGA_TEST_PORT_BASE", pytest_plugin.TEST_PORT_BASE)) + 800
+    port_base = int(os.environ.get("SAGA_TEST_PORT_BASE", pytest_plugin.TEST_PORT_BASE)) + 900
     system = LocalSystem(env={**fresh_isolated_env(name, port_base), **SETTINGS}, say=lambda line: None)
     system.up(chaos=True, timeout=90)
     try:

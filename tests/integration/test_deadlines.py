@@ -3,7 +3,8 @@ payment service cut off from the broker (its Toxiproxy link disabled). Orders en
 `timeout:payment` within seconds; once the link is back every late charge is refunded and every
 reservation released, and `saga-harness check` passes (every invariant, the deadline ones too).
 
-Each style runs on a fresh instance of its own (SAGA_TEST_PORT_BASE + 600 / + 700). `make test`
+Each style runs on a fresh instance of its own (SAGA_TEST_PORT_BASE + 200 / + 400: offsets no other
+suite instance uses). `make test`
 runs the session's style (SAGA_STYLE) only; `make test-deadlines` both (SAGA_TEST_BOTH_STYLES=1).
 The time to terminal of each order is printed (`pytest -s`) and written to $SAGA_DEADLINE_FIGURES if set.
 """
@@ -51,7 +52,7 @@ def deadline_system(request: pytest.FixtureRequest) -> Iterator[tuple[str, Local
 
     style = request.param
     name = f"{os.environ.get('SAGA_TEST_INSTANCE', 'test')}_deadlines_{style[:5]}"
-    port_base = int(os.environ.get("SAGA_TEST_PORT_BASE", TEST_PORT_BASE)) + 600 + 100 * STYLES.index(style)
+    port_base = int(os.environ.get("SAGA_TEST_PORT_BASE", TEST_PORT_BASE)) + (200, 400)[STYLES.index(style)]
     env = {**fresh_isolated_env(name, port_base), "SAGA_STYLE": style, "SAGA_STEP_TIMEOUT": str(STEP_TIMEOUT)}
     system = LocalSystem(env=env, say=lambda line: None)
     system.up(chaos=True, timeout=90)
