@@ -1,6 +1,6 @@
 """Bindings for deadlines.feature (issue #16). Its scenarios need a system started with step
 deadlines and a flaky payment gateway, so this module brings its own instance (SAGA_TEST_PORT_BASE
-+ 900: saga_target_in's other style has + 800), in the session's saga style."""
++ 900: saga_target_in's other style has + 950), in the session's saga style."""
 
 from __future__ import annotations
 

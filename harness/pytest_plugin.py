@@ -14,7 +14,7 @@ Target selection (SAGA_TARGET):
 Saga style (issue #15): the session's system runs SAGA_STYLE's style (default orchestration).
 `saga_target_in(style)` gives a test the system in either style: the session's when the style is
 its own, else a second isolated local instance in that style (name `<instance>_<style>`, ports
-from SAGA_TEST_PORT_BASE + 900), started on first use and stopped at the end of the session.
+from SAGA_TEST_PORT_BASE + 950), started on first use and stopped at the end of the session.
 """
 
 from __future__ import annotations
@@ -101,9 +101,9 @@ def saga_target_in(saga_target: TestTarget) -> Iterator[Any]:
             from harness.runner.instance import fresh_isolated_env
 
             name = f"{os.environ.get('SAGA_TEST_INSTANCE', 'test')}_{style}"
-            # Lives until the session ends: an offset no other test instance uses (+100..+800 are
+            # Lives until the session ends: an offset no other test instance uses (+100..+900 are
             # tests/integration, tests/chaos, tests/load and features/test_deadlines.py).
-            port_base = int(os.environ.get("SAGA_TEST_PORT_BASE", TEST_PORT_BASE)) + 900
+            port_base = int(os.environ.get("SAGA_TEST_PORT_BASE", TEST_PORT_BASE)) + 950
             env = {**fresh_isolated_env(name, port_base), "SAGA_STYLE": style}
             system = LocalSystem(env=env, say=lambda line: None)
             system.up(chaos=True, timeout=90)
