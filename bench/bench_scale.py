@@ -37,7 +37,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_saga import amqp_ceiling, saga_throughput  # noqa: E402
+from bench_saga import LeanPoster, amqp_ceiling, order_body, saga_throughput  # noqa: E402
 
 from harness.client import SagaClient  # noqa: E402
 from harness.runner.instance import fresh_isolated_env  # noqa: E402
@@ -46,7 +46,7 @@ from system.stores.postgres import drop_database  # noqa: E402
 
 PG_URL = os.environ.get("SAGA_BENCH_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres")
 INSTANCE = os.environ.get("SAGA_BENCH_INSTANCE", "pgbench")
-PORT_BASE = int(os.environ.get("SAGA_BENCH_PORT_BASE", "33200"))
+PORT_BASE = int(os.environ.get("SAGA_BENCH_PORT_BASE", "30600"))  # below 32768, the ephemeral ports
 SUCCEED = {"payment": "succeed", "delivery": "succeed"}
 
 # Layers of the service processes, by the file a sampled leaf frame is in.
@@ -93,13 +93,14 @@ def open_loop(client: SagaClient, rate: float, seconds: float, timeout: float) -
     errors = 0
     lock = threading.Lock()
 
+    poster = LeanPoster(client.endpoints.order_api)
+
     def post(i: int, at: float) -> None:
         nonlocal errors
         try:
-            response = client.place_order("product_1", 1, 10.0, user_id=f"open_{i}", force=SUCCEED)
-            response.raise_for_status()
+            order_id = poster.post(order_body(i, "open"))
             with lock:
-                sent[response.json()["order_id"]] = at
+                sent[order_id] = at
         except Exception:  # noqa: BLE001 - counted, reported
             with lock:
                 errors += 1

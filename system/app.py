@@ -35,17 +35,18 @@ from system.messaging.handler_faults import HandlerFaults
 from system.messaging.ports import StoreUnavailable
 from system.messaging.runtime import MessagingRuntime, ServiceHooks
 from system.registry import ServiceLogic
-from system.stores.select import describe, open_store
+from system.stores.select import commit_group_of, describe, open_store
 from system.stores.sqlite import SqlStore, utc_now
+from system.stores.threads import StoreThreads
 from system.tracing import make_tracing
 
 MAX_BODY_BYTES = 64 * 1024
 
 log = logging.getLogger("saga.app")
 
-# Routes are async on purpose: they run on the event loop thread, which owns the one database
-# connection (sync routes would run in a thread pool and share it across threads).
-RouterFactory = Callable[[Callable[[], SqlStore], ServiceConfig], APIRouter]
+# Routes are async and hand every store call to the store's threads (`await db.run(...)`): sync
+# routes would run on FastAPI's thread pool and share SQLite's one connection across threads.
+RouterFactory = Callable[[StoreThreads, ServiceConfig], APIRouter]
 
 
 class ArmRequest(BaseModel):
@@ -78,16 +79,13 @@ def timer_source(config: ServiceConfig, store: SqlStore) -> Callable[[int], list
 def create_app(config: ServiceConfig, logic: ServiceLogic, routes: RouterFactory) -> FastAPI:
     crash_points = CrashPoints()
     handler_faults = HandlerFaults()
-    holder: dict[str, SqlStore] = {}
+    db = StoreThreads()
     tracing = make_tracing(config)
-
-    def db() -> SqlStore:
-        return holder["store"]
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         store = open_store(config, logic.sql)
-        holder["store"] = store
+        db.open(store, config.store_threads, config.service, commit_group_of(store))
         service = compose(
             config.service,
             store,
@@ -98,7 +96,7 @@ def create_app(config: ServiceConfig, logic: ServiceLogic, routes: RouterFactory
             style=config.style,
             timers=timer_source(config, store),
         )
-        runtime = MessagingRuntime(config, service, crash_points, tracing)
+        runtime = MessagingRuntime(config, service, crash_points, db, tracing)
         app.state.runtime = runtime
         runtime.start()
         if config.defects:
@@ -107,7 +105,7 @@ def create_app(config: ServiceConfig, logic: ServiceLogic, routes: RouterFactory
                  describe(config), config.style)
         yield
         await runtime.stop()
-        store.close()
+        db.close()
         tracing.shutdown()
 
     app = FastAPI(title=f"{config.service} service", lifespan=lifespan)
@@ -134,7 +132,7 @@ def create_app(config: ServiceConfig, logic: ServiceLogic, routes: RouterFactory
         runtime: MessagingRuntime = app.state.runtime
         ok, reason = runtime.readiness()
         try:
-            backlog: int | None = db().backlog()
+            backlog: int | None = await db.run(db.store.backlog)
         except StoreUnavailable as exc:
             ok, reason, backlog = False, f"store unreachable: {exc}", None
         body = {

@@ -53,6 +53,9 @@ class ServiceConfig:
     http: HttpLimits = HttpLimits(keep_alive=5, request_timeout=30, max_connections=1000)
     style: str = DEFAULT_STYLE  # SAGA_STYLE: orchestration | choreography (system/styles.py)
     store_url: str | None = None  # SAGA_STORE: None (SQLite under data_dir) or postgresql://...
+    # SAGA_STORE_THREADS: how many store calls of this process may run at once, on threads of
+    # their own (system/stores/threads.py). SQLite: always 1 (one connection, one writer).
+    store_threads: int = 1
     # One of several replicas (`payment#2`): it shares `port` with the others (SO_REUSEPORT)
     # and also listens on a port of its own, where the harness reaches this very process.
     replica: str | None = None
@@ -159,6 +162,7 @@ def service_config(service: str, env: Mapping[str, str] = os.environ) -> Service
         http=http_limits(env),
         style=style,
         store_url=_store_url(env),
+        store_threads=_store_threads(env),
         replica=env.get("SAGA_REPLICA") or None,
         replica_port=_int(env, "SAGA_REPLICA_PORT", 0) or None,
         tracing=_flag(env, "SAGA_TRACING", False),
@@ -184,6 +188,19 @@ def _max_retries(env: Mapping[str, str]) -> int:
     if not 0 <= retries < attempts:
         raise ConfigError(f"SAGA_MAX_RETRIES={retries} must be at least 0 and below SAGA_MAX_ATTEMPTS={attempts}")
     return retries
+
+
+POSTGRES_STORE_THREADS = 4  # measured: bench/bench_scale.py --store-threads (docs/design.md, issue #17)
+
+
+def _store_threads(env: Mapping[str, str]) -> int:
+    """SQLite: 1 whatever is asked (its one connection must not be shared by threads at once)."""
+    if _store_url(env) is None:
+        return 1
+    threads = _int(env, "SAGA_STORE_THREADS", POSTGRES_STORE_THREADS)
+    if not 1 <= threads <= 64:
+        raise ConfigError(f"SAGA_STORE_THREADS={threads} must be between 1 and 64")
+    return threads
 
 
 def _store_url(env: Mapping[str, str]) -> str | None:

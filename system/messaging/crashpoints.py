@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import threading
 from dataclasses import dataclass
 
 BEFORE_COMMIT = "before_commit"
@@ -30,6 +31,9 @@ class ArmedPoint:
 class CrashPoints:
     def __init__(self) -> None:
         self.armed: dict[str, ArmedPoint] = {}
+        # before_commit is hit on the store threads, several at once with PostgreSQL: a point
+        # armed with `skip` must let exactly that many hits pass.
+        self._lock = threading.Lock()
 
     def arm(self, point: str, routing_key: str | None = None, skip: int = 0) -> ArmedPoint:
         if point not in CRASH_POINTS:
@@ -42,12 +46,13 @@ class CrashPoints:
         self.armed.clear()
 
     def hit(self, point: str, routing_key: str) -> None:
-        armed = self.armed.get(point)
-        if armed is None or (armed.routing_key and armed.routing_key != routing_key):
-            return
-        if armed.skip > 0:
-            armed.skip -= 1
-            return
+        with self._lock:
+            armed = self.armed.get(point)
+            if armed is None or (armed.routing_key and armed.routing_key != routing_key):
+                return
+            if armed.skip > 0:
+                armed.skip -= 1
+                return
         log.warning("crash point %s reached on %s: SIGKILL", point, routing_key)
         for handler in logging.getLogger().handlers:
             handler.flush()

@@ -7,6 +7,7 @@ consumer policy retries the message and dead-letters it after too many failures.
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 
 from system.contracts import ROUTING_KEYS
@@ -25,6 +26,7 @@ class ArmedHandlerFault:
 class HandlerFaults:
     def __init__(self) -> None:
         self.armed: list[ArmedHandlerFault] = []
+        self._lock = threading.Lock()  # checked on the store threads, several at once with PostgreSQL
 
     def arm(self, routing_key: str | None, count: int) -> ArmedHandlerFault:
         if count < 1:
@@ -40,9 +42,10 @@ class HandlerFaults:
 
     def check(self, routing_key: str) -> None:
         """Raise TransientHandlerFault if an armed fault matches this delivery (and count it)."""
-        for armed in self.armed:
-            if armed.routing_key is None or armed.routing_key == routing_key:
-                armed.count -= 1
-                if armed.count <= 0:
-                    self.armed.remove(armed)
-                raise TransientHandlerFault(f"injected handler fault on {routing_key}")
+        with self._lock:
+            for armed in self.armed:
+                if armed.routing_key is None or armed.routing_key == routing_key:
+                    armed.count -= 1
+                    if armed.count <= 0:
+                        self.armed.remove(armed)
+                    raise TransientHandlerFault(f"injected handler fault on {routing_key}")

@@ -1,5 +1,8 @@
 """The imperative shell around a service: broker connection, consumer, outbox relay.
 
+- Store calls (a message's transaction, the relay's reads and marks, the timers) are handed to
+  `store_calls`, the service's store threads (system/stores/threads.py): the loop never waits
+  for the database itself, it goes on with other deliveries, publishes and HTTP meanwhile.
 - Connects in the background with retries, so the HTTP API (reads) works while the broker is down.
 - `connect_robust` restores channels, queues and the consumer after the broker comes back.
 - Consumer: parse, handle (system/messaging/handling.py), then EXECUTE what the consumer policy
@@ -18,7 +21,8 @@ import asyncio
 import itertools
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from typing import Any, Protocol
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import aio_pika
@@ -59,6 +63,18 @@ from system.tracing import NO_TRACING, DeliveryTrace, Tracing, now_ns
 from system.urls import redact_url
 
 log = logging.getLogger("saga.messaging")
+
+
+class StoreCalls(Protocol):
+    """Where blocking store calls run, off the event loop (system/stores/threads.py)."""
+
+    def run(self, call: Callable[..., Any], /, *args: Any) -> Awaitable[Any]:
+        """Alone, outside any other call's transaction."""
+        ...
+
+    def commit(self, call: Callable[..., Any], /, *args: Any) -> Awaitable[Any]:
+        """One transaction, which may share its COMMIT with others; the result after it."""
+        ...
 
 TIMER_PERIOD_S = 0.1  # how often the order service looks for due deadlines
 TIMER_BATCH = 500
@@ -129,9 +145,11 @@ class ProgressWatch:
 
 class MessagingRuntime:
     def __init__(
-        self, config: ServiceConfig, service: Service, crash_points: CrashPoints, tracing: Tracing = NO_TRACING
+        self, config: ServiceConfig, service: Service, crash_points: CrashPoints, store_calls: StoreCalls,
+        tracing: Tracing = NO_TRACING,
     ) -> None:
         self.config = config
+        self.store_calls = store_calls
         self.tracing = tracing
         self.service = service
         self.crash_points = crash_points
@@ -247,13 +265,13 @@ class MessagingRuntime:
         failure: Exception | None = None
         try:
             if handling.publish_first is not None:
-                for out in handling.publish_first(msg, ctx):
+                for out in await self.store_calls.run(handling.publish_first, msg, ctx):
                     await self._exchange.publish(
                         amqp_message(out.to_json(), out.message_id, out.order_id, app_id=self.config.service),
                         routing_key=out.type,
                     )
             began_ns = now_ns()
-            outcome = handling.commit(msg, ctx)
+            outcome = await self.store_calls.commit(handling.commit, msg, ctx)
             trace.committed(outcome, began_ns)
         except TransientFailure as exc:  # a dependency's transient error: retried with backoff
             failure = exc
@@ -328,14 +346,16 @@ class MessagingRuntime:
             if self.connection is None or not self.connection.connected.is_set():
                 await asyncio.sleep(0.1)
                 continue
+            # Cleared BEFORE the read: a commit that lands while the read runs (on a store
+            # thread) sets it again, so its rows are read at once, not after the idle wait.
+            self._wake_relay.clear()
             try:
-                rows = store.unsent(relay.batch)
+                rows = await self.store_calls.run(store.unsent, relay.batch)
             except StoreUnavailable as exc:  # a shared database out of reach: try again later
                 log.warning("outbox relay: %s", exc)
                 await asyncio.sleep(MAX_BACKOFF_S)
                 continue
             if not rows:
-                self._wake_relay.clear()
                 try:
                     await asyncio.wait_for(self._wake_relay.wait(), timeout=0.5)
                 except TimeoutError:
@@ -348,7 +368,7 @@ class MessagingRuntime:
                 self.crash_points.hit(AFTER_PUBLISH_BEFORE_MARK_SENT, row.message.type)
             if to_mark:
                 try:
-                    store.mark_sent(to_mark, utc_now())
+                    await self.store_calls.commit(store.mark_sent, to_mark, utc_now())
                 except StoreUnavailable as exc:  # published, not marked: sent again, deduplicated
                     log.warning("outbox relay: %s", exc)
             self.stats["published"] += sum(confirmed)
@@ -366,7 +386,7 @@ class MessagingRuntime:
         assert self.service.timers is not None
         while True:
             try:
-                fired = self.fire_due_timers()
+                fired = await self.store_calls.run(self.fire_due_timers)
             except StoreUnavailable as exc:
                 log.warning("deadline timers: %s", exc)
                 fired = 0
@@ -378,6 +398,7 @@ class MessagingRuntime:
             await asyncio.sleep(TIMER_PERIOD_S)
 
     def fire_due_timers(self) -> int:
+        """On a store thread: reads the timers and commits each firing (stats are plain ints)."""
         assert self.service.timers is not None
         now = utc_now()
         fired = 0

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Header, HTTPException, Query, Request, Response
@@ -17,7 +16,8 @@ from system.order import store
 from system.order.domain import STATUSES, Conflict, OrderRequest
 from system.order.placement import Placed
 from system.order.view import order_view
-from system.stores.sqlite import SqlConnection, SqlStore, utc_now
+from system.stores.sqlite import utc_now
+from system.stores.threads import StoreThreads
 from system.tracing import new_order_id, now_ns
 from system.validation import MAX_AMOUNT, MAX_QUANTITY, positive_amount, positive_quantity
 
@@ -75,11 +75,8 @@ class Accepted(BaseModel):
     status: str
 
 
-def routes(db: Callable[[], SqlStore], config: ServiceConfig) -> APIRouter:
+def routes(db: StoreThreads, config: ServiceConfig) -> APIRouter:
     router = service_router()
-
-    def conn() -> SqlConnection:
-        return db().conn
 
     place = placement(config.defects, config.style, config.decisions.timeouts)
 
@@ -99,9 +96,9 @@ def routes(db: Callable[[], SqlStore], config: ServiceConfig) -> APIRouter:
         request: Request,
         idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
     ) -> JSONResponse:
-        book = store.SqlOrderBook(db())
+        book = store.SqlOrderBook(db.store)
         tracing, began_ns = request.app.state.tracing, now_ns()
-        result = place(book, new_order_id(request.scope), body.to_request(), idempotency_key, utc_now())
+        result = await db.commit(place, book, new_order_id(request.scope), body.to_request(), idempotency_key, utc_now())
         if isinstance(result, Conflict):
             raise HTTPException(
                 409,
@@ -127,7 +124,7 @@ def routes(db: Callable[[], SqlStore], config: ServiceConfig) -> APIRouter:
         if status is not None and status not in STATUSES:
             raise unprocessable(("query", "status"), f"unknown status {status!r}; one of {', '.join(STATUSES)}")
         try:
-            orders = store.list_orders(conn(), status, limit + 1, after)
+            orders = await db.run(store.list_orders, db.store.conn, status, limit + 1, after)
         except ValueError as exc:
             raise unprocessable(("query", "after"), str(exc)) from None
         if len(orders) > limit:  # one more row than asked for: there is a next page
@@ -137,7 +134,7 @@ def routes(db: Callable[[], SqlStore], config: ServiceConfig) -> APIRouter:
 
     @router.get("/orders/{order_id}", responses={404: problem("No such order")})
     async def get_order(order_id: str) -> dict:
-        order = store.get(conn(), order_id)
+        order = await db.run(store.get, db.store.conn, order_id)
         if order is None:
             raise HTTPException(404, f"order {order_id} not found")
         return order_view(order)

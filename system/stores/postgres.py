@@ -19,8 +19,8 @@ a service share one schema, and the database, not luck, keeps them from stepping
 A schema per service (`saga_<service>`), created with its tables by the service at start, under
 an advisory lock so replicas starting together do not race on the DDL. Statements are the
 SQLite adapter's (`?` placeholders are rewritten once per statement text); only the DDL differs.
-The connection is synchronous and used from the event loop, as SQLite's is: each call is a
-sub-millisecond round trip on this machine (bench/bench_scale.py measures what that costs).
+The driver is synchronous; its calls run on the service's store threads (system/stores/threads.py),
+each with its own connection, never on the event loop.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import threading
 import uuid
 import zlib
 from collections.abc import Iterator, Sequence
@@ -73,7 +74,7 @@ def schema_name(service: str) -> str:
 
 def connect(url: str, *, timeout: int = 2) -> psycopg.Connection[dict[str, Any]]:
     """One autocommit connection (transactions are explicit) with short timeouts: a database
-    behind a cut link raises within seconds instead of blocking the event loop for minutes."""
+    behind a cut link raises within seconds instead of holding a store thread for minutes."""
     return psycopg.connect(
         url, autocommit=True, row_factory=dict_row, connect_timeout=timeout,
         keepalives=1, keepalives_idle=5, keepalives_interval=2, keepalives_count=2,
@@ -82,28 +83,33 @@ def connect(url: str, *, timeout: int = 2) -> psycopg.Connection[dict[str, Any]]
 
 
 class PgConnection:
-    """A psycopg connection that takes the SQLite adapter's statements, reconnects between
-    transactions after a lost link, and says StoreUnavailable when the database cannot be reached."""
+    """A psycopg connection per thread that takes the SQLite adapter's statements, reconnects
+    between transactions after a lost link, and says StoreUnavailable when the database cannot
+    be reached. One per thread: a service's store calls run on several threads at once
+    (system/stores/threads.py), and a transaction is a connection's, so each thread has its own."""
 
     def __init__(self, url: str, schema: str) -> None:
         if not _IDENTIFIER.match(schema):
             raise ValueError(f"not a plain schema name: {schema!r}")
         self.url, self.schema = url, schema
-        self._conn: psycopg.Connection[dict[str, Any]] | None = None
+        self._local = threading.local()  # .conn, .in_transaction: this thread's
+        self._opened: list[psycopg.Connection[dict[str, Any]]] = []  # every thread's, to close
+        self._lock = threading.Lock()
         self._statements: dict[str, str] = {}
-        self._in_transaction = False
 
     def _connection(self) -> psycopg.Connection[dict[str, Any]]:
-        conn = self._conn
+        conn: psycopg.Connection[dict[str, Any]] | None = getattr(self._local, "conn", None)
         if conn is None or conn.closed or conn.broken:
-            if self._in_transaction:
+            if getattr(self._local, "in_transaction", False):
                 raise StoreUnavailable("the database connection was lost inside a transaction")
             try:
                 conn = connect(self.url)
                 conn.execute(f'SET search_path TO "{self.schema}"')
             except psycopg.OperationalError as exc:
                 raise StoreUnavailable(f"PostgreSQL unreachable: {exc}".strip()) from None
-            self._conn = conn
+            self._local.conn = conn
+            with self._lock:
+                self._opened = [c for c in self._opened if not c.closed] + [conn]
         return conn
 
     def _statement(self, sql: str) -> str:
@@ -113,7 +119,7 @@ class PgConnection:
         return statement
 
     def _unavailable(self, exc: psycopg.OperationalError) -> Exception:
-        conn = self._conn
+        conn = getattr(self._local, "conn", None)
         if conn is None or conn.closed or conn.broken:
             return StoreUnavailable(f"PostgreSQL connection lost: {exc}".strip())
         return exc
@@ -138,18 +144,21 @@ class PgConnection:
     @contextmanager
     def transaction(self) -> Iterator[PgConnection]:
         conn = self._connection()
-        self._in_transaction = True
+        self._local.in_transaction = True
         try:
             with conn.transaction():
                 yield self
         except psycopg.OperationalError as exc:
             raise self._unavailable(exc) from exc
         finally:
-            self._in_transaction = False
+            self._local.in_transaction = False
 
     def close(self) -> None:
-        if self._conn is not None:
-            self._conn.close()
+        """Close every thread's connection (the threads are done: StoreThreads.close)."""
+        with self._lock:
+            opened, self._opened = self._opened, []
+        for conn in opened:
+            conn.close()
 
 
 def create_schema(conn: PgConnection, tables: SqlTables) -> None:

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 from system.config import ServiceConfig
-from system.stores.sqlite import SqliteStore, SqlStore, SqlTables
+from system.stores.sqlite import SqliteStore, SqlStore, SqlTables, commit_group
+from system.stores.threads import CommitGroup
 
 
 def open_store(config: ServiceConfig, tables: SqlTables) -> SqlStore:
@@ -22,3 +25,12 @@ def describe(config: ServiceConfig) -> str:
 
         return f"PostgreSQL {redact_url(config.store_url)} schema {schema_name(config.service)}"
     return f"SQLite {config.database}"
+
+
+def commit_group_of(store: SqlStore) -> CommitGroup | None:
+    """How the store's thread may commit several calls at once: SQLite's savepoint groups (one
+    writer, one fsync per group). PostgreSQL commits each on its own thread and connection; its
+    server groups the WAL flushes of concurrent commits itself."""
+    if isinstance(store, SqliteStore):
+        return partial(commit_group, store.conn)
+    return None

@@ -100,13 +100,62 @@ def open_database(path: Path, tables: SqlTables) -> sqlite3.Connection:
 
 @contextmanager
 def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    """One transaction; inside a group commit (`commit_group`), a savepoint of the group's."""
+    if conn.in_transaction:
+        with _savepoint(conn):
+            yield conn
+        return
     conn.execute("BEGIN IMMEDIATE")
     try:
         yield conn
     except BaseException:
-        conn.execute("ROLLBACK")
+        if conn.in_transaction:  # SQLite may have rolled it back itself (an I/O error)
+            conn.execute("ROLLBACK")
         raise
     conn.execute("COMMIT")
+
+
+@contextmanager
+def _savepoint(conn: sqlite3.Connection) -> Iterator[None]:
+    conn.execute("SAVEPOINT one_call")
+    try:
+        yield
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK TO one_call")
+            conn.execute("RELEASE one_call")
+        raise
+    conn.execute("RELEASE one_call")
+
+
+class GroupLost(Exception):
+    """SQLite rolled a group commit's transaction back by itself (an I/O error, a full disk):
+    every call in the group is undone, none is committed."""
+
+
+def commit_group(conn: sqlite3.Connection, calls: Sequence[Callable[[], Any]]) -> list[Any]:
+    """Several transactions (system/stores/threads.py `commit`) in ONE SQLite transaction, each
+    call a savepoint: one fsync for all of them instead of one each. A call that raises undoes
+    only its own savepoint and gets its exception back; the others commit. If the group's
+    COMMIT fails, or SQLite drops the transaction midway, every call gets that error: nothing
+    of the group is committed, so none of its messages may be acked."""
+    results: list[Any] = []
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        for call in calls:
+            try:
+                results.append(call())
+            except Exception as exc:  # noqa: BLE001 - this call's own failure, handed back to it
+                results.append(exc)
+            if not conn.in_transaction:
+                raise GroupLost("SQLite rolled the group's transaction back") from (
+                    results[-1] if isinstance(results[-1], Exception) else None)
+        conn.execute("COMMIT")
+    except Exception as exc:  # noqa: BLE001 - every call of the group fails with it
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        return [exc] * len(calls)
+    return results
 
 
 def enqueue(conn: SqlConnection, messages: Sequence[Message], now: str) -> None:
