@@ -64,13 +64,16 @@ def _deliver(future: asyncio.Future, result: Any) -> None:
 
 
 def _settle(item: _Call, result: Any) -> None:
-    item.loop.call_soon_threadsafe(_deliver, item.future, result)
+    try:
+        item.loop.call_soon_threadsafe(_deliver, item.future, result)
+    except RuntimeError:  # the loop is closed: the process is stopping, nobody waits
+        pass
 
 
 def _outcome(call: Callable[[], Any]) -> Any:
     try:
         return call()
-    except Exception as exc:  # noqa: BLE001 - handed to the caller, who decides
+    except BaseException as exc:  # noqa: BLE001 - handed to the caller; the thread must live on
         return exc
 
 
@@ -142,7 +145,9 @@ class StoreThreads:
             if len(group) == 1:  # nothing waiting: its own transaction, as without grouping
                 _settle(item, _outcome(item.call))
                 continue
-            results = self._commit_group([g.call for g in group])
+            results = _outcome(partial(self._commit_group, [g.call for g in group]))
+            if isinstance(results, BaseException):
+                results = [results] * len(group)
             for member, result in zip(group, results, strict=True):
                 _settle(member, result)
 
