@@ -67,6 +67,7 @@ LAYERS = (
 class Row:
     store: str
     replicas: int
+    threads: int | None = None  # SAGA_STORE_THREADS (PostgreSQL); None: the default
     refused: str = ""
     max: dict = field(default_factory=dict)
     open: dict = field(default_factory=dict)
@@ -183,13 +184,16 @@ def summarise_profiles(files: dict[str, Path], top: int) -> None:
         print(f"    {100 * n / max(total_all, 1):5.1f}%  {layer}")
 
 
-def run_config(store: str, replicas: int, args: argparse.Namespace, prof_dir: Path | None) -> Row:
-    row = Row(store, replicas)
+def run_config(store: str, replicas: int, args: argparse.Namespace, prof_dir: Path | None,
+               threads: int | None = None) -> Row:
+    row = Row(store, replicas, threads)
     base = {**os.environ, "PAYMENT_FAILURE_RATE": "0", "DELIVERY_FAILURE_RATE": "0"}
-    base.pop("SAGA_STORE", None)
-    base.pop("SAGA_REPLICAS", None)
+    for name in ("SAGA_STORE", "SAGA_REPLICAS", "SAGA_STORE_THREADS"):
+        base.pop(name, None)
     if store == "postgresql":
         base["SAGA_STORE"] = PG_URL
+    if threads is not None:
+        base["SAGA_STORE_THREADS"] = str(threads)
     for attempt in (1, 2):  # a start that failed on a loaded machine is tried once more, from fresh
         env = fresh_isolated_env(INSTANCE, PORT_BASE, base)
         system = LocalSystem(env=env, proxied=False, say=lambda line: None)
@@ -234,6 +238,8 @@ def main() -> int:
     parser.add_argument("--no-profile", action="store_true")
     parser.add_argument("--profile-seconds", type=float, default=8.0)
     parser.add_argument("--top", type=int, default=8)
+    parser.add_argument("--pg-threads", type=int, nargs="*", default=[], metavar="N",
+                        help="also PostgreSQL x1 with SAGA_STORE_THREADS=N (each N a row): what the default rests on")
     args = parser.parse_args()
 
     probe = fresh_isolated_env(INSTANCE, PORT_BASE)
@@ -249,9 +255,12 @@ def main() -> int:
                       f"{args.profile_seconds:.0f} s of the burst:")
             rows.append(run_config(store, replicas, args, Path(tmp) if profiled else None))
             print(f"  done: {store} x{replicas}", flush=True)
+        for threads in args.pg_threads:
+            rows.append(run_config("postgresql", 1, args, None, threads))
+            print(f"  done: postgresql x1, {threads} store threads", flush=True)
 
     print()
-    print(f"| store | replicas | sagas/s (burst of {args.orders}, {args.clients} clients) | ratio to ceiling "
+    print(f"| store (store threads) | replicas | sagas/s (burst of {args.orders}, {args.clients} clients) | ratio to ceiling "
           f"| open-loop rate /s | p50 ms | p95 ms | p99 ms | lost |")
     print("|---|---|---|---|---|---|---|---|---|")
     for r in rows:
@@ -259,7 +268,8 @@ def main() -> int:
             print(f"| {r.store} | {r.replicas} | {r.refused} | | | | | | |")
             continue
         m, o = r.max, r.open
-        print(f"| {r.store} | {r.replicas} | {m['sagas_per_s']:.1f} | {m['sagas_per_s'] * 6 / ceiling:.2f} "
+        store = r.store if r.threads is None else f"{r.store} ({r.threads})"
+        print(f"| {store} | {r.replicas} | {m['sagas_per_s']:.1f} | {m['sagas_per_s'] * 6 / ceiling:.2f} "
               f"| {o['rate']:.1f} | {o['p50_ms']:.0f} | {o['p95_ms']:.0f} | {o['p99_ms']:.0f} "
               f"| {m['lost'] + o['lost']} |")
     print(f"ceiling_msgs_per_s={ceiling:.0f}")

@@ -190,7 +190,7 @@ def _max_retries(env: Mapping[str, str]) -> int:
     return retries
 
 
-POSTGRES_STORE_THREADS = 4  # measured: bench/bench_scale.py --store-threads (docs/design.md, issue #17)
+POSTGRES_STORE_THREADS = 4  # measured: bench/bench_scale.py --pg-threads 1 2 4 8 (docs/design.md, issue #17)
 
 
 def _store_threads(env: Mapping[str, str]) -> int:
