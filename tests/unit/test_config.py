@@ -25,11 +25,19 @@ def test_per_service_amqp_url_wins():
         ({"DELIVERY_FAILURE_RATE": "1.5"}, "between 0 and 1"),
         ({"SAGA_SEED": "x"}, "not an integer"),
         ({"SAGA_DEFECTS": "no_inbox_dedup,bogus"}, "unknown defect"),
+        ({"SAGA_STORE": "postgresql://h/db", "SAGA_STORE_THREADS": "0"}, "SAGA_STORE_THREADS=0 must be between 1 and 64"),
+        ({"SAGA_STORE": "postgresql://h/db", "SAGA_STORE_THREADS": "four"}, "not an integer"),
     ],
 )
 def test_bad_settings_are_named(env, words):
     with pytest.raises(ConfigError, match=words):
         service_config("order", env)
+
+
+def test_store_threads_one_for_sqlite_whatever_is_asked_and_four_by_default_for_postgresql():
+    assert service_config("order", {"SAGA_STORE_THREADS": "8"}).store_threads == 1
+    assert service_config("order", {"SAGA_STORE": "postgresql://h/db"}).store_threads == 4
+    assert service_config("order", {"SAGA_STORE": "postgresql://h/db", "SAGA_STORE_THREADS": "8"}).store_threads == 8
 
 
 def test_unknown_service():
