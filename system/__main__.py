@@ -72,7 +72,8 @@ def main(argv: list[str] | None = None) -> int:
 
         app = pre_order_ids(app)
     server = uvicorn.Server(
-        uvicorn.Config(app, log_level="warning", access_log=False, log_config=None, **uvicorn_settings(config.http))
+        uvicorn.Config(app, log_level="warning", access_log=False, log_config=None, loop=config.event_loop,
+                       **uvicorn_settings(config.http))
     )
     server.run(sockets=sockets)
     return 0

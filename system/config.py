@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -60,6 +61,9 @@ class ServiceConfig:
     # and also listens on a port of its own, where the harness reaches this very process.
     replica: str | None = None
     replica_port: int | None = None
+    # SAGA_EVENT_LOOP: uvloop (the default: measured about 10% less CPU per saga, docs/design.md
+    # issue #17) or asyncio (the standard library's, e.g. to rule uvloop out when debugging).
+    event_loop: str = "uvloop"
     tracing: bool = False  # SAGA_TRACING=1: OpenTelemetry spans (system/tracing.py); off costs nothing
     otlp_endpoint: str = DEFAULT_OTLP_ENDPOINT  # SAGA_OTLP_ENDPOINT
 
@@ -165,6 +169,7 @@ def service_config(service: str, env: Mapping[str, str] = os.environ) -> Service
         store_threads=_store_threads(env),
         replica=env.get("SAGA_REPLICA") or None,
         replica_port=_int(env, "SAGA_REPLICA_PORT", 0) or None,
+        event_loop=_event_loop(env),
         tracing=_flag(env, "SAGA_TRACING", False),
         otlp_endpoint=tracing_endpoint(env),
     )
@@ -191,6 +196,18 @@ def _max_retries(env: Mapping[str, str]) -> int:
 
 
 POSTGRES_STORE_THREADS = 4  # measured: bench/bench_scale.py --pg-threads 1 2 4 8 (docs/design.md, issue #17)
+
+
+EVENT_LOOPS = ("uvloop", "asyncio")
+
+
+def _event_loop(env: Mapping[str, str]) -> str:
+    loop = env.get("SAGA_EVENT_LOOP") or "uvloop"
+    if loop not in EVENT_LOOPS:
+        raise ConfigError(f"SAGA_EVENT_LOOP={loop!r}: use {' or '.join(EVENT_LOOPS)}")
+    if loop == "uvloop" and importlib.util.find_spec("uvloop") is None:
+        return "asyncio"  # a platform without it (uvloop has no Windows build): the standard loop
+    return loop
 
 
 def _store_threads(env: Mapping[str, str]) -> int:

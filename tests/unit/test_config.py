@@ -27,6 +27,7 @@ def test_per_service_amqp_url_wins():
         ({"SAGA_DEFECTS": "no_inbox_dedup,bogus"}, "unknown defect"),
         ({"SAGA_STORE": "postgresql://h/db", "SAGA_STORE_THREADS": "0"}, "SAGA_STORE_THREADS=0 must be between 1 and 64"),
         ({"SAGA_STORE": "postgresql://h/db", "SAGA_STORE_THREADS": "four"}, "not an integer"),
+        ({"SAGA_EVENT_LOOP": "trio"}, "use uvloop or asyncio"),
     ],
 )
 def test_bad_settings_are_named(env, words):
@@ -38,6 +39,11 @@ def test_store_threads_one_for_sqlite_whatever_is_asked_and_four_by_default_for_
     assert service_config("order", {"SAGA_STORE_THREADS": "8"}).store_threads == 1
     assert service_config("order", {"SAGA_STORE": "postgresql://h/db"}).store_threads == 4
     assert service_config("order", {"SAGA_STORE": "postgresql://h/db", "SAGA_STORE_THREADS": "8"}).store_threads == 8
+
+
+def test_the_event_loop_is_uvloop_unless_asked_for_asyncio():
+    assert service_config("order", {}).event_loop == "uvloop"
+    assert service_config("order", {"SAGA_EVENT_LOOP": "asyncio"}).event_loop == "asyncio"
 
 
 def test_unknown_service():
