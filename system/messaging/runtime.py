@@ -342,13 +342,20 @@ class MessagingRuntime:
     async def _relay_forever(self) -> None:
         store, relay = self.service.store, self.service.relay
         backoff = relay_backoff_s(0.1, False)
+        drained = False  # the last read saw every unsent row, and all of them are marked sent now
         while True:
             if self.connection is None or not self.connection.connected.is_set():
                 await asyncio.sleep(0.1)
                 continue
+            if drained and not self._wake_relay.is_set():  # nothing committed since that read
+                try:
+                    await asyncio.wait_for(self._wake_relay.wait(), timeout=0.5)
+                except TimeoutError:
+                    pass
             # Cleared BEFORE the read: a commit that lands while the read runs (on a store
             # thread) sets it again, so its rows are read at once, not after the idle wait.
             self._wake_relay.clear()
+            drained = False
             try:
                 rows = await self.store_calls.run(store.unsent, relay.batch)
             except StoreUnavailable as exc:  # a shared database out of reach: try again later
@@ -356,19 +363,18 @@ class MessagingRuntime:
                 await asyncio.sleep(MAX_BACKOFF_S)
                 continue
             if not rows:
-                try:
-                    await asyncio.wait_for(self._wake_relay.wait(), timeout=0.5)
-                except TimeoutError:
-                    pass
+                drained = True
                 continue
             results = await asyncio.gather(*(self._publish(r) for r in rows), return_exceptions=True)
             confirmed = [res is None for res in results]
             to_mark = relay.to_mark(rows, confirmed)
             for row in to_mark:
                 self.crash_points.hit(AFTER_PUBLISH_BEFORE_MARK_SENT, row.message.type)
+            marked = False
             if to_mark:
                 try:
                     await self.store_calls.commit(store.mark_sent, to_mark, utc_now())
+                    marked = True
                 except StoreUnavailable as exc:  # published, not marked: sent again, deduplicated
                     log.warning("outbox relay: %s", exc)
             self.stats["published"] += sum(confirmed)
@@ -377,6 +383,9 @@ class MessagingRuntime:
                 log.warning("outbox relay: %d of %d publishes failed: %r", len(failures), len(rows), failures[0])
                 await asyncio.sleep(backoff)
             backoff = relay_backoff_s(backoff, bool(failures))
+            # A short batch, all sent and marked: the read that found it was the whole backlog,
+            # so another read before the next wake-up would only come back empty.
+            drained = marked and len(to_mark) == len(rows) < relay.batch
 
     # -- deadline timers (issue #16) ------------------------------------------------------------
     async def _timers_forever(self) -> None:
