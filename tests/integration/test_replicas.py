@@ -84,28 +84,76 @@ def test_a_local_cluster_keeps_off_the_machines_broker(tmp_path):
     assert cluster.ctl_argv()[-2:] == ["-n", "saga_pg_n1@localhost"]
 
 
-@pytest.mark.skipif(os.environ.get("SAGA_TEST_CLUSTER") != "1", reason="long: `make test-cluster`")
-def test_a_three_node_cluster_loses_nothing_when_nodes_stop_under_load():
+def _cluster_env(suffix: str, offset: int, broker_offset: int, **extra: str) -> dict[str, str]:
+    """A fresh instance of its own (`<instance><suffix>`, ports SAGA_TEST_PORT_BASE + offset) whose
+    cluster's AMQP ports start at SAGA_TEST_PORT_BASE + broker_offset: below Linux's ephemeral
+    range (32768-60999), where a node's port could be any client's."""
     from harness.runner.instance import fresh_isolated_env
 
-    name = os.environ.get("SAGA_TEST_INSTANCE", "test") + "clu"
-    base = int(os.environ.get("SAGA_TEST_PORT_BASE", "18000")) + 700
+    name = os.environ.get("SAGA_TEST_INSTANCE", "test") + suffix
+    port_base = int(os.environ.get("SAGA_TEST_PORT_BASE", "18000"))
     base_env = {k: v for k, v in os.environ.items() if k not in ("SAGA_STORE", "SAGA_REPLICAS")}
-    # Below Linux's ephemeral range (32768-60999), where a node's port could be any client's.
-    base_env.setdefault("SAGA_BROKER_PORT_BASE", str(int(os.environ.get("SAGA_TEST_PORT_BASE", "18000")) + 500))
-    env = fresh_isolated_env(name, base, base_env)
+    base_env.setdefault("SAGA_BROKER_PORT_BASE", str(port_base + broker_offset))
+    return fresh_isolated_env(name, port_base + offset, {**base_env, **extra})
+
+
+def _queue_members(cluster, vhost: str) -> dict[str, int]:
+    """Every queue of the vhost but the recorder's, with the number of nodes holding it."""
+    listing = cluster.ctl(cluster.nodes[0], "list_queues", "-p", vhost, "name", "members")
+    members = {line.split("\t")[0]: line.count("@localhost") for line in listing.strip().splitlines()[1:]}
+    return {q: n for q, n in members.items() if q.startswith("saga.")}
+
+
+ALL_QUEUES_ON_THREE_NODES = {f"saga.{s}{dlq}": 3 for s in ("order", "inventory", "payment", "delivery")
+                             for dlq in ("", ".dlq")}
+
+
+@pytest.mark.skipif(os.environ.get("SAGA_TEST_CLUSTER") != "1", reason="long: `make test-cluster`")
+def test_a_three_node_cluster_loses_nothing_when_nodes_stop_under_load():
+    env = _cluster_env("clu", 700, 500)
     system = LocalSystem(env=env, say=lambda line: None)
     try:
         system.up(chaos=True, broker_nodes=3, timeout=120)
         cluster = system.cluster()
         assert cluster is not None and len(cluster.members()) == 3
-        listing = cluster.ctl(cluster.nodes[0], "list_queues", "-p", f"saga_{name}", "name", "members")
-        members = {line.split("\t")[0]: line.count("@localhost") for line in listing.strip().splitlines()[1:]}
-        assert {q: n for q, n in members.items() if not q.endswith(".dlq")} == {
-            "saga.order": 3, "saga.inventory": 3, "saga.payment": 3, "saga.delivery": 3}
+        assert _queue_members(cluster, env["SAGA_AMQP_URL"].rsplit("/", 1)[1]) == ALL_QUEUES_ON_THREE_NODES
         run = _saga_harness(["chaos", "run", "broker-node-loss", "--seed", "3", "--orders", "60"], env, timeout=600)
         assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
         assert "overall: valid" in run.stdout and "2 faults" in run.stdout
     finally:
         system.down()
     assert not system.cluster()  # down forgot it
+
+
+@pytest.mark.skipif(os.environ.get("SAGA_TEST_CLUSTER") != "1", reason="long: `make test-cluster`")
+def test_two_replicas_on_a_three_node_cluster_lose_and_double_nothing_when_nodes_stop_mid_batch():
+    """`up --broker-nodes 3 --replicas 2` on PostgreSQL: two consumers on every work queue, each
+    replica's link to its service's node; the nodes stop in turn under a batch; `check` valid."""
+    from system.stores.postgres import drop_database
+    from tests.postgres import URL, reachable
+
+    why = reachable()
+    if why:
+        pytest.skip(why)
+    env = _cluster_env("clr", 800, 520, SAGA_STORE=URL, SAGA_REPLICAS="2")
+    system = LocalSystem(env=env, say=lambda line: None)
+    try:
+        statuses = system.up(chaos=True, replicas=2, broker_nodes=3, timeout=120)
+        assert len(statuses) == 8 and all(s.ready for s in statuses)
+        cluster = system.cluster()
+        assert cluster is not None and len(cluster.members()) == 3
+        vhost = env["SAGA_AMQP_URL"].rsplit("/", 1)[1]
+        assert _queue_members(cluster, vhost) == ALL_QUEUES_ON_THREE_NODES
+        listing = cluster.ctl(cluster.nodes[0], "list_queues", "-p", vhost, "name", "consumers")
+        consumers = dict(line.split("\t") for line in listing.strip().splitlines()[1:])
+        assert {q: c for q, c in consumers.items() if q.startswith("saga.") and not q.endswith(".dlq")} == {
+            "saga.order": "2", "saga.inventory": "2", "saga.payment": "2", "saga.delivery": "2"}
+        run = _saga_harness(["chaos", "run", "broker-node-loss", "--seed", "5", "--orders", "80"], env, timeout=600)
+        assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+        assert "overall: valid" in run.stdout and "2 faults" in run.stdout
+        check = _saga_harness(["check"], env)
+        assert check.returncode == 0 and "overall: valid" in check.stdout, check.stdout[-3000:]
+    finally:
+        system.down()
+        drop_database(env["SAGA_STORE"])
+    assert not system.cluster()
