@@ -20,6 +20,25 @@ def _saga_harness(args, env, timeout=240):
                           text=True, timeout=timeout)
 
 
+TWO_CONSUMERS_EACH = {"saga.order": "2", "saga.inventory": "2", "saga.payment": "2", "saga.delivery": "2"}
+
+
+def _work_queue_consumers(listing: str) -> dict[str, str]:
+    """Consumers per work queue from `rabbitmqctl list_queues name consumers` (dead-letter and
+    recorder queues left out)."""
+    rows = (line.split("\t") for line in listing.strip().splitlines()[1:])
+    return {q: c for q, c in rows if q.startswith("saga.") and not q.endswith(".dlq")}
+
+
+def _chaos_run_then_check(env: dict[str, str], args: list[str], faults: str) -> None:
+    """`chaos run <args>` is valid with `faults` played ("2 crashes"), and `check` agrees after it."""
+    run = _saga_harness(["chaos", "run", *args], env, timeout=600)
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    assert "overall: valid" in run.stdout and faults in run.stdout, run.stdout[-3000:]
+    check = _saga_harness(["check"], env)
+    assert check.returncode == 0 and "overall: valid" in check.stdout, check.stdout[-3000:]
+
+
 def test_replicas_on_sqlite_are_refused_with_the_reason_and_nothing_starts(tmp_path):
     env = {k: v for k, v in os.environ.items() if k != "SAGA_STORE"}
     env["SAGA_HOME"] = str(tmp_path / "home")
@@ -57,14 +76,8 @@ def test_two_replicas_on_postgres_lose_and_double_nothing_when_a_payment_replica
         assert [s.service for s in statuses][:2] == ["order#1", "order#2"] and all(s.ready for s in statuses)
         listing = subprocess.run(["rabbitmqctl", "-q", "list_queues", "-p", f"saga_{name}", "name", "consumers"],
                                  capture_output=True, text=True, timeout=60).stdout
-        consumers = dict(line.split("\t") for line in listing.strip().splitlines()[1:])
-        assert {q: c for q, c in consumers.items() if not q.endswith(".dlq")} == {
-            "saga.order": "2", "saga.inventory": "2", "saga.payment": "2", "saga.delivery": "2"}
-        run = _saga_harness(["chaos", "run", "replica-kill", "--seed", "17"], env)
-        assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
-        assert "overall: valid" in run.stdout and "2 crashes" in run.stdout
-        check = _saga_harness(["check"], env)
-        assert check.returncode == 0 and "overall: valid" in check.stdout, check.stdout[-3000:]
+        assert _work_queue_consumers(listing) == TWO_CONSUMERS_EACH
+        _chaos_run_then_check(env, ["replica-kill", "--seed", "17"], "2 crashes")
     finally:
         system.down()
         drop_database(env["SAGA_STORE"])
@@ -145,15 +158,10 @@ def test_two_replicas_on_a_three_node_cluster_lose_and_double_nothing_when_nodes
         vhost = env["SAGA_AMQP_URL"].rsplit("/", 1)[1]
         assert _queue_members(cluster, vhost) == ALL_QUEUES_ON_THREE_NODES
         listing = cluster.ctl(cluster.nodes[0], "list_queues", "-p", vhost, "name", "consumers")
-        consumers = dict(line.split("\t") for line in listing.strip().splitlines()[1:])
-        assert {q: c for q, c in consumers.items() if q.startswith("saga.") and not q.endswith(".dlq")} == {
-            "saga.order": "2", "saga.inventory": "2", "saga.payment": "2", "saga.delivery": "2"}
-        run = _saga_harness(["chaos", "run", "broker-node-loss", "--seed", "5", "--orders", "80"], env, timeout=600)
-        assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
-        assert "overall: valid" in run.stdout and "2 faults" in run.stdout
-        check = _saga_harness(["check"], env)
-        assert check.returncode == 0 and "overall: valid" in check.stdout, check.stdout[-3000:]
+        assert _work_queue_consumers(listing) == TWO_CONSUMERS_EACH
+        _chaos_run_then_check(env, ["broker-node-loss", "--seed", "5", "--orders", "80"], "2 faults")
     finally:
         system.down()
         drop_database(env["SAGA_STORE"])
     assert not system.cluster()
+
