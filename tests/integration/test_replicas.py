@@ -5,7 +5,9 @@ middle of a batch, nothing lost or doubled, `saga-harness check` valid."""
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
 import subprocess
 import sys
 
@@ -165,3 +167,29 @@ def test_two_replicas_on_a_three_node_cluster_lose_and_double_nothing_when_nodes
         drop_database(env["SAGA_STORE"])
     assert not system.cluster()
 
+
+@pytest.mark.skipif(os.environ.get("SAGA_TEST_CLUSTER") != "1", reason="long: `make test-cluster`")
+def test_a_cluster_node_cut_off_by_a_partition_pauses_and_the_saga_loses_nothing(tmp_path):
+    """broker-node-partition: nftables cuts node 3's distribution traffic while its process runs;
+    its peers drop it, pause_minority pauses it, the heal brings it back; nothing lost or doubled."""
+    if shutil.which("nft") is None:
+        pytest.skip("no nft command: `apt-get install nftables` (and root) for partitions")
+    env = _cluster_env("clp", 1200, 540)
+    system = LocalSystem(env=env, say=lambda line: None)
+    try:
+        system.up(chaos=True, broker_nodes=3, timeout=120)
+        cluster = system.cluster()
+        assert cluster is not None
+        runs = tmp_path / "runs"
+        _chaos_run_then_check(env, ["broker-node-partition", "--seed", "7", "--orders", "60",
+                                    "--runs-dir", str(runs)], "1 faults")
+        events = [json.loads(line) for line in next(runs.glob("*/faults.jsonl")).read_text().splitlines()]
+        assert [(e["kind"], e["target"]) for e in events] == [("broker_partition", "rabbitmq#3")]
+        seen = events[0]["detail"]
+        assert seen["paused"] is True, seen  # pause_minority paused the lone node
+        assert seen["peers_running"] == sorted(n.name for n in cluster.nodes[:2]), seen
+        assert cluster.members() == {n.name for n in cluster.nodes}  # back after the heal
+        assert cluster.rabbit_running(cluster.nodes[2]) is True
+        assert not cluster.heal_partition()  # the heal removed its rules
+    finally:
+        system.down()
