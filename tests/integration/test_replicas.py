@@ -1,7 +1,9 @@
 """Replicas on PostgreSQL (issue #17): `up --replicas N` refuses SQLite clearly; and, behind
 `make test-replicas` (SAGA_TEST_REPLICAS=1, about a minute), the acceptance run: two processes
 per service on PostgreSQL, two consumers on every queue, SIGKILL of a payment replica in the
-middle of a batch, nothing lost or doubled, `saga-harness check` valid."""
+middle of a batch, nothing lost or doubled, `saga-harness check` valid. Behind `make test-cluster`
+(SAGA_TEST_CLUSTER=1): the instance's own three-node RabbitMQ cluster losing a node (stopped, or
+cut off by a partition), with one process per service and with two on PostgreSQL."""
 
 from __future__ import annotations
 
