@@ -12,11 +12,13 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 
 import pytest
 
 from harness.runner.layout import split_replica
 from harness.runner.local import LocalSystem, ReplicasNeedSharedStore
+from harness.waiting import wait_until
 
 
 def _saga_harness(args, env, timeout=240):
@@ -32,6 +34,13 @@ def _work_queue_consumers(listing: str) -> dict[str, str]:
     recorder queues left out)."""
     rows = (line.split("\t") for line in listing.strip().splitlines()[1:])
     return {q: c for q, c in rows if q.startswith("saga.") and not q.endswith(".dlq")}
+
+
+def _await_two_consumers_each(listing: Callable[[], str]) -> None:
+    """Every work queue gets two consumers; a quorum queue's count comes from metrics the node
+    emits every few seconds, so it may lag the replicas' readiness."""
+    wait_until(lambda: _work_queue_consumers(listing()), lambda consumers: consumers == TWO_CONSUMERS_EACH, 30,
+               what="two consumers on every work queue", poll=1.0)
 
 
 def _chaos_run_then_check(env: dict[str, str], args: list[str], faults: str) -> None:
@@ -78,9 +87,9 @@ def test_two_replicas_on_postgres_lose_and_double_nothing_when_a_payment_replica
     try:
         statuses = system.up(chaos=True, replicas=2, timeout=120)
         assert [s.service for s in statuses][:2] == ["order#1", "order#2"] and all(s.ready for s in statuses)
-        listing = subprocess.run(["rabbitmqctl", "-q", "list_queues", "-p", f"saga_{name}", "name", "consumers"],
-                                 capture_output=True, text=True, timeout=60).stdout
-        assert _work_queue_consumers(listing) == TWO_CONSUMERS_EACH
+        _await_two_consumers_each(lambda: subprocess.run(
+            ["rabbitmqctl", "-q", "list_queues", "-p", f"saga_{name}", "name", "consumers"],
+            capture_output=True, text=True, timeout=60).stdout)
         _chaos_run_then_check(env, ["replica-kill", "--seed", "17"], "2 crashes")
     finally:
         system.down()
@@ -161,8 +170,7 @@ def test_two_replicas_on_a_three_node_cluster_lose_and_double_nothing_when_nodes
         assert cluster is not None and len(cluster.members()) == 3
         vhost = env["SAGA_AMQP_URL"].rsplit("/", 1)[1]
         assert _queue_members(cluster, vhost) == ALL_QUEUES_ON_THREE_NODES
-        listing = cluster.ctl(cluster.nodes[0], "list_queues", "-p", vhost, "name", "consumers")
-        assert _work_queue_consumers(listing) == TWO_CONSUMERS_EACH
+        _await_two_consumers_each(lambda: cluster.ctl(cluster.nodes[0], "list_queues", "-p", vhost, "name", "consumers"))
         _chaos_run_then_check(env, ["broker-node-loss", "--seed", "5", "--orders", "80"], "2 faults")
     finally:
         system.down()
