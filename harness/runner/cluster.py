@@ -40,8 +40,6 @@ RABBITMQ_BIN = Path(os.environ.get("SAGA_RABBITMQ_BIN", "/usr/lib/rabbitmq/bin")
 NET_TICKTIME_S = 10
 
 
-
-
 class ClusterError(RuntimeError):
     pass
 
@@ -209,7 +207,9 @@ class LocalCluster:
     def partition(self, node: BrokerNode) -> None:
         """Cut `node` off from its peers: drop, as they arrive, the packets of every distribution
         connection between it and them, either way round (a silent loss, as on a cut cable, not
-        a refusal). Its process, AMQP listener and rabbitmqctl's link stay as they are."""
+        a refusal). Its process, AMQP listener and rabbitmqctl's link stay as they are. One
+        partition at a time per instance (the broker nemesis's faults take turns): the table is
+        replaced, never added to."""
         nft = shutil.which("nft")
         if nft is None:
             raise ClusterError("a partition needs nftables (`apt-get install nftables`): the nft command is missing")
@@ -232,10 +232,16 @@ class LocalCluster:
         its application by itself once its peers are in reach)."""
         self.heal_partition()
         deadline = time.monotonic() + timeout
-        while not (self.rabbit_running(node) and node.name in self.members()):
+        while not self._back(node):
             if time.monotonic() > deadline:
                 raise ClusterError(f"{node.label} did not run in the cluster again within {timeout:.0f}s of the heal")
             time.sleep(0.5)
+
+    def _back(self, node: BrokerNode) -> bool:
+        try:
+            return bool(self.rabbit_running(node)) and node.name in self.members()
+        except (ClusterError, subprocess.TimeoutExpired):  # a node still busy rejoining: ask again
+            return False
 
     def partition_view(self, node: BrokerNode) -> dict[str, object]:
         """What the cluster shows of a partitioned node: whether it paused (its application stopped
