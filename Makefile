@@ -37,7 +37,8 @@ test: install
 test-fast: install
 	@$(BIN)/python -m pytest -q -p no:cacheprovider -m "not integration"
 
-# `up --broker-nodes 3` (the instance's own RabbitMQ cluster) and the broker-node-loss experiment.
+# `up --broker-nodes 3` (the instance's own RabbitMQ cluster): broker-node-loss, also with `--replicas 2` on
+# PostgreSQL, and broker-node-partition (nftables, root); about six minutes.
 test-cluster: install
 	@SAGA_TEST_CLUSTER=1 $(BIN)/python -m pytest -q -p no:cacheprovider tests/integration/test_replicas.py -k cluster
 

@@ -51,6 +51,7 @@ def finish(run: Run, render: bool) -> dict[str, Any]:
             "duplicates_not_published": run.duplicator.failed if run.duplicator else 0,
             "crashes": sum(1 for e in events if e.kind == "crash"),
             "broker_restarts": sum(1 for e in events if e.kind == "broker_restart"),
+            "broker_partitions": sum(1 for e in events if e.kind == "broker_partition"),
             "messages": len(history.messages),
             "operations": run.oplog.counts(),
             "invariants": len(run.verdicts),

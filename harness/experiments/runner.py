@@ -31,6 +31,7 @@ from harness.experiments.target import (
     TargetProblem,
     broker_control,
     broker_nodes,
+    broker_partitions,
     ensure_reachable,
     problems,
     process_urls,
@@ -169,7 +170,8 @@ def _set_up_nemeses(run: Run, plan: list[PlannedFault]) -> None:
     if experiment.needs("crash"):
         run.nemeses["crash"] = CrashNemesis(process_urls(target), target.chaos_token, target.system)
     if experiment.needs("broker"):
-        run.nemeses["broker"] = BrokerNemesis(broker_control(target), target.endpoints.amqp_url, broker_nodes(target))
+        run.nemeses["broker"] = BrokerNemesis(broker_control(target), target.endpoints.amqp_url, broker_nodes(target),
+                                              broker_partitions(target))
     if experiment.needs("handler_faults"):
         run.nemeses["handler_faults"] = HandlerFaultNemesis(target.endpoints.services, target.chaos_token,
                                                             style=target.style)

@@ -6,6 +6,7 @@ clear message (exit 254) instead of halfway through; `ensure_reachable()` raises
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Callable
 from functools import partial
 
@@ -46,6 +47,17 @@ def broker_nodes(target: Target) -> dict[str, BrokerControl]:
         return {}
     return {node.label: BrokerControl(partial(cluster.stop_app, node), partial(cluster.start_app, node),
                                       f"rabbitmqctl -n {node.name} stop_app / start_app")
+            for node in cluster.nodes}
+
+
+def broker_partitions(target: Target) -> dict[str, BrokerControl]:
+    """A local target's own RabbitMQ cluster: each node by name, cut off from its peers and back."""
+    cluster = target.system.cluster() if isinstance(target.system, LocalSystem) else None
+    if cluster is None:
+        return {}
+    return {node.label: BrokerControl(partial(cluster.partition, node), partial(cluster.mend, node),
+                                      f"nftables drops {node.name}'s distribution traffic with its peers",
+                                      partial(cluster.partition_view, node))
             for node in cluster.nodes}
 
 
@@ -106,6 +118,8 @@ def problems(target: Target, experiment: Experiment) -> list[str]:
             if name not in nodes:
                 found.append(f"{name}: the target has no such broker node (run it with "
                              "`saga-harness up --broker-nodes 3`)")
+        if experiment.needs("broker", "partition") and shutil.which("nft") is None:
+            found.append("broker node partitions need nftables (`apt-get install nftables`) and root")
     return found
 
 

@@ -138,11 +138,13 @@ def accepted_params(nemesis: str, kind: str) -> tuple[str, ...]:
         ("crash", "kill"): (),
         ("crash", "crashpoint"): ("routing_key", "skip", "trigger_timeout_s"),
         ("broker", "restart"): ("wait_s",),
+        ("broker", "partition"): ("wait_s",),
         ("handler_faults", "handler_error"): ("routing_key", "failures"),
     }[(nemesis, kind)]
 
 
 DEFAULT_TARGETS = {"duplicates": ("*",), "crash": SERVICES, "broker": ("rabbitmq",)}
+DEFAULT_KINDS = {"broker": "restart"}  # what `nemesis: broker` meant before it could partition a node
 
 
 def parse_fault(data: Any, path: str, problems: _Problems) -> FaultSpec | None:
@@ -157,6 +159,7 @@ def parse_fault(data: Any, path: str, problems: _Problems) -> FaultSpec | None:
         return None
     if kind is None and len(NEMESIS_KINDS[nemesis]) == 1:
         kind = NEMESIS_KINDS[nemesis][0]
+    kind = DEFAULT_KINDS.get(nemesis) if kind is None else kind
     if kind not in NEMESIS_KINDS[nemesis]:
         problems.add(f"{path}.kind", f"unknown kind {kind!r} for nemesis {nemesis}; known: {', '.join(NEMESIS_KINDS[nemesis])}")
         return None
@@ -167,6 +170,9 @@ def parse_fault(data: Any, path: str, problems: _Problems) -> FaultSpec | None:
     else:
         targets = _strings(raw_targets, f"{path}.targets", problems)
     _check_targets(nemesis, targets, f"{path}.targets", problems)
+    if (nemesis, kind) == ("broker", "partition") and "rabbitmq" in targets:
+        problems.add(f"{path}.targets", "a partition cuts one node of the instance's own cluster off from the others "
+                                        "(rabbitmq#2), not the whole broker")
     points: tuple[str, ...] = ()
     if kind == "crashpoint":
         raw = data.get("points", "all")

@@ -119,7 +119,7 @@ class FaultLog:
 
 def event_kind(fault: PlannedFault) -> str:
     """The FaultEvent kind the report and counts use: crash for both kinds of crash."""
-    return {"crash": "crash", "broker": "broker_restart", "duplicates": "duplicate"}.get(fault.nemesis, fault.kind)
+    return {"crash": "crash", "broker": f"broker_{fault.kind}", "duplicates": "duplicate"}.get(fault.nemesis, fault.kind)
 
 
 class FaultScheduler:

@@ -6,6 +6,13 @@ drops, durable queues and persistent messages survive); for the compose target i
 `docker compose stop rabbitmq` / `start rabbitmq` (harness.targets.compose), which is
 `docker compose restart rabbitmq` with a planned hold in the middle.
 The shared broker serves every instance on the machine: a restart disturbs them all for seconds.
+
+A partition (kind `partition`, a node of the instance's own cluster only) cuts one node off from
+its peers at the TCP level while its process keeps running (harness.runner.cluster: nftables
+rules on the distribution traffic); pause_minority then pauses it. The fault's window records
+what the broker showed just before the heal: whether the node had paused and whether its peers
+had dropped it (`paused`, `peers_running`), so a run can tell a real partition from a rule that
+did nothing.
 """
 
 from __future__ import annotations
@@ -36,6 +43,7 @@ class BrokerControl:
     stop: Callable[[], None]
     start: Callable[[], None]
     description: str
+    observe: Callable[[], dict[str, Any]] | None = None  # the broker's view while the fault lasts
 
     @classmethod
     def rabbitmqctl(cls) -> BrokerControl:
@@ -77,38 +85,46 @@ def wait_accepting(amqp_url: str, timeout: float = DEFAULT_WAIT_S) -> float:
 
 class BrokerNemesis(Nemesis):
     name = "broker"
-    kinds = ("restart",)
+    kinds = ("restart", "partition")
 
-    def __init__(self, control: BrokerControl, amqp_url: str, nodes: dict[str, BrokerControl] | None = None) -> None:
-        """`nodes`: a local cluster's nodes by name (`rabbitmq#2`), each stopped and started alone."""
+    def __init__(self, control: BrokerControl, amqp_url: str, nodes: dict[str, BrokerControl] | None = None,
+                 partitions: dict[str, BrokerControl] | None = None) -> None:
+        """`nodes`: a local cluster's nodes by name (`rabbitmq#2`), each stopped and started alone;
+        `partitions`: the same nodes, each cut off from its peers and joined again."""
         self.control = control
         self.amqp_url = amqp_url
         self.nodes = nodes or {}
-        self._down: set[str] = set()
+        self.partitions = partitions or {}
+        self._down: set[tuple[str, str]] = set()  # (kind, target) not healed yet
 
-    def _control(self, target: str) -> BrokerControl:
-        if target in self.nodes:
-            return self.nodes[target]
-        if target != "rabbitmq":
-            raise NemesisError(f"no broker node {target!r} here; known: rabbitmq, {', '.join(self.nodes) or 'no cluster'}")
+    def _control(self, target: str, kind: str = "restart") -> BrokerControl:
+        controls = self.partitions if kind == "partition" else self.nodes
+        if target in controls:
+            return controls[target]
+        if target != "rabbitmq" or kind == "partition":
+            known = ", ".join(controls) or "no cluster"
+            raise NemesisError(f"no broker node {target!r} to {kind} here; known: "
+                               f"{known if kind == 'partition' else 'rabbitmq, ' + known}")
         return self.control
 
     def inject(self, fault: PlannedFault, stop: threading.Event) -> Injection:
-        control = self._control(fault.target)
+        control = self._control(fault.target, fault.kind)
         began = time.time()
         control.stop()
-        self._down.add(fault.target)
+        self._down.add((fault.kind, fault.target))
         return Injection(began, {"how": control.description})
 
     def heal(self, fault: PlannedFault, injection: Injection) -> dict[str, Any]:
-        self._control(fault.target).start()
-        self._down.discard(fault.target)
+        control = self._control(fault.target, fault.kind)
+        seen = control.observe() if control.observe else {}
+        control.start()
+        self._down.discard((fault.kind, fault.target))
         waited = wait_accepting(self.amqp_url, float(fault.params.get("wait_s", DEFAULT_WAIT_S)))
-        return {"accepting_after_s": round(waited, 3)}
+        return {**seen, "accepting_after_s": round(waited, 3)}
 
     def heal_all(self) -> None:
-        for target in sorted(self._down):
-            self._control(target).start()
+        for kind, target in sorted(self._down):
+            self._control(target, kind).start()
         if self._down:
             self._down.clear()
             wait_accepting(self.amqp_url)

@@ -39,6 +39,7 @@ FAULT_COLOURS = {
     "crash": "#ce93d8",
     "kill": "#ce93d8",
     "broker_restart": "#a5d6a7",
+    "broker_partition": "#80cbc4",
     "handler_error": "#ffab91",
 }
 QUANTILES: tuple[tuple[float, str, str, bool], ...] = (

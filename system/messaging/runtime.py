@@ -222,7 +222,7 @@ class MessagingRuntime:
     async def _set_up(self, connection: AbstractRobustConnection) -> None:
         consume_channel = await connection.channel()
         await consume_channel.set_qos(prefetch_count=self.config.prefetch)
-        self._queues = await declare_topology(consume_channel, self.config.style)
+        self._queues = await declare_topology(connection, consume_channel, self.config.style)
         self._publish_channel = await connection.channel(
             publisher_confirms=True, on_return_raises=True
         )

@@ -58,6 +58,10 @@ def test_a_minimal_experiment_takes_the_defaults():
          "faults[0].params.probability", "between 0 and 1"),
         ({"name": "x", "faults": [{"nemesis": "broker", "count": 0}]}, "faults[0].count", "must be > 0"),
         ({"name": "x", "faults": [{"nemesis": "broker", "window": [0.5, 1.5]}]}, "faults[0].window", "fractions"),
+        ({"name": "x", "faults": [{"nemesis": "broker", "kind": "partition"}]}, "faults[0].targets",
+         "cuts one node of the instance's own cluster"),
+        ({"name": "x", "faults": [{"nemesis": "broker", "kind": "partition", "targets": "rabbitmq#2",
+                                   "params": {"latency": 5}}]}, "faults[0].params.latency", "takes wait_s"),
         ({"name": "x", "load": {"orders": -3}}, "load.orders", "must be > 0"),
         ({"name": "x", "load": {"rate": "fast"}}, "load.rate", "must be a number"),
         ({"name": "x", "load": {"mix": {"refund_fraud": 1}}}, "load.mix.refund_fraud", "unknown order kind"),
@@ -71,6 +75,13 @@ def test_a_minimal_experiment_takes_the_defaults():
 def test_a_broken_experiment_is_refused_naming_the_place_and_the_reason(data, path, words):
     problems = problems_of(data)
     assert any(p.startswith(f"{path}:") and words in p for p in problems), problems
+
+
+def test_a_broker_fault_without_a_kind_is_still_a_restart():
+    faults = parse_experiment({"name": "x", "faults": [{"nemesis": "broker"},
+                                                        {"nemesis": "broker", "kind": "partition",
+                                                         "targets": "rabbitmq#3"}]}, "x").faults
+    assert [(f.kind, f.targets) for f in faults] == [("restart", ("rabbitmq",)), ("partition", ("rabbitmq#3",))]
 
 
 def test_every_problem_is_reported_at_once():
