@@ -40,6 +40,7 @@ test-fast: install
 # `up --broker-nodes 3` (the instance's own RabbitMQ cluster): broker-node-loss, also with `--replicas 2` on
 # PostgreSQL, and broker-node-partition (nftables, root); about six minutes.
 test-cluster: install
+	@command -v nft >/dev/null || { echo "installing nftables (the partition's rules)"; apt-get install -y -q nftables >/dev/null; }
 	@SAGA_TEST_CLUSTER=1 $(BIN)/python -m pytest -q -p no:cacheprovider tests/integration/test_replicas.py -k cluster
 
 bench-scale: install
