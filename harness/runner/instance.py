@@ -128,7 +128,7 @@ def fresh_isolated_env(name: str, port_base: int, base_env: dict[str, str] | Non
 
 def isolated_env(name: str, port_base: int, base_env: dict[str, str] | None = None) -> dict[str, str]:
     """Environment for an instance called `name`: home .saga/<name>, ports port_base+1.., vhost
-    saga_<name>, replica r of a service on its port + 10 r, and with SAGA_STORE=postgresql://... the database saga_<name> on that server."""
+    saga_<name>, replica r of a service on its port + 4 r, and with SAGA_STORE=postgresql://... the database saga_<name> on that server."""
     env = dict(os.environ if base_env is None else base_env)
     vhost = f"saga_{name}"
     amqp = with_vhost(env.get("SAGA_AMQP_URL", DEFAULT_AMQP_URL), vhost)
@@ -138,8 +138,9 @@ def isolated_env(name: str, port_base: int, base_env: dict[str, str] | None = No
     for i, service in enumerate(SERVICES, start=1):
         env[f"SAGA_{service.upper()}_PORT"] = str(port_base + i)
     env["SAGA_TOXIPROXY_PORT"] = str(port_base + 474)
-    # Isolated instances are laid out 100 ports apart (the test suite's, the zoo's): replica r on
-    # the service's port + 10 r keeps up to nine replicas inside the instance's own hundred.
+    # Isolated instances sit 100 ports apart or less (the suite's other-style instance is at +950,
+    # beside the +500 one's Toxiproxy at +974): replica r on the service's port + 4 r keeps
+    # every process of an instance on consecutive ports from port_base + 1, N <= 4 within +20.
     env["SAGA_REPLICA_PORT_STEP"] = str(ISOLATED_REPLICA_PORT_STEP)
     if is_postgres_url(env.get("SAGA_STORE")):
         env["SAGA_STORE"] = with_database(env["SAGA_STORE"], instance_database(vhost))

@@ -115,8 +115,9 @@ def service_port(service: str, env: dict[str, str] | os._Environ = os.environ) -
 
 # -- replicas: `payment#2` is the second process of the payment service ------------------------
 REPLICA_PORT_STEP = 100  # replica r of a service also listens on its port + 100 * r
-# An isolated instance (harness.runner.instance) has 100 ports from its base: its replicas step by 10.
-ISOLATED_REPLICA_PORT_STEP = 10
+# An isolated instance (harness.runner.instance): replica r on the service's port + 4 r, so its
+# processes take consecutive ports from its base + 1 (the services' ports are base + 1..4).
+ISOLATED_REPLICA_PORT_STEP = len(SERVICES)
 
 
 def replica_names(service: str, replicas: int) -> list[str]:

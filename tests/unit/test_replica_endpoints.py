@@ -8,6 +8,7 @@ import httpx
 from harness.client import SagaClient
 from harness.runner.layout import Endpoints, Layout, local_endpoints, urls_of
 
+PORTS_OF = ("order", "inventory", "payment", "delivery")
 PORTS = {"SAGA_ORDER_PORT": "26001", "SAGA_INVENTORY_PORT": "26002", "SAGA_PAYMENT_PORT": "26003",
          "SAGA_DELIVERY_PORT": "26004"}
 
@@ -18,9 +19,10 @@ def test_each_replica_has_its_own_url_and_a_single_process_only_the_services(tmp
     two = local_endpoints(Layout(tmp_path), PORTS, replicas=2)
     assert two.process_urls("payment") == {"payment#1": "http://127.0.0.1:26103",
                                            "payment#2": "http://127.0.0.1:26203"}
-    # An isolated instance (tests, zoo) keeps its replicas within its own hundred ports.
-    compact = local_endpoints(Layout(tmp_path), {**PORTS, "SAGA_REPLICA_PORT_STEP": "10"}, replicas=2)
-    assert list(compact.process_urls("order").values()) == ["http://127.0.0.1:26011", "http://127.0.0.1:26021"]
+    # An isolated instance (tests, zoo) has its processes on consecutive ports from its base + 1.
+    compact = local_endpoints(Layout(tmp_path), {**PORTS, "SAGA_REPLICA_PORT_STEP": "4"}, replicas=2)
+    ports = sorted(int(url.rsplit(":", 1)[1]) for s in PORTS_OF for url in compact.process_urls(s).values())
+    assert ports == list(range(26005, 26013))
 
 
 def test_a_bare_service_means_every_replica_and_a_replica_itself():
