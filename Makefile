@@ -52,7 +52,7 @@ test-replicas: install
 # The whole suite (all but the broker restarts, which would disturb the shared broker longer with
 # twice the processes) against two processes per service on PostgreSQL: every instance the tests
 # start runs SAGA_REPLICAS of each service, on a database of its own (saga_<instance>) on
-# SAGA_STORE's server. Not part of `make test`; about 15 minutes.
+# SAGA_STORE's server. Not part of `make test`; about 11 minutes (make test: 9 here).
 REPLICAS_STORE ?= $(or $(SAGA_TEST_POSTGRES),postgresql://postgres@127.0.0.1:5432/postgres)
 test-replicas-all: install
 	@mkdir -p reports
