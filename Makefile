@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test test-fast test-toxiproxy-py312 up down status bench load load-chaos zoo lint mutation fuzz clean test-replicas test-cluster bench-scale load-distributed compare test-all zoo-all test-deadlines bench-tracing
+.PHONY: install demo test test-fast test-toxiproxy-py312 up down status bench load load-chaos zoo lint mutation fuzz clean test-replicas test-cluster bench-scale load-distributed compare test-all zoo-all test-deadlines bench-tracing test-replicas-all
 
 install: $(STAMP)
 
@@ -50,6 +50,15 @@ bench-scale: install
 # (SAGA_TEST_POSTGRES, default 127.0.0.1:5432 as postgres), a payment replica SIGKILLed mid-batch.
 test-replicas: install
 	@SAGA_TEST_REPLICAS=1 $(BIN)/python -m pytest -q -p no:cacheprovider tests/integration/test_replicas.py tests/unit/test_store_postgres_replicas.py
+
+# The whole suite (all but the broker restarts, which would disturb the shared broker longer with
+# twice the processes) against two processes per service on PostgreSQL: every instance the tests
+# start runs SAGA_REPLICAS of each service, on a database of its own (saga_<instance>) on
+# SAGA_STORE's server. Not part of `make test`; about 11 minutes (make test: 9 here).
+REPLICAS_STORE ?= $(or $(SAGA_TEST_POSTGRES),postgresql://postgres@127.0.0.1:5432/postgres)
+test-replicas-all: install
+	@mkdir -p reports
+	@SAGA_STORE=$(REPLICAS_STORE) SAGA_REPLICAS=$${SAGA_REPLICAS:-2} $(BIN)/python -m pytest -q -p no:cacheprovider -m "not broker_restart" --junitxml=reports/junit-replicas.xml
 
 # Issue #16's acceptance in both saga styles (about two minutes): SAGA_STEP_TIMEOUT=3, the payment
 # service cut off from the broker; the deadline features and properties. Figures: SAGA_DEADLINE_FIGURES=file.

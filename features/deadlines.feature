@@ -18,6 +18,9 @@ Feature: A saga that ends even when a participant never answers
     Then every effect of the order is undone
     And every invariant holds, the deadline and retry ones included
 
+  # With replicas the charge and its refund can reach two payment processes and be handled in
+  # either order: the refund first leaves a tombstone, and the late charge is refused, not made.
+  @single_consumer
   Scenario: A late reply after the timeout
     Given the payment service's link to the broker is slowed by 6000 ms
     When a customer orders 1 unit of "product_1" for 13.00

@@ -128,11 +128,32 @@ class SagaClient:
         return self.http.get(self._url("delivery", "/deliveries"), params=params).raise_for_status().json()
 
     def ready(self, service: str) -> tuple[bool, str]:
-        try:
-            response = self.http.get(self._url(service, "/ready"), timeout=2.0)
-            return response.status_code == 200, response.json().get("reason", "")
-        except (httpx.HTTPError, ValueError) as exc:
-            return False, f"{type(exc).__name__}: {exc}"
+        """Whether every process of the service is ready (each replica asked on its own port:
+        the service's shared port answers from one the kernel picks), and the reason it gives;
+        with replicas, the reasons of those not ready, by name."""
+        answers: dict[str, tuple[bool, str]] = {}
+        for process, base in self.endpoints.process_urls(service).items():
+            try:
+                response = self.http.get(f"{base}/ready", timeout=2.0)
+                answers[process] = (response.status_code == 200, response.json().get("reason", ""))
+            except (httpx.HTTPError, ValueError) as exc:
+                answers[process] = (False, f"{type(exc).__name__}: {exc}")
+        if len(answers) == 1:
+            return next(iter(answers.values()))
+        return (all(ok for ok, _ in answers.values()),
+                "; ".join(f"{process}: {why}" for process, (ok, why) in answers.items() if not ok))
+
+    def stats(self, service: str) -> dict[str, int]:
+        """The service's message counters (handled, duplicates, dead_lettered, published, ...) from
+        /ready, summed over every process of it: with replicas, any of them may have taken a
+        message. Raises httpx.HTTPError (or ValueError) if a process does not answer, rather than
+        give a sum that drops when one is away and jumps when it is back."""
+        total: dict[str, int] = {}
+        for base in self.endpoints.process_urls(service).values():
+            counters = self.http.get(f"{base}/ready", timeout=2.0).json()["stats"]
+            for name, count in counters.items():
+                total[name] = total.get(name, 0) + int(count)
+        return total
 
     def read_state(self, *, include_broker: bool = True) -> SystemState:
         """Everything the checker reads, in one go. Raises Unreachable naming the service or

@@ -10,6 +10,7 @@ body. The transport is injectable so the nemeses can be tested against an in-pro
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -94,6 +95,22 @@ def arm_crash_point(
 def disarm_crash_points(base_url: str, token: str) -> bool:
     """Disarm every point on one service; False if it did not answer (dead: nothing is armed)."""
     return ChaosSurface(base_url, token).clear(CRASHPOINTS)
+
+
+def arm_crash_point_everywhere(
+    base_urls: Iterable[str], token: str, point: str, routing_key: str | None = None, skip: int = 0
+) -> list[dict[str, Any]]:
+    """Arm `point` on every process given (each URL one process: a service's replicas, from
+    `Endpoints.process_urls`), so whichever takes the message dies; `skip` counts per process.
+    Once one has died, disarm the others (`disarm_crash_points_everywhere`): the message goes
+    back to the queue, and a sibling still armed would die on its redelivery too."""
+    return [arm_crash_point(url, token, point, routing_key, skip) for url in base_urls]
+
+
+def disarm_crash_points_everywhere(base_urls: Iterable[str], token: str) -> bool:
+    """Disarm every point on every process given; False if one did not answer (dead: nothing armed)."""
+    answered = [disarm_crash_points(url, token) for url in base_urls]
+    return all(answered)
 
 
 def crash_surface_problem(base_url: str, token: str | None) -> str | None:

@@ -15,6 +15,10 @@ Saga style (issue #15): the session's system runs SAGA_STYLE's style (default or
 `saga_target_in(style)` gives a test the system in either style: the session's when the style is
 its own, else a second isolated local instance in that style (name `<instance>_<style>`, ports
 from SAGA_TEST_PORT_BASE + 950), started on first use and stopped at the end of the session.
+
+Replicas (issue #17): with SAGA_STORE=postgresql://... and SAGA_REPLICAS=N, every instance the
+session starts runs N processes per service, each on a database of its own (`make
+test-replicas-all`). Tests marked `single_consumer` are skipped then, with the reason.
 """
 
 from __future__ import annotations
@@ -45,16 +49,26 @@ class TestTarget(Target):
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", "orchestration_only: written in the orchestration's commands; skipped when SAGA_STYLE is another style")
+    config.addinivalue_line(
+        "markers", "single_consumer: needs one process per service, which handles its queue in order; "
+                   "skipped when SAGA_REPLICAS runs several")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     style = env_style().name
-    if style == ORCHESTRATION:
-        return
-    skip = pytest.mark.skip(reason=f"written in the orchestration's commands; this session runs the {style} (SAGA_STYLE)")
+    replicas = int(os.environ.get("SAGA_REPLICAS") or 1)  # every instance the session starts runs as many
+    skips = {}
+    if style != ORCHESTRATION:
+        skips["orchestration_only"] = pytest.mark.skip(
+            reason=f"written in the orchestration's commands; this session runs the {style} (SAGA_STYLE)")
+    if replicas > 1:
+        skips["single_consumer"] = pytest.mark.skip(
+            reason=f"needs a queue's messages handled in order by one process; this session runs {replicas} "
+                   "competing consumers per service (SAGA_REPLICAS)")
     for item in items:
-        if item.get_closest_marker("orchestration_only") is not None:
-            item.add_marker(skip)
+        for marker, skip in skips.items():
+            if item.get_closest_marker(marker) is not None:
+                item.add_marker(skip)
 
 
 @pytest.fixture(scope="session")

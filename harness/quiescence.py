@@ -61,16 +61,18 @@ def busy(client: SagaClient, mine: Callable[[Order], bool] | None, delayed: Dela
         except Exception as exc:  # noqa: BLE001 - the order service restarting: not quiet
             found["orders"] = f"unreadable ({type(exc).__name__})"
     backlog: dict[str, Any] = {}
-    for service in SERVICES:
+    # Every process on its own URL: a replica that is not ready is not seen through the service's
+    # shared port, which answers from whichever replica the kernel picks.
+    for process, base in (p for s in SERVICES for p in client.endpoints.process_urls(s).items()):
         try:
-            response = client.http.get(client.endpoints.services[service] + "/ready", timeout=2.0)
+            response = client.http.get(base + "/ready", timeout=2.0)
             body = response.json()
             if response.status_code != 200:
-                backlog[service] = f"not ready: {body.get('reason')}"
+                backlog[process] = f"not ready: {body.get('reason')}"
             elif body.get("outbox_backlog"):
-                backlog[service] = body["outbox_backlog"]
+                backlog[process] = body["outbox_backlog"]
         except Exception as exc:  # noqa: BLE001
-            backlog[service] = f"unreachable ({type(exc).__name__})"
+            backlog[process] = f"unreachable ({type(exc).__name__})"
     if backlog:
         found["outbox"] = backlog
     try:

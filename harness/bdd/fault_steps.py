@@ -23,7 +23,7 @@ from harness.bdd.vocabulary import (
     receiving_services,
 )
 from harness.bdd.world import DEADLINE_S, SagaWorld, with_broker
-from harness.crashpoints import arm_crash_point, disarm_crash_points
+from harness.crashpoints import arm_crash_point_everywhere, disarm_crash_points_everywhere
 from harness.dice import decisions_from_env
 from harness.faults.network import NetworkFaults
 from harness.invariants import check_all, summary
@@ -53,8 +53,8 @@ def _network(world: SagaWorld) -> NetworkFaults:
     return world.notes["network"]
 
 
-def _stats_total(stats: dict) -> int:
-    counts = stats.get("stats") or {}
+def _stats_total(counts: dict[str, int]) -> int:
+    """Deliveries a service took in, whatever became of them (SagaClient.stats' counters)."""
     return sum(int(counts.get(k, 0)) for k in ("handled", "duplicates", "dead_lettered"))
 
 
@@ -157,28 +157,36 @@ def arm_crash(saga_world: SagaWorld, service: str, point: str, message: str) -> 
     if not meets:
         pytest.skip(f"the {service} service never {'sends' if point.startswith('after_publish') else 'handles'} "
                     f"{message!r} in the {style.name}")
-    url = saga_world.target.endpoints.services[_service(service)]
-    saga_world.notes[f"pid:{service}"] = system.pid(service)
+    # Every process of the service (its replicas): whichever takes the message dies.
+    urls = list(saga_world.target.endpoints.process_urls(_service(service)).values())
+    saga_world.notes[f"pids:{service}"] = system.pids(service)
+    saga_world.notes[f"crash-urls:{service}"] = urls
 
     def bring_back() -> None:
         if system.pid(service) is None:
             nemesis.restart_service(system, service)
-        disarm_crash_points(url, token)
+        disarm_crash_points_everywhere(urls, token)
 
-    arm_crash_point(url, token, point, message)
+    arm_crash_point_everywhere(urls, token, point, message)
     saga_world.add_fault("crash", service, bring_back, point=point, routing_key=message)
 
 
 @then(parsers.parse("the {service} service dies"))
 def service_dies(saga_world: SagaWorld, service: str) -> None:
     system = saga_world.target.require_process_control()
-    old = saga_world.notes.get(f"pid:{service}")
+    old: dict[str, int | None] = saga_world.notes.get(f"pids:{service}") or {}
 
     def dead() -> bool:
-        # Gone for the runner, and really gone: a dying process still holds its port and files.
-        return system.pid(_service(service)) is None and (old is None or nemesis.process_gone(old))
+        # One process (of a service's replicas, the one that took the message) gone for the
+        # runner, and really gone: a dying process still holds its port and files.
+        pids = system.pids(_service(service))
+        return any(pid is None and ((was := old.get(p)) is None or nemesis.process_gone(was)) for p, pid in pids.items())
 
-    wait_until(dead, bool, 20, what=f"{service} (pid {old}) to die at its crash point")
+    wait_until(dead, bool, 20, what=f"{service} (pids {old}) to die at its crash point")
+    urls = saga_world.notes.get(f"crash-urls:{service}", [])
+    if len(urls) > 1 and saga_world.target.chaos_token:
+        # The message goes back to the queue: a sibling still armed would die on it too.
+        disarm_crash_points_everywhere(urls, saga_world.target.chaos_token)
 
 
 @when(parsers.parse("the {service} service is restarted"))
@@ -269,8 +277,9 @@ def takes_it_in(saga_world: SagaWorld, service: str) -> None:
 
 @then("it recognises the message as a duplicate")
 def recognised_duplicate(saga_world: SagaWorld) -> None:
-    before = saga_world.notes["stats-before"][saga_world.notes["receiver"]]["stats"]
-    after = saga_world.notes["stats-after"]["stats"]
+    # Summed over the receiver's replicas: whichever of them took the copy counted it.
+    before = saga_world.notes["stats-before"][saga_world.notes["receiver"]]
+    after = saga_world.notes["stats-after"]
     assert after["duplicates"] > before["duplicates"] and after["handled"] == before["handled"], (
         f"the inbox did not absorb it: duplicates {before['duplicates']} -> {after['duplicates']}, "
         f"handled {before['handled']} -> {after['handled']}"

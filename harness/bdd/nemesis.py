@@ -1,7 +1,7 @@
 """Process faults the steps need: crash points, restarting a service, restarting the broker.
 
-Crash points are armed through harness.crashpoints (the service's chaos surface); the process
-then SIGKILLs itself when it reaches the point.
+Crash points are armed through harness.crashpoints (the service's chaos surface, on every
+replica of a service); the process then SIGKILLs itself when it reaches the point.
 
 The broker restart uses the chaos nemesis's `BrokerControl` (`rabbitmqctl stop_app` /
 `start_app`) and its bounded wait for an AMQP handshake. The shared RabbitMQ serves every
@@ -19,9 +19,6 @@ from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from harness.nemesis.broker import DEFAULT_WAIT_S, BrokerControl, wait_accepting
-
-# Crash points: the chaos nemesis's own client (over harness.crashpoints).
-from harness.nemesis.crashes import arm_crash_point, disarm_crash_points  # noqa: F401
 
 if TYPE_CHECKING:
     from harness.runner.local import LocalSystem

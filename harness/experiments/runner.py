@@ -173,7 +173,7 @@ def _set_up_nemeses(run: Run, plan: list[PlannedFault]) -> None:
         run.nemeses["broker"] = BrokerNemesis(broker_control(target), target.endpoints.amqp_url, broker_nodes(target),
                                               broker_partitions(target))
     if experiment.needs("handler_faults"):
-        run.nemeses["handler_faults"] = HandlerFaultNemesis(target.endpoints.services, target.chaos_token,
+        run.nemeses["handler_faults"] = HandlerFaultNemesis(process_urls(target), target.chaos_token,
                                                             style=target.style)
     run.scheduler = FaultScheduler(plan, run.nemeses, run.faults)
 

@@ -9,9 +9,10 @@ from typing import Any
 
 from harness.broker import peek_dead_letters, run_sync
 from harness.client import SagaClient
-from harness.crashpoints import disarm_crash_points
+from harness.crashpoints import disarm_crash_points_everywhere
 from harness.experiments.run import Run
 from harness.experiments.schedule import plan_order
+from harness.experiments.target import process_urls
 from harness.invariants import check_all
 from harness.model import History, Verdict, overall
 from harness.nemesis.handler_faults import HandlerFaultNemesis
@@ -49,10 +50,10 @@ def clear_leftovers(run: Run, phase: dict[str, Any]) -> None:
             network.close()
         if report.removed or report.enabled:
             phase["leftover_faults_healed"] = {"toxics": report.removed, "proxies": report.enabled}
-    if token:
-        for base in endpoints.services.values():
-            disarm_crash_points(base, token)
-        HandlerFaultNemesis(endpoints.services, token).heal_all()
+    if token:  # on every process: the service's port reaches one replica the kernel picks
+        urls = process_urls(run.target)
+        disarm_crash_points_everywhere(urls.values(), token)
+        HandlerFaultNemesis(urls, token).heal_all()
 
 
 def probe(run: Run, client: SagaClient) -> list[str]:

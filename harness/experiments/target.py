@@ -72,8 +72,8 @@ def ensure_reachable(target: Target) -> None:
 def process_urls(target: Target) -> dict[str, str]:
     """Base URLs by service and, on a local target with replicas, by replica (`payment#2`)."""
     urls = dict(target.endpoints.services)
-    if isinstance(target.system, LocalSystem):
-        urls.update(target.system.process_urls())
+    for service in target.endpoints.services:
+        urls.update(target.endpoints.process_urls(service))
     return urls
 
 

@@ -15,8 +15,13 @@ from typing import Any, Protocol
 
 import httpx
 
-from harness.crashpoints import arm_crash_point, disarm_crash_points
+from harness.crashpoints import (
+    arm_crash_point_everywhere,
+    disarm_crash_points,
+    disarm_crash_points_everywhere,
+)
 from harness.nemesis.base import Injection, Nemesis, NemesisError, PlannedFault
+from harness.runner.layout import urls_of
 from harness.runner.local import LocalSystem, ServiceStatus
 from system.messaging.crashpoints import CRASH_POINTS
 
@@ -61,29 +66,37 @@ class CrashNemesis(Nemesis):
         if not self.token:
             raise NemesisError("crash points need a chaos token")
         pid = self.system.pid(service) if isinstance(self.system, LocalSystem) else None
-        base = self.services[service]
+        # A service run as replicas: armed on each, so whichever takes the message dies.
+        bases = urls_of(self.services, service)
         routing_key = fault.params.get("routing_key")
         armed_at = time.time()
         detail = {"point": point, "routing_key": routing_key, "armed_at": armed_at, "pid": pid}
         try:
-            arm_crash_point(base, self.token, point, routing_key, int(fault.params.get("skip", 0)))
+            arm_crash_point_everywhere(bases, self.token, point, routing_key, int(fault.params.get("skip", 0)))
         except httpx.TransportError:
             # Under load the point can fire before the service has written its answer: the
             # SIGKILL cuts the response off. A dead service is the crash we asked for.
             if self._wait_dead(service, 2.0):
-                return Injection(time.time(), {**detail, "triggered": True})
+                return self._fired(bases, detail)
             raise
         timeout = float(fault.params.get("trigger_timeout_s", DEFAULT_TRIGGER_TIMEOUT_S))
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline and not stop.is_set():
             if not self._alive(service):
-                return Injection(time.time(), {**detail, "triggered": True})
+                return self._fired(bases, detail)
             time.sleep(0.05)
         # No message reached the point in time: disarm, so it cannot fire later unplanned.
-        disarm_crash_points(base, self.token)
+        disarm_crash_points_everywhere(bases, self.token)
         if not self._alive(service):  # it fired between the last poll and the disarm
             return Injection(time.time(), {**detail, "triggered": True})
         return Injection(time.time(), {**detail, "triggered": False}, effective=False)
+
+    def _fired(self, bases: list[str], detail: dict[str, Any]) -> Injection:
+        """One process died at the point: disarm its surviving siblings (one crash per fault)."""
+        assert self.token is not None
+        if len(bases) > 1:
+            disarm_crash_points_everywhere(bases, self.token)
+        return Injection(time.time(), {**detail, "triggered": True})
 
     def _wait_dead(self, service: str, timeout: float) -> bool:
         deadline = time.monotonic() + timeout

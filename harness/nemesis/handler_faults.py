@@ -11,7 +11,9 @@ and drops) a message whose handler failed.
 The fault goes through the token-gated control surface (POST/GET/DELETE
 /_chaos/handler-faults, body {"routing_key": str | null, "count": int}). A window lasts the
 planned duration; at heal the nemesis reads what is still armed (so the FaultEvent says how many
-failures were really raised) and clears the rest, so nothing fires outside its window.
+failures were really raised) and clears the rest, so nothing fires outside its window. A service
+run as replicas gets the window's failures spread over them (`split_failures`): any replica may
+take the next delivery, and the window must still raise at most its `failures`.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import httpx
 
 from harness.crashpoints import HANDLER_FAULTS, ChaosSurface
 from harness.nemesis.base import Injection, Nemesis, PlannedFault
+from harness.runner.layout import urls_of
 from system.styles import delivered_as, style_named
 
 KINDS = ("handler_error",)
@@ -46,35 +49,49 @@ def armed_left(listing: Any) -> int | None:
     return total
 
 
+def split_failures(failures: int, processes: int) -> list[int]:
+    """Pure: `failures` spread over a service's processes (replicas), as evenly as can be, so
+    the window raises at most `failures` whichever replica takes each delivery: what keeps a
+    message below the attempts after which it is dead-lettered. Zeros are not armed."""
+    return [failures // processes + (1 if i < failures % processes else 0) for i in range(processes)]
+
+
 class HandlerFaultNemesis(Nemesis):
     name = "handler_faults"
     kinds = KINDS
 
     def __init__(self, services: dict[str, str], token: str | None,
                  transport: httpx.BaseTransport | None = None, style: str | None = None) -> None:
-        self.services = services  # service -> base URL
+        self.services = services  # service (and, with replicas, `payment#2`) -> base URL
         self.token = token
         self.transport = transport
         self.style = style_named(style)  # a command named in an experiment is, in a choreography, its event
 
-    def surface(self, service: str) -> ChaosSurface:
-        return ChaosSurface(self.services[service], self.token, self.transport)
+    def surfaces(self, service: str) -> list[ChaosSurface]:
+        """One per process of the service: each replica's own surface, else the service's."""
+        return [ChaosSurface(url, self.token, self.transport) for url in urls_of(self.services, service)]
 
     def inject(self, fault: PlannedFault, stop: threading.Event) -> Injection:
         routing_key = fault.params.get("routing_key")
         if isinstance(routing_key, str):
             routing_key = delivered_as(self.style, fault.target, routing_key)
         failures = int(fault.params.get("failures", 1))
-        self.surface(fault.target).arm(HANDLER_FAULTS, {"routing_key": routing_key, "count": failures})
+        surfaces = self.surfaces(fault.target)
+        for surface, count in zip(surfaces, split_failures(failures, len(surfaces)), strict=True):
+            if count:
+                surface.arm(HANDLER_FAULTS, {"routing_key": routing_key, "count": count})
         return Injection(time.time(), {"routing_key": routing_key, "failures": failures}, handle=failures)
 
     def heal(self, fault: PlannedFault, injection: Injection) -> dict[str, Any]:
-        surface = self.surface(fault.target)
-        try:
-            left = armed_left(surface.listing(HANDLER_FAULTS))
-        except (httpx.HTTPError, ValueError):
-            left = None
-        cleared = surface.clear(HANDLER_FAULTS)
+        left: int | None = 0
+        cleared = True
+        for surface in self.surfaces(fault.target):
+            try:
+                listed = armed_left(surface.listing(HANDLER_FAULTS))
+            except (httpx.HTTPError, ValueError):
+                listed = None
+            left = None if left is None or listed is None else left + listed
+            cleared = surface.clear(HANDLER_FAULTS) and cleared
         detail: dict[str, Any] = {"cleared": cleared}
         if left is not None:
             detail.update(failures_left=left, failures_raised=max(0, int(injection.handle) - left))
@@ -82,7 +99,8 @@ class HandlerFaultNemesis(Nemesis):
 
     def heal_all(self) -> None:
         for service in self.services:
-            self.surface(service).clear(HANDLER_FAULTS)
+            for surface in self.surfaces(service):
+                surface.clear(HANDLER_FAULTS)
 
 
 def handler_fault_problem(base_url: str, token: str | None) -> str | None:

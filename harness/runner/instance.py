@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import time
 from pathlib import Path
 from urllib.parse import quote, urlsplit
 
-from harness.runner.layout import Layout, amqp_vhost
+from harness.runner.layout import ISOLATED_REPLICA_PORT_STEP, Layout, amqp_vhost
 from system.access import ACCOUNTS, definitions, new_password
 from system.config import DEFAULT_AMQP_URL
 from system.contracts import SERVICES
@@ -105,6 +106,12 @@ def delete_vhost(vhost: str) -> None:
     subprocess.run([ctl, "-q", "delete_vhost", vhost], capture_output=True, text=True, timeout=60, check=False)
 
 
+def instance_database(vhost: str) -> str:
+    """Pure: the instance's PostgreSQL database, named as its vhost but a plain identifier (the
+    only names the store creates and drops): `saga_test-check` -> `saga_test_check`."""
+    return re.sub(r"[^a-z0-9_]", "_", vhost.lower())[:63]
+
+
 def fresh_isolated_env(name: str, port_base: int, base_env: dict[str, str] | None = None) -> dict[str, str]:
     """Like isolated_env, but first stop whatever that instance left running and wipe its home and
     vhost: a run starts from the seed data, with no queue, dead letter or row of an earlier run."""
@@ -121,7 +128,7 @@ def fresh_isolated_env(name: str, port_base: int, base_env: dict[str, str] | Non
 
 def isolated_env(name: str, port_base: int, base_env: dict[str, str] | None = None) -> dict[str, str]:
     """Environment for an instance called `name`: home .saga/<name>, ports port_base+1.., vhost
-    saga_<name>, and with SAGA_STORE=postgresql://... the database saga_<name> on that server."""
+    saga_<name>, replica r of a service on its port + 4 r, and with SAGA_STORE=postgresql://... the database saga_<name> on that server."""
     env = dict(os.environ if base_env is None else base_env)
     vhost = f"saga_{name}"
     amqp = with_vhost(env.get("SAGA_AMQP_URL", DEFAULT_AMQP_URL), vhost)
@@ -131,7 +138,11 @@ def isolated_env(name: str, port_base: int, base_env: dict[str, str] | None = No
     for i, service in enumerate(SERVICES, start=1):
         env[f"SAGA_{service.upper()}_PORT"] = str(port_base + i)
     env["SAGA_TOXIPROXY_PORT"] = str(port_base + 474)
+    # Isolated instances sit 100 ports apart or less (the suite's other-style instance is at +950,
+    # beside the +500 one's Toxiproxy at +974): replica r on the service's port + 4 r keeps
+    # every process of an instance on consecutive ports from port_base + 1, N <= 4 within +20.
+    env["SAGA_REPLICA_PORT_STEP"] = str(ISOLATED_REPLICA_PORT_STEP)
     if is_postgres_url(env.get("SAGA_STORE")):
-        env["SAGA_STORE"] = with_database(env["SAGA_STORE"], vhost)
+        env["SAGA_STORE"] = with_database(env["SAGA_STORE"], instance_database(vhost))
     env.pop("TOXIPROXY_URL", None)
     return env

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, unquote, urlsplit
@@ -95,6 +96,17 @@ class Endpoints:
     order_api: str  # the order API as the harness's clients reach it (through http_order if proxied)
     amqp_url: str  # the broker as the harness itself (recorder, nemeses) reaches it, never proxied
     toxiproxy_url: str | None = None
+    # service -> the own base URL of each of its replicas (#1..#N), when it runs several: a
+    # service's URL reaches whichever replica the kernel picks, these reach that very process.
+    replicas: dict[str, list[str]] = field(default_factory=dict)
+
+    def process_urls(self, service: str) -> dict[str, str]:
+        """Every process of a service by name, each URL reaching that one process: `{"payment":
+        url}` for one process, `{"payment#1": url1, "payment#2": url2}` with replicas."""
+        urls = self.replicas.get(service)
+        if not urls:
+            return {service: self.services[service]}
+        return {f"{service}#{r}": url for r, url in enumerate(urls, start=1)}
 
 
 def service_port(service: str, env: dict[str, str] | os._Environ = os.environ) -> int:
@@ -103,6 +115,9 @@ def service_port(service: str, env: dict[str, str] | os._Environ = os.environ) -
 
 # -- replicas: `payment#2` is the second process of the payment service ------------------------
 REPLICA_PORT_STEP = 100  # replica r of a service also listens on its port + 100 * r
+# An isolated instance (harness.runner.instance): replica r on the service's port + 4 r, so its
+# processes take consecutive ports from its base + 1 (the services' ports are base + 1..4).
+ISOLATED_REPLICA_PORT_STEP = len(SERVICES)
 
 
 def replica_names(service: str, replicas: int) -> list[str]:
@@ -120,7 +135,23 @@ def split_replica(name: str) -> tuple[str, int | None]:
 
 def replica_port(service: str, replica: int, env: dict[str, str] | os._Environ = os.environ) -> int:
     """The port only replica `replica` listens on (the service's port is shared by all of them)."""
-    return service_port(service, env) + REPLICA_PORT_STEP * replica
+    step = int(env.get("SAGA_REPLICA_PORT_STEP") or REPLICA_PORT_STEP)
+    return service_port(service, env) + step * replica
+
+
+def replica_urls(service: str, replicas: int, env: dict[str, str] | os._Environ = os.environ) -> list[str]:
+    """The own base URL of each replica of a service (empty for a service run as one process)."""
+    if replicas <= 1:
+        return []
+    return [f"http://127.0.0.1:{replica_port(service, r, env)}" for r in range(1, replicas + 1)]
+
+
+def urls_of(urls: Mapping[str, str], name: str) -> list[str]:
+    """The base URLs of every process `name` means, in a map of service and replica names to
+    URLs (a replica's own URL; for a service with replicas, each of theirs; else its own)."""
+    if "#" in name:
+        return [urls[name]]
+    return [url for process, url in urls.items() if process.startswith(f"{name}#")] or [urls[name]]
 
 
 def with_credentials(amqp_url: str, user: str, password: str) -> str:
@@ -142,7 +173,10 @@ def account_amqp_url(layout: Layout, amqp_url: str, account: str) -> str:
     return with_credentials(amqp_url, user_name(amqp_vhost(amqp_url), account), password)
 
 
-def local_endpoints(layout: Layout, env: dict[str, str] | os._Environ = os.environ) -> Endpoints:
+def local_endpoints(layout: Layout, env: dict[str, str] | os._Environ = os.environ,
+                    replicas: int | None = None) -> Endpoints:
+    """`replicas`: processes per service (default: what the running run recorded, else 1)."""
+    n = replicas or layout.read_replicas() or 1
     services = {s: f"http://127.0.0.1:{service_port(s, env)}" for s in SERVICES}
     proxy_map = layout.read_proxy_map() or {}
     http_order = proxy_map.get("proxies", {}).get("http_order")
@@ -152,6 +186,7 @@ def local_endpoints(layout: Layout, env: dict[str, str] | os._Environ = os.envir
         order_api=order_api,
         amqp_url=account_amqp_url(layout, env.get("SAGA_AMQP_URL", DEFAULT_AMQP_URL), HARNESS),
         toxiproxy_url=proxy_map.get("toxiproxy_url"),
+        replicas={s: urls for s in SERVICES if (urls := replica_urls(s, n, env))},
     )
 
 

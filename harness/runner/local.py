@@ -144,14 +144,8 @@ class LocalSystem:
         service, replica = split_replica(process)
         return service_port(service, self.env) if replica is None else replica_port(service, replica, self.env)
 
-    def process_urls(self) -> dict[str, str]:
-        """Every replica's own base URL (`payment#2` -> http://127.0.0.1:8203); empty without replicas."""
-        if self.replicas <= 1:
-            return {}
-        return {p: f"http://127.0.0.1:{self.process_port(p)}" for p in self.processes()}
-
     def endpoints(self) -> Endpoints:
-        return local_endpoints(self.layout, self.env)
+        return local_endpoints(self.layout, self.env, self.replicas)
 
     @property
     def chaos_token_file(self) -> Path:
@@ -376,6 +370,10 @@ class LocalSystem:
         when every replica lives, else None (so "the service is down" once any replica is)."""
         pids = [self._process_pid(p) for p in self.processes(name)]
         return pids[0] if all(pids) else None
+
+    def pids(self, name: str) -> dict[str, int | None]:
+        """Every process of a service (or the one replica named) -> its pid, None if it is down."""
+        return {p: self._process_pid(p) for p in self.processes(name)}
 
     def service_status(self, service: str) -> ServiceStatus:
         """One process's status (a service's, or a replica's, `payment#2`)."""

@@ -27,8 +27,10 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import re
 import threading
+import time
 import uuid
 import zlib
 from collections.abc import Iterator, Sequence
@@ -61,6 +63,8 @@ CREATE INDEX IF NOT EXISTS outbox_unsent ON outbox (seq) WHERE sent_at IS NULL;
 
 LEASE_S = 15  # longer than a publish may take (its confirm timeout is 10 s)
 SCHEMA_LOCK = 0x5A6A  # the advisory lock held while a schema is created
+SCHEMA_LOCK_WAIT_MS = 200  # a start's longest wait for a table or row lock (create_schema)
+SCHEMA_RETRY_S = 60.0  # how long a start keeps giving way before it fails
 _IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 
 
@@ -162,14 +166,30 @@ class PgConnection:
 
 
 def create_schema(conn: PgConnection, tables: SqlTables) -> None:
-    """The service's schema and tables, and its seed rows; idempotent, one replica at a time."""
-    with conn.transaction():
-        conn.execute("SELECT pg_advisory_xact_lock(?)", (SCHEMA_LOCK,))
-        conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{conn.schema}"')
-        conn.execute(f'SET search_path TO "{conn.schema}"')
-        conn.execute(COMMON_SCHEMA + tables.postgres_schema)
-        if tables.postgres_initialise:
-            tables.postgres_initialise(conn)
+    """The service's schema and tables, and its seed rows; idempotent, one replica at a time.
+
+    Its statements lock tables even when there is nothing to create (CREATE INDEX IF NOT EXISTS
+    holds a SHARE lock on the outbox till commit, ALTER TABLE an exclusive one) and the seed
+    waits for a row a sibling is updating: a replica restarted beside busy siblings would
+    deadlock with them, and the database would abort one side, its start or a sibling's message.
+    So every wait is bounded below deadlock_timeout (1 s by default) and the start gives way:
+    it rolls back, releasing what it held, and tries again."""
+    deadline = time.monotonic() + SCHEMA_RETRY_S
+    while True:
+        try:
+            with conn.transaction():
+                conn.execute("SELECT pg_advisory_xact_lock(?)", (SCHEMA_LOCK,))  # waits its turn, unbounded
+                conn.execute(f"SET LOCAL lock_timeout = '{SCHEMA_LOCK_WAIT_MS}ms'")
+                conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{conn.schema}"')
+                conn.execute(f'SET search_path TO "{conn.schema}"')
+                conn.execute(COMMON_SCHEMA + tables.postgres_schema)
+                if tables.postgres_initialise:
+                    tables.postgres_initialise(conn)
+            return
+        except (psycopg.errors.LockNotAvailable, psycopg.errors.DeadlockDetected):
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(random.uniform(0.05, 0.2))  # apart from a sibling restarted at the same moment
 
 
 class PgTransaction(SqlTransaction):

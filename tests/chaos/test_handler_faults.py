@@ -25,6 +25,7 @@ from harness.nemesis.handler_faults import (
     HandlerFaultNemesis,
     armed_left,
     handler_fault_problem,
+    split_failures,
 )
 from harness.recorder import Recorder
 from harness.waiting import wait_until
@@ -146,6 +147,31 @@ def test_an_unknown_service_is_refused():
         parse_experiment(data, "x.yaml")
 
 
+def test_a_windows_failures_are_spread_over_the_replicas_never_more_in_all():
+    assert split_failures(4, 2) == [2, 2] and split_failures(3, 2) == [2, 1] and split_failures(1, 2) == [1, 0]
+    assert split_failures(4, 1) == [4]
+    assert all(sum(split_failures(n, k)) == n for n in range(1, 9) for k in range(1, 4))
+
+
+def test_with_replicas_each_is_armed_with_its_share_and_heal_counts_over_all_of_them():
+    fakes = {name: FakeHandlerFaults() for name in ("payment-1", "payment-2")}
+
+    def route(request):
+        return fakes[request.url.host.split(".")[0]].handle(request)
+
+    urls = {"payment": "http://payment.test", "payment#1": "http://payment-1.test", "payment#2": "http://payment-2.test"}
+    nemesis = HandlerFaultNemesis(urls, "secret", httpx.MockTransport(route))
+    planned = fault(3)
+    injection = nemesis.inject(planned, threading.Event())
+    assert [f.armed for f in fakes.values()] == [[{"routing_key": "payment.process", "count": 2}],
+                                                 [{"routing_key": "payment.process", "count": 1}]]
+    assert fakes["payment-2"].deliver("payment.process") and not fakes["payment-2"].deliver("payment.process")
+    assert nemesis.heal(planned, injection) == {"cleared": True, "failures_left": 2, "failures_raised": 1}
+    assert all(f.armed == [] for f in fakes.values())
+    assert nemesis.inject(fault(1), threading.Event()) and fakes["payment-2"].requests[-1][0] == "DELETE"
+    nemesis.heal_all()
+    assert all(f.armed == [] for f in fakes.values())
+
 # -- end to end, on real processes -----------------------------------------------------------------
 def _surface_or_skip(target) -> None:
     """Skip while the services have no handler-fault surface (branch core builds it): 404."""
@@ -182,10 +208,10 @@ def test_failures_beyond_the_attempts_dead_letter_the_message_with_its_reason(sa
     # Its own instance: the stuck order must not fail later checks of the session's system.
     with fresh_local_target("dlq", 700) as target:
         _surface_or_skip(target)
-        payment = target.endpoints.services["payment"]
         attempts = service_config("payment", target.system.env).max_attempts  # type: ignore[union-attr]
-        ChaosSurface(payment, target.chaos_token).arm(HANDLER_FAULTS, {"routing_key": "payment.process",
-                                                                       "count": attempts})
+        for payment in target.endpoints.process_urls("payment").values():  # every attempt fails, on any replica
+            ChaosSurface(payment, target.chaos_token).arm(HANDLER_FAULTS, {"routing_key": "payment.process",
+                                                                           "count": attempts})
         with Recorder(target.endpoints.amqp_url) as recorder, SagaClient(target.endpoints) as client:
             started = time.time()
             response = client.place_order("product_1", 1, 10.0, force={"payment": "succeed", "delivery": "succeed"})

@@ -6,7 +6,7 @@ import uuid
 import pytest
 
 from harness.broker import peek_dead_letters, publish_raw, run_sync, take_dead_letters
-from harness.crashpoints import arm_crash_point
+from harness.crashpoints import arm_crash_point_everywhere, disarm_crash_points_everywhere
 from harness.waiting import wait_until
 from system.contracts import TRACE_SUCCESS, derived_message_id
 from system.messaging.crashpoints import (
@@ -30,12 +30,11 @@ def test_redelivered_command_is_absorbed_by_the_inbox(saga_client):
     # The very same inventory.reserve again, same message_id, as a broker redelivery would bring it.
     envelope = {"message_id": reserve_id, "type": "inventory.reserve", "order_id": order_id,
                 "payload": {"product_id": "product_1", "quantity": 4}, "occurred_at": "", "causation_id": None}
-    before = saga_client.http.get(saga_client.endpoints.services["inventory"] + "/ready").json()["stats"]
+    # Counted over every inventory process: with replicas, any of them may take the redelivery.
+    before = saga_client.stats("inventory")
     republish(saga_client.endpoints.amqp_url, "inventory.reserve", envelope)
-    wait_until(
-        lambda: saga_client.http.get(saga_client.endpoints.services["inventory"] + "/ready").json()["stats"],
-        lambda s: s["duplicates"] > before["duplicates"], what="inventory to absorb the redelivery",
-    )
+    wait_until(lambda: saga_client.stats("inventory"), lambda s: s["duplicates"] > before["duplicates"],
+               what="inventory to absorb the redelivery")
     after = saga_client.stock_of("product_1")
     # Other tests may reserve concurrently, but this order holds exactly one reservation of 4.
     assert [r["quantity"] for r in saga_client.reservations(order_id)] == [4]
@@ -50,11 +49,10 @@ def test_duplicate_reply_with_a_new_id_does_not_advance_the_saga_twice(saga_clie
     # A late payment.completed under a fresh id (a sender retry): the state machine ignores it.
     envelope = {"message_id": str(uuid.uuid4()), "type": "payment.completed", "order_id": order_id,
                 "payload": {"amount": 9.0}, "occurred_at": "", "causation_id": None}
-    stats_url = saga_client.endpoints.services["order"] + "/ready"
-    before = saga_client.http.get(stats_url).json()["stats"]["handled"]
+    before = saga_client.stats("order")["handled"]
     republish(saga_client.endpoints.amqp_url, "payment.completed", envelope)
-    # Judge only once the order service has handled the late reply (not after a fixed pause).
-    wait_until(lambda: saga_client.http.get(stats_url).json()["stats"]["handled"], lambda n: n > before,
+    # Judge only once the order service (any of its processes) has handled the late reply.
+    wait_until(lambda: saga_client.stats("order")["handled"], lambda n: n > before,
                what="the order service to handle the late payment.completed")
     assert trace(saga_client.order(order_id)) == TRACE_SUCCESS
     assert len(saga_client.deliveries(order_id)) == 1
@@ -103,14 +101,20 @@ def test_envelope_missing_fields_is_dead_lettered(saga_client):
 )
 def test_sigkill_at_a_crash_point_then_restart_has_no_double_effect(saga_target, saga_client, service, point, routing_key):
     system = saga_target.require_process_control()
-    pid_before = system.pid(service)
-    arm_crash_point(saga_client.endpoints.services[service], saga_target.chaos_token, point, routing_key)
+    pids_before = system.pids(service)
+    # Armed on every process of the service (its replicas): whichever takes the message dies.
+    urls = list(saga_client.endpoints.process_urls(service).values())
+    arm_crash_point_everywhere(urls, saga_target.chaos_token, point, routing_key)
     order_id = place(saga_client, product_id="product_1", quantity=2, amount=21.0, force=SUCCEED)
-    # The service dies by SIGKILL at the crash point...
+    # The service (one of its processes) dies by SIGKILL at the crash point...
     wait_until(lambda: system.pid(service), lambda pid: pid is None, 30, what=f"{service} to crash at {point}")
-    # ...and comes back; the saga resumes from what was committed.
+    # ...its siblings must not die on the redelivery too...
+    disarm_crash_points_everywhere(urls, saga_target.chaos_token)
+    # ...and it comes back; the saga resumes from what was committed.
     system.restart_service(service)
-    assert system.pid(service) != pid_before
+    pids_after = system.pids(service)
+    assert all(pids_after.values()) and any(pids_after[p] != pids_before[p] for p in pids_after), (
+        f"{service} was not restarted: pids {pids_before} -> {pids_after}")
     order = finished(saga_client, order_id, timeout=60)
     assert order["status"] == "completed"
     assert trace(order) == TRACE_SUCCESS

@@ -2,7 +2,8 @@
 any single corruption of the services' stores, exit 0 again once it is undone (issue #12).
 
 Its own fresh instance (SAGA_TEST_INSTANCE + "-check", ports SAGA_TEST_PORT_BASE + 500): the
-corruptions must not leak into the session's shared system.
+corruptions must not leak into the session's shared system. On SAGA_STORE's engine (SQLite
+files, or the instance's PostgreSQL database) and with SAGA_REPLICAS's processes, as the session.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from harness.client import SagaClient
 from harness.pytest_plugin import TEST_PORT_BASE
 from harness.runner.instance import fresh_isolated_env
 from harness.runner.local import LocalSystem
+from system.stores.postgres import PgConnection, is_postgres_url, schema_name
 
 SAGA_HARNESS = str(Path(sys.executable).with_name("saga-harness"))
 
@@ -34,9 +36,25 @@ class Settled:
     ids: dict[str, str]  # outcome -> order_id
 
     def sql(self, service: str, statement: str, *args: Any) -> list[tuple]:
+        return self.query(service, statement, *args)[1]
+
+    def query(self, service: str, statement: str, *args: Any) -> tuple[list[str], list[tuple]]:
+        """(column names, rows) of one statement on the service's store: its SQLite file, or
+        with SAGA_STORE=postgresql://... its schema in the instance's database."""
+        url = self.env.get("SAGA_STORE")
+        if is_postgres_url(url):
+            conn = PgConnection(str(url), schema_name(service))
+            try:
+                cursor = conn.execute(statement, args)
+                if cursor.description is None:
+                    return [], []
+                return [d.name for d in cursor.description], [tuple(r.values()) for r in cursor.fetchall()]
+            finally:
+                conn.close()
         path = Path(self.env["SAGA_HOME"]) / "data" / f"{service}.sqlite3"
         with closing(sqlite3.connect(path, isolation_level=None)) as con:
-            return con.execute(statement, args).fetchall()
+            cursor = con.execute(statement, args)
+            return [d[0] for d in cursor.description or ()], cursor.fetchall()
 
     def check(self) -> tuple[int, set[str]]:
         done = subprocess.run([SAGA_HARNESS, "check", "--json"], env=self.env, capture_output=True, text=True,
@@ -82,9 +100,7 @@ def _rewrite_as_refused(w: Settled) -> Callable[[], None]:
 def _vanish(w: Settled) -> Callable[[], None]:
     """The order row of a compensated saga disappears; its payment and reservation stay."""
     order_id = w.ids["payment_failed"]
-    with closing(sqlite3.connect(Path(w.env["SAGA_HOME"]) / "data" / "order.sqlite3")) as con:
-        cursor = con.execute("SELECT * FROM orders WHERE order_id=?", (order_id,))
-        columns, row = [d[0] for d in cursor.description], cursor.fetchone()
+    columns, (row,) = w.query("order", "SELECT * FROM orders WHERE order_id=?", order_id)
     w.sql("order", "DELETE FROM orders WHERE order_id=?", order_id)
     return lambda: w.sql("order", f"INSERT INTO orders ({','.join(columns)}) VALUES ({','.join('?' * len(columns))})",
                          *row)

@@ -21,6 +21,12 @@ def _url(saga_client, service: str) -> str:
     return saga_client.endpoints.services[service] + "/_chaos/handler-faults"
 
 
+def _urls(saga_client, service: str) -> list[str]:
+    """The surface of every process of the service: faults are armed per process, and with
+    replicas any of them may take the next delivery."""
+    return [base + "/_chaos/handler-faults" for base in saga_client.endpoints.process_urls(service).values()]
+
+
 def test_handler_faults_need_the_token(saga_target, saga_client):
     url = _url(saga_client, "payment")
     assert httpx.get(url, headers={"X-Chaos-Token": "wrong"}, timeout=5).status_code == 403
@@ -33,20 +39,27 @@ def test_handler_faults_need_the_token(saga_target, saga_client):
 
 
 def test_a_transient_handler_fault_is_rolled_back_and_retried(saga_target, saga_client):
-    url, token = _url(saga_client, "payment"), {"X-Chaos-Token": saga_target.chaos_token}
-    armed = httpx.post(url, json={"routing_key": "payment.process", "count": 2}, headers=token, timeout=5)
-    assert armed.status_code == 200, armed.text
-    assert httpx.get(url, headers=token, timeout=5).json()["armed"] == [{"routing_key": "payment.process", "count": 2}]
+    urls, token = _urls(saga_client, "payment"), {"X-Chaos-Token": saga_target.chaos_token}
+    for url in urls:  # two failures on each replica: at most 2 x 2 attempts fail, below the 5 allowed
+        armed = httpx.post(url, json={"routing_key": "payment.process", "count": 2}, headers=token, timeout=5)
+        assert armed.status_code == 200, armed.text
+        assert httpx.get(url, headers=token, timeout=5).json()["armed"] == [{"routing_key": "payment.process", "count": 2}]
     order_id = place(saga_client, product_id="product_1", quantity=1, amount=7.0, force=SUCCEED)
     order = finished(saga_client, order_id)
     assert order["status"] == "completed" and trace(order) == TRACE_SUCCESS
-    assert len(saga_client.payments(order_id)) == 1  # the two failed attempts left nothing behind
-    assert httpx.get(url, headers=token, timeout=5).json()["armed"] == []
+    assert len(saga_client.payments(order_id)) == 1  # the failed attempts left nothing behind
+    # The process that handled it had raised its faults first; a sibling may have some left.
+    left = [httpx.get(url, headers=token, timeout=5).json()["armed"] for url in urls]
+    assert [] in left, left
+    for url in urls:
+        assert httpx.delete(url, headers=token, timeout=5).status_code == 204
 
 
 def test_a_handler_that_keeps_failing_is_dead_lettered_with_the_reason(saga_target, saga_client):
-    url, token = _url(saga_client, "delivery"), {"X-Chaos-Token": saga_target.chaos_token}
-    assert httpx.post(url, json={"routing_key": "delivery.schedule", "count": 5}, headers=token, timeout=5).status_code == 200
+    urls, token = _urls(saga_client, "delivery"), {"X-Chaos-Token": saga_target.chaos_token}
+    for url in urls:  # every attempt fails, whichever replica takes it
+        assert httpx.post(url, json={"routing_key": "delivery.schedule", "count": 5}, headers=token,
+                          timeout=5).status_code == 200
     message_id = f"failing-{uuid.uuid4()}"
     envelope = {"message_id": message_id, "type": "delivery.schedule", "order_id": f"ghost-{uuid.uuid4()}",
                 "payload": {"user_id": "u", "product_id": "product_1", "quantity": 1, "force": "succeed"},
@@ -63,4 +76,5 @@ def test_a_handler_that_keeps_failing_is_dead_lettered_with_the_reason(saga_targ
     assert "handler failed 5 times" in letter.reason and "TransientHandlerFault" in letter.reason
     assert saga_client.deliveries(envelope["order_id"]) == []  # every attempt was rolled back
     assert run_sync(take_dead_letters(saga_client.endpoints.amqp_url, {message_id})) == 1
-    assert httpx.delete(url, headers=token, timeout=5).status_code == 204
+    for url in urls:
+        assert httpx.delete(url, headers=token, timeout=5).status_code == 204

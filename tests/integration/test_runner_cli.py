@@ -23,7 +23,8 @@ def test_status_of_a_system_that_is_down(tmp_path):
     ports = {f"SAGA_{s}_PORT": str(p) for s, p in zip(("ORDER", "INVENTORY", "PAYMENT", "DELIVERY"), range(18901, 18905), strict=True)}
     done = _saga_harness(["status"], ports, tmp_path)
     assert done.returncode == 1
-    assert done.stdout.count("NOT READY: not running") == 4
+    # One line per process: with SAGA_REPLICAS=N (and nothing running to say otherwise), N a service.
+    assert done.stdout.count("NOT READY: not running") == 4 * int(os.environ.get("SAGA_REPLICAS") or 1)
 
 
 def test_bad_usage_exits_254(tmp_path):
@@ -41,4 +42,4 @@ def test_up_again_starts_nothing_new(saga_target):
     finally:
         system.say = lambda line: None
     assert {s.service: s.pid for s in statuses} == before
-    assert sum("already running" in line for line in said) == 4
+    assert sum("already running" in line for line in said) == len(before)  # each process, replicas too

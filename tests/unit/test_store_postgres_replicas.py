@@ -84,3 +84,41 @@ def test_two_relays_lease_disjoint_rows_and_a_dead_relays_rows_come_back():
     b.conn.execute("UPDATE outbox SET lease_until = now() - interval '1 second' WHERE leased_by = ?", (a.owner,))
     assert [r.seq for r in b.unsent(10)] == [2, 3, 4, 5]
     assert b.backlog() == 4
+
+
+def test_a_replica_starting_beside_a_busy_sibling_gives_way_instead_of_deadlocking():
+    """The start's statements lock tables even when there is nothing to create (CREATE INDEX IF
+    NOT EXISTS holds a SHARE lock on the outbox), and its seed waits for a stock row a sibling
+    is updating; the sibling then writes its outbox row. Without bounded waits one of the two is
+    the deadlock's victim: the restarted replica dies at start, or the sibling's message fails."""
+    import psycopg
+
+    from system.stores.postgres import PgConnection, create_schema
+    from tests.postgres import URL
+
+    tables = SERVICE_LOGIC["inventory"].sql
+    sibling = open_store(tables)  # the schema exists, seeded
+    busy = PgConnection(URL, sibling.conn.schema)
+    starting: list[BaseException | None] = []
+
+    def start() -> None:
+        try:
+            create_schema(PgConnection(URL, sibling.conn.schema), tables)
+            starting.append(None)
+        except BaseException as exc:  # noqa: BLE001 - reported by the assertion below
+            starting.append(exc)
+
+    try:
+        with busy.transaction():
+            busy.execute("UPDATE stock SET available = available WHERE product_id = ?", ("product_1",))
+            replica = threading.Thread(target=start)
+            replica.start()
+            replica.join(0.5)  # it holds the outbox's SHARE lock and waits for the stock row
+            busy.execute("INSERT INTO outbox (message_id, routing_key, order_id, body, created_at) "
+                         "VALUES (?, ?, ?, ?, ?)", ("m1", "inventory.reserved", "o1", b"{}", "t"))
+        replica.join(30)
+    except psycopg.errors.DeadlockDetected as exc:
+        pytest.fail(f"the sibling's transaction was the deadlock's victim: {exc}")
+    finally:
+        busy.close()
+    assert starting == [None], starting
